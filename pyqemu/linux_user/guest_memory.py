@@ -1,0 +1,128 @@
+"""The guest address space of a user-mode process: one reserved host region.
+
+Guest virtual addresses [LOW, SPAN) live in one anonymous, MAP_NORESERVE host mapping
+(host pages are only committed when touched). Guest address ``g`` is host offset
+``(g - LOW) mod SPAN``. The rotation by LOW is what makes low addresses fault without
+any test on the fast path: addresses below LOW (NULL and small offsets from it, which
+Linux never maps: mmap_min_addr is 64 KiB) land at offsets past the end of the region,
+so indexing a view raises IndexError, which the CPU loop turns into SIGSEGV.
+
+Generated code folds ``- LOW`` into the displacement: a load of ``imm(rs1)`` is
+``h = (rs1 + (imm - LOW)) & HMASK`` and then ``m64[h >> 3]`` when ``h`` is aligned.
+
+Host pages stay readable and writable whatever the guest asked for: the guest's
+protections are kept in the VMA table (linux_user/mmap.py) and enforced where it is
+cheap (instruction fetch; syscalls that touch guest buffers). Python code must never
+touch a host PROT_NONE page: that would be a host segfault.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import struct
+
+LOW = 0x10000  # lowest guest address that can be mapped (Linux mmap_min_addr)
+SPAN_BITS = 38  # guest addresses below 2**38, the Sv39 user half
+SPAN = 1 << SPAN_BITS
+HMASK = SPAN - 1
+REGION_SIZE = SPAN - LOW
+_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
+
+
+class GuestFault(Exception):
+    """A guest access to an address the guest cannot touch (becomes SIGSEGV)."""
+
+    def __init__(self, addr: int, write: bool = False) -> None:
+        super().__init__(f"guest fault at {addr:#x}")
+        self.addr = addr
+        self.write = write
+
+
+def host_offset(g: int) -> int:
+    return (g - LOW) & HMASK
+
+
+class GuestMemory:
+    """The region plus typed views used by generated code and by syscalls."""
+
+    def __init__(self) -> None:
+        self.mm = mmap.mmap(-1, REGION_SIZE,
+                            flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE)
+        mv = memoryview(self.mm)
+        self.m8 = mv
+        self.m16 = mv.cast("H")
+        self.m32 = mv.cast("I")
+        self.m64 = mv.cast("Q")
+        self.s8 = mv.cast("b")
+        self.s16 = mv.cast("h")
+        self.s32 = mv.cast("i")
+        self.s64 = mv.cast("q")
+        self.host_base = ctypes.addressof(ctypes.c_char.from_buffer(self.mm))
+
+    # --- checked byte access for syscalls and loaders -------------------------------
+    def _range(self, g: int, n: int) -> int:
+        h = (g - LOW) & HMASK
+        if g < LOW or g + n > SPAN or n < 0:
+            raise GuestFault(g)
+        return h
+
+    def read(self, g: int, n: int) -> bytes:
+        h = self._range(g, n)
+        return self.mm[h:h + n]
+
+    def write(self, g: int, data: bytes | bytearray | memoryview) -> None:
+        h = self._range(g, len(data))
+        self.mm[h:h + len(data)] = data
+
+    def view(self, g: int, n: int) -> memoryview:
+        """A writable view of guest bytes (for readinto / zero-copy writes)."""
+        h = self._range(g, n)
+        return self.m8[h:h + n]
+
+    def fill(self, g: int, n: int, byte: int = 0) -> None:
+        h = self._range(g, n)
+        self.mm[h:h + n] = bytes([byte]) * n
+
+    def read_cstr(self, g: int, limit: int = 1 << 20) -> bytes:
+        h = self._range(g, 1)
+        end = self.mm.find(b"\0", h, min(h + limit, REGION_SIZE))
+        if end < 0:
+            raise GuestFault(g)
+        return self.mm[h:end]
+
+    def read_u8(self, g: int) -> int:
+        return self.mm[self._range(g, 1)]
+
+    def read_u16(self, g: int) -> int:
+        return struct.unpack_from("<H", self.mm, self._range(g, 2))[0]
+
+    def read_u32(self, g: int) -> int:
+        return struct.unpack_from("<I", self.mm, self._range(g, 4))[0]
+
+    def read_u64(self, g: int) -> int:
+        return struct.unpack_from("<Q", self.mm, self._range(g, 8))[0]
+
+    def write_u8(self, g: int, v: int) -> None:
+        self.mm[self._range(g, 1)] = v & 0xFF
+
+    def write_u16(self, g: int, v: int) -> None:
+        struct.pack_into("<H", self.mm, self._range(g, 2), v & 0xFFFF)
+
+    def write_u32(self, g: int, v: int) -> None:
+        struct.pack_into("<I", self.mm, self._range(g, 4), v & 0xFFFFFFFF)
+
+    def write_u64(self, g: int, v: int) -> None:
+        struct.pack_into("<Q", self.mm, self._range(g, 8), v & 0xFFFFFFFFFFFFFFFF)
+
+    def discard(self, g: int, n: int) -> None:
+        """Give pages back to the host (munmap, MADV_DONTNEED): they read as zero again."""
+        h = self._range(g, n)
+        start = h & ~0xFFF
+        end = (h + n + 0xFFF) & ~0xFFF
+        if end > start:
+            self.mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+    def host_address(self, g: int) -> int:
+        """Host virtual address of guest address g (for futex and native code)."""
+        return self.host_base + ((g - LOW) & HMASK)

@@ -1,0 +1,93 @@
+"""RISC-V hart architectural state as one flat, fixed-layout buffer (DESIGN §3).
+
+Integer and FP registers hold raw 64-bit patterns (unsigned Python ints when read):
+x registers are XLEN=64 values, f registers hold doubles or NaN-boxed singles
+(upper 32 bits all ones, RISC-V unprivileged spec §13.2).
+
+The Python backend reads and writes the buffer through ``cpu.q``, a memoryview of
+unsigned 64-bit words; the word index of every field is a constant below, so
+generated code addresses fields as ``q[IDX]``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+# Word indices into the state buffer (each field is one uint64 slot).
+X0 = 0  # x0..x31 at 0..31
+F0 = 32  # f0..f31 at 32..63
+PC = 64
+FFLAGS = 65  # accrued exception flags NV DZ OF UF NX (bits 4..0)
+FRM = 66  # dynamic rounding mode (0..4)
+LR_ADDR = 67  # LR/SC reservation address, or RESERVATION_NONE
+LR_VALUE = 68  # value loaded by LR (user mode emulates SC as compare-and-swap)
+INSTRET = 69  # instructions retired up to the last exit to the loop
+PRIV = 70  # privilege level (3 M, 1 S, 0 U); user mode keeps 0
+NUM_WORDS = 80
+
+RESERVATION_NONE = (1 << 64) - 1
+
+
+class RiscvCPUState(ctypes.Structure):
+    """The flat buffer. Field offsets are fixed: native code reaches them from one register."""
+
+    _fields_ = [
+        ("x", ctypes.c_uint64 * 32),
+        ("f", ctypes.c_uint64 * 32),
+        ("pc", ctypes.c_uint64),
+        ("fflags", ctypes.c_uint64),
+        ("frm", ctypes.c_uint64),
+        ("lr_addr", ctypes.c_uint64),
+        ("lr_value", ctypes.c_uint64),
+        ("instret", ctypes.c_uint64),
+        ("priv", ctypes.c_uint64),
+        ("_reserved", ctypes.c_uint64 * (NUM_WORDS - 71)),
+    ]
+
+
+assert ctypes.sizeof(RiscvCPUState) == NUM_WORDS * 8
+
+
+class RiscvCPU:
+    """One hart: its state buffer plus the word view generated code uses."""
+
+    def __init__(self) -> None:
+        self.state = RiscvCPUState()
+        self.q = memoryview(self.state).cast("B").cast("Q")
+        self.q[LR_ADDR] = RESERVATION_NONE
+
+    # Convenience accessors for loaders, syscalls, gdbstub and tests.
+    @property
+    def pc(self) -> int:
+        return self.q[PC]
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.q[PC] = value & 0xFFFFFFFFFFFFFFFF
+
+    def get_x(self, n: int) -> int:
+        return self.q[n] if n else 0
+
+    def set_x(self, n: int, value: int) -> None:
+        if n:
+            self.q[n] = value & 0xFFFFFFFFFFFFFFFF
+
+    def get_f(self, n: int) -> int:
+        return self.q[F0 + n]
+
+    def set_f(self, n: int, value: int) -> None:
+        self.q[F0 + n] = value & 0xFFFFFFFFFFFFFFFF
+
+    @property
+    def fcsr(self) -> int:
+        return (self.q[FRM] << 5) | self.q[FFLAGS]
+
+    @fcsr.setter
+    def fcsr(self, value: int) -> None:
+        self.q[FFLAGS] = value & 0x1F
+        self.q[FRM] = (value >> 5) & 0x7
+
+    def copy_from(self, other: RiscvCPU) -> None:
+        """Duplicate another hart's state (clone of a thread)."""
+        ctypes.memmove(ctypes.addressof(self.state), ctypes.addressof(other.state),
+                       ctypes.sizeof(RiscvCPUState))
