@@ -1,0 +1,388 @@
+"""The Linux process a user-mode guest sees: memory, threads, signals, system calls.
+
+The CPU loop (accel/tcg/cpu_exec.py) drives it through three entry points:
+``syscall(cpu)`` for ``ecall`` (pc already past it), ``deliver_signals(cpu)`` between
+blocks when ``exit_request[0]`` is set and after each syscall, and ``guest_fault`` for a
+synchronous trap. The CLI sets ``run_thread``, ``invalidate_code`` and may replace
+``exit_request`` after ``create()``.
+
+File descriptors are the host's (guest fd n is host fd n), as in qemu's linux-user.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import struct
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from pyqemu.linux_user import signals as sg
+from pyqemu.linux_user.elf_loader import LoadedProgram, load_program
+from pyqemu.linux_user.guest_memory import GuestFault, GuestMemory
+from pyqemu.linux_user.mmap import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PAGE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    MemoryMap,
+)
+from pyqemu.linux_user.signals import SigAction, SigInfo, ThreadState
+from pyqemu.linux_user.stack import setup_stack
+from pyqemu.linux_user.syscall_registry import SYSCALLS, Interrupted, Restart
+from pyqemu.target.riscv.cpu_state import RiscvCPU
+
+# li a7, 139 ; ecall  — the return path of every guest signal handler.
+SIGRETURN_CODE = struct.pack("<II", 0x08B00893, 0x00000073)
+ENOSYS = errno.ENOSYS
+# clone(2) flags (include/uapi/linux/sched.h).
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x1000, 0x2000, 0x4000, 0x8000, 0x10000
+CLONE_SYSVSEM, CLONE_SETTLS, CLONE_PARENT_SETTID = 0x40000, 0x80000, 0x100000
+CLONE_CHILD_CLEARTID, CLONE_DETACHED, CLONE_CHILD_SETTID = 0x200000, 0x400000, 0x1000000
+
+
+class ThreadExit(Exception):
+    """Raised out of syscall() when the calling guest thread ends (exit, not exit_group)."""
+
+
+class _HostSignalInterrupt(BaseException):
+    """Raised by a host signal handler to break the main thread out of a blocking call."""
+
+
+class Process:
+    """One emulated Linux process (thread group)."""
+
+    def __init__(self, mem: GuestMemory, mm: MemoryMap, prog: LoadedProgram, argv: list[str],
+                 envp: list[str], ld_prefix: str | None, strace: bool, exec_argv: list[str]) -> None:
+        self.mem = mem
+        self.mm = mm
+        self.prog = prog
+        self.argv = argv
+        self.envp = envp
+        self.ld_prefix = ld_prefix
+        self.strace = strace
+        self.exec_argv = exec_argv
+        self.exe_path = prog.exe.path
+        self.auxv: list[tuple[int, int]] = []
+        # Hooks the CLI installs (defaults keep the process usable in unit tests).
+        self.run_thread: Callable[[RiscvCPU], None] | None = None
+        self.invalidate_code: Callable[[int, int], None] = lambda start, end: None
+        self.exit_request: list[int] = [0]
+        mm.on_invalidate = lambda start, end: self.invalidate_code(start, end)
+        # Signals: dispositions are per process, masks and pending sets per thread.
+        self.sigactions = [SigAction() for _ in range(sg.NSIG + 1)]
+        self.shared_pending: list[SigInfo] = []
+        self.host_signals: deque[int] = deque()
+        self.sig_lock = threading.RLock()
+        self.threads: dict[int, ThreadState] = {}
+        self.main_thread = threading.main_thread()
+        self._main_blocking = False
+        self.trampoline = 0
+        self.itimers: dict[int, object] = {}
+
+    # --- creation -----------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str, argv: list[str], envp: list[str], ld_prefix: str | None,
+               strace: bool, exec_argv: list[str]) -> tuple[Process, RiscvCPU]:
+        """Load the program, build its stack and return the process and its first hart."""
+        mem = GuestMemory()
+        mm = MemoryMap(mem)
+        prog = load_program(mm, path, ld_prefix)
+        sp, auxv = setup_stack(mm, prog, argv, envp, path)
+        p = cls(mem, mm, prog, argv, envp, ld_prefix, strace, exec_argv)
+        p.auxv = auxv
+        p.trampoline = mm.mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        mem.write(p.trampoline, SIGRETURN_CODE)
+        mm.mprotect(p.trampoline, PAGE, PROT_READ | PROT_EXEC)
+        cpu = RiscvCPU()
+        cpu.pc = prog.entry
+        cpu.set_x(2, sp)
+        p.register_thread(cpu, os.getpid())
+        p._host_signal_defaults()
+        return p, cpu
+
+    def register_thread(self, cpu: RiscvCPU, tid: int, mask: int = 0) -> ThreadState:
+        ts = ThreadState(tid=tid, cpu=cpu, mask=mask)
+        with self.sig_lock:
+            self.threads[id(cpu)] = ts
+        return ts
+
+    def thread_of(self, cpu: RiscvCPU) -> ThreadState:
+        ts = self.threads.get(id(cpu))
+        if ts is None:  # a hart the CLI made itself: adopt it as the calling thread
+            ts = self.register_thread(cpu, threading.get_native_id())
+        return ts
+
+    # --- system calls -------------------------------------------------------------------
+    def syscall(self, cpu: RiscvCPU) -> None:
+        """Run the system call in a7 with arguments a0..a5; result to a0 (Linux ABI)."""
+        q = cpu.q
+        nr = q[17]
+        args = (q[10], q[11], q[12], q[13], q[14], q[15])
+        handler = SYSCALLS.get(nr)
+        tracer = None
+        if self.strace:
+            from pyqemu.linux_user import strace as tracer
+            tracer.enter(self, nr, args)
+        if handler is None:
+            ret: int | None = -ENOSYS
+        else:
+            try:
+                ret = handler(self, cpu, *args)
+            except OSError as e:
+                ret = -(e.errno or errno.EIO)
+            except GuestFault:
+                ret = -errno.EFAULT
+            except Interrupted:
+                ret = -errno.EINTR
+            except Restart:
+                ret = None
+                cpu.pc = cpu.pc - 4
+            except _HostSignalInterrupt:
+                ret = -errno.EINTR
+        if tracer is not None:
+            tracer.leave(self, nr, args, ret)
+        if ret is not None:
+            q[10] = ret & 0xFFFFFFFFFFFFFFFF
+
+    def blocking(self, fn: Callable, *args: object) -> object:
+        """Run a host call that may block; a handled signal arriving meanwhile interrupts it.
+
+        Only the main host thread receives Python signal handlers, so only it can be
+        interrupted; the handler raises _HostSignalInterrupt while ``_main_blocking``.
+        """
+        if threading.current_thread() is not self.main_thread:
+            return fn(*args)
+        self._main_blocking = True
+        try:
+            if self.host_signals:
+                raise _HostSignalInterrupt
+            return fn(*args)
+        except _HostSignalInterrupt:
+            self._main_blocking = False
+            raise self._interrupt_kind() from None
+        finally:
+            self._main_blocking = False
+
+    def _interrupt_kind(self, restartable: bool = True) -> Exception:
+        """EINTR, or a restart when every signal about to be handled has SA_RESTART.
+
+        Calls that are never restarted after a handler (nanosleep, poll, sigsuspend...:
+        signal(7) "interruption of system calls") pass restartable=False.
+        """
+        self._drain_host_signals()
+        with self.sig_lock:
+            infos = list(self.shared_pending)
+            for ts in self.threads.values():
+                infos += ts.pending
+        acts = [self.sigactions[i.signo] for i in infos]
+        handled = [a for a in acts if a.handler not in (sg.SIG_DFL, sg.SIG_IGN)]
+        # No guest handler will run (spurious EINTR, or a signal that kills or is
+        # ignored): retry the call transparently, as the kernel does.
+        if not handled or (restartable and all(a.flags & sg.SA_RESTART for a in handled)):
+            return Restart()
+        return Interrupted()
+
+    # --- signals ------------------------------------------------------------------------
+    def queue_signal(self, info: SigInfo, ts: ThreadState | None = None) -> None:
+        """Make a signal pending for one thread (tgkill) or for the process (kill)."""
+        with self.sig_lock:
+            act = self.sigactions[info.signo]
+            if act.handler == sg.SIG_IGN or (act.handler == sg.SIG_DFL and
+                                             sg.default_action(info.signo) == "ignore"):
+                return
+            target = ts.pending if ts is not None else self.shared_pending
+            # Standard signals do not queue: one pending instance is enough.
+            if info.signo < 32 and any(i.signo == info.signo for i in target):
+                return
+            target.append(info)
+        self._update_exit_request()
+
+    def _deliverable(self, ts: ThreadState) -> bool:
+        mask = ts.mask
+        return any(not mask & sg.bit(i.signo) for i in ts.pending) or \
+            any(not mask & sg.bit(i.signo) for i in self.shared_pending)
+
+    def _update_exit_request(self) -> None:
+        with self.sig_lock:
+            want = bool(self.host_signals) or any(self._deliverable(t) for t in self.threads.values())
+        self.exit_request[0] = 1 if want else 0
+
+    def _drain_host_signals(self) -> None:
+        while self.host_signals:
+            signo = self.host_signals.popleft()
+            self.queue_signal(SigInfo(signo, code=sg.SI_USER))
+
+    def _take(self, ts: ThreadState) -> SigInfo | None:
+        with self.sig_lock:
+            for lst in (ts.pending, self.shared_pending):
+                for i, info in enumerate(lst):
+                    if not ts.mask & sg.bit(info.signo):
+                        return lst.pop(i)
+        return None
+
+    def deliver_signals(self, cpu: RiscvCPU) -> None:
+        """Deliver every deliverable pending signal to this thread: handler frames or defaults."""
+        self._drain_host_signals()
+        ts = self.thread_of(cpu)
+        while True:
+            info = self._take(ts)
+            if info is None:
+                break
+            self._handle(cpu, ts, info)
+        if ts.saved_mask is not None:
+            ts.mask, ts.saved_mask = ts.saved_mask, None
+        self._update_exit_request()
+
+    def _handle(self, cpu: RiscvCPU, ts: ThreadState, info: SigInfo) -> None:
+        act = self.sigactions[info.signo]
+        if act.handler == sg.SIG_IGN:
+            return
+        if act.handler == sg.SIG_DFL:
+            kind = sg.default_action(info.signo)
+            if kind == "ignore":
+                return
+            if kind == "stop":
+                os.kill(os.getpid(), signal.SIGSTOP)
+                return
+            self.die(info.signo)
+        old_mask = ts.saved_mask if ts.saved_mask is not None else ts.mask
+        ts.saved_mask = None
+        try:
+            sg.build_frame(self.mem, cpu, ts, act, info, old_mask, self.trampoline)
+        except GuestFault:
+            self.die(sg.SIGSEGV)  # no room for the frame: force_sigsegv
+        ts.mask = old_mask | act.mask | (0 if act.flags & sg.SA_NODEFER else sg.bit(info.signo))
+        ts.mask &= ~sg.UNBLOCKABLE
+        if act.flags & sg.SA_RESETHAND:
+            self.sigactions[info.signo] = SigAction()
+            self.update_host_handler(info.signo)
+
+    def guest_fault(self, cpu: RiscvCPU, signo: int, code: int, addr: int) -> None:
+        """A synchronous trap at cpu.pc: run the guest handler now or die like the kernel."""
+        ts = self.thread_of(cpu)
+        act = self.sigactions[signo]
+        if ts.mask & sg.bit(signo) or act.handler in (sg.SIG_DFL, sg.SIG_IGN):
+            self.die(signo)
+        self._handle(cpu, ts, SigInfo(signo, code=code, addr=addr))
+        self._update_exit_request()
+
+    def die(self, signo: int) -> None:
+        """Terminate the whole process by a signal so the parent sees WIFSIGNALED.
+
+        qemu-riscv64 (7.2) prints nothing: it disables core dumps, restores the host
+        default action and kills itself with the same signal.
+        """
+        try:
+            import resource
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        except (ValueError, OSError):
+            pass
+        sys.stdout.flush()
+        try:
+            signal.signal(signo, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signo})
+        except (ValueError, OSError):
+            pass
+        os.kill(os.getpid(), signo)
+        os._exit(128 + signo)
+
+    # --- host signal plumbing -----------------------------------------------------------
+    def _host_signal_defaults(self) -> None:
+        """Undo Python's own dispositions so the guest starts with the kernel's defaults."""
+        for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+            try:
+                signal.signal(s, signal.SIG_DFL)
+            except (ValueError, OSError):
+                pass
+
+    def _on_host_signal(self, signum: int, frame: object) -> None:
+        self.host_signals.append(signum)
+        self.exit_request[0] = 1
+        if self._main_blocking:
+            self._main_blocking = False
+            raise _HostSignalInterrupt
+
+    def update_host_handler(self, signo: int) -> None:
+        """Mirror the guest's disposition on the host for asynchronously delivered signals."""
+        if signo in sg.SYNC_SIGNALS or signo in (sg.SIGKILL, sg.SIGSTOP) or signo > 31:
+            return
+        if threading.current_thread() is not self.main_thread:
+            return  # signal.signal works only from the main thread; keep the previous one
+        act = self.sigactions[signo]
+        try:
+            if act.handler == sg.SIG_DFL:
+                signal.signal(signo, signal.SIG_DFL)
+            elif act.handler == sg.SIG_IGN:
+                signal.signal(signo, signal.SIG_IGN)
+            else:
+                signal.signal(signo, self._on_host_signal)
+                signal.siginterrupt(signo, True)
+        except (ValueError, OSError):
+            pass
+
+    # --- threads ------------------------------------------------------------------------
+    def start_thread(self, parent: RiscvCPU, child: RiscvCPU, parent_tid_addr: int,
+                     child_tid_addr: int, flags: int) -> int:
+        """Run ``child`` on a new host thread; return its tid once the ids are published."""
+        ready, go = threading.Event(), threading.Event()
+        box: list[ThreadState] = []
+        parent_ts = self.thread_of(parent)
+
+        def body() -> None:
+            ts = self.register_thread(child, threading.get_native_id(), parent_ts.mask)
+            if flags & CLONE_CHILD_CLEARTID:
+                ts.clear_child_tid = child_tid_addr
+            box.append(ts)
+            ready.set()
+            go.wait()
+            self._run_guest_thread(child, ts)
+
+        t = threading.Thread(target=body, daemon=True, name="guest-thread")
+        t.start()
+        ready.wait()
+        tid = box[0].tid
+        if flags & CLONE_PARENT_SETTID:
+            self.mem.write_u32(parent_tid_addr, tid)
+        if flags & CLONE_CHILD_SETTID:
+            self.mem.write_u32(child_tid_addr, tid)
+        go.set()
+        return tid
+
+    def _run_guest_thread(self, cpu: RiscvCPU, ts: ThreadState) -> None:
+        try:
+            if self.run_thread is None:
+                raise RuntimeError("no CPU loop installed (process.run_thread)")
+            self.run_thread(cpu)
+        except ThreadExit:
+            pass
+        except BaseException as e:  # a crash in a guest thread must not hang the process
+            print(f"pyqemu-riscv64: guest thread {ts.tid}: {e!r}", file=sys.stderr)
+            os._exit(1)
+        finally:
+            self.end_thread(cpu)
+
+    def end_thread(self, cpu: RiscvCPU) -> None:
+        """Thread teardown: CLONE_CHILD_CLEARTID clears the tid word and wakes a joiner."""
+        from pyqemu.linux_user.futex import futex_wake
+        ts = self.threads.get(id(cpu))
+        if ts is None:
+            return
+        if ts.clear_child_tid:
+            try:
+                self.mem.write_u32(ts.clear_child_tid, 0)
+                futex_wake(self.mem, ts.clear_child_tid, 1, private=False)
+            except GuestFault:
+                pass
+        with self.sig_lock:
+            self.threads.pop(id(cpu), None)
+
+
+# The handlers register themselves in SYSCALLS on import (they import this module).
+from pyqemu.linux_user import syscalls  # noqa: E402,F401
