@@ -10,7 +10,7 @@ setup:
 # Main job: a riscv64 program run under pyqemu's user-mode emulation.
 run: setup
 	@mkdir -p $(CACHE)/demo
-	@riscv64-linux-gnu-gcc -O2 -static -o $(CACHE)/demo/hello examples/hello.c
+	@riscv64-linux-gnu-gcc -O2 -static -o $(CACHE)/demo/hello examples/hello.c -lm
 	$(VENV)/bin/pyqemu-riscv64 $(CACHE)/demo/hello from pyqemu
 
 lint: setup

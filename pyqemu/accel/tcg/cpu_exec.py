@@ -1,0 +1,167 @@
+"""The TCG execution loop for user mode: find block -> run -> dispatch its exit.
+
+Generated code returns the function to run next, so the inner loop is one call per
+block. Everything that is not "the next block" arrives here in one place
+(``CpuLoop.run``): exits to the loop (syscall, ebreak, illegal instruction, fence.i)
+are small functions that generated code returns; guest faults are Python exceptions
+raised inside a block after it stored the faulting pc; asynchronous signals set
+``exit_request[0]`` and the loop leaves generated code at the next block boundary or
+loop back-edge.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+from ...linux_user.guest_memory import HMASK, LOW, GuestFault, GuestMemory
+from ...target.riscv import cpu_state as cs
+from ...target.riscv.helpers import IllegalInstruction
+from ...target.riscv.translate import RiscvTranslator
+from ...tcg.ir import ExitReason
+from .tb_cache import GuestFetchFault, TBCache
+
+SEGV_MAPERR, SEGV_ACCERR = 1, 2
+ILL_ILLOPC = 1
+TRAP_BRKPT = 1
+
+
+class GuestBreakpoint(Exception):
+    pass
+
+
+def _rotl(a: int, b: int) -> int:
+    b &= 63
+    return ((a << b) | (a >> (64 - b))) & 0xFFFFFFFFFFFFFFFF
+
+
+def _rotr(a: int, b: int) -> int:
+    b &= 63
+    return ((a >> b) | (a << (64 - b))) & 0xFFFFFFFFFFFFFFFF
+
+
+def _ctz(a: int) -> int:
+    return 64 if a == 0 else (a & -a).bit_length() - 1
+
+
+def _bswap64(a: int) -> int:
+    return int.from_bytes(a.to_bytes(8, "little"), "big")
+
+
+class UserEngine:
+    """Translation and execution state shared by all threads of one guest process."""
+
+    def __init__(self, mem: GuestMemory, can_execute: Callable[[int], bool],
+                 exit_request: list, os_hooks, log=None, max_insns: int = 0) -> None:
+        self.mem = mem
+        self.os = os_hooks  # .syscall(cpu), .deliver_signals(cpu), .guest_fault(cpu, sig, code, addr)
+        self.exit_request = exit_request
+        self.log = log
+        self.cpus: dict[int, object] = {}  # id(cpu.q) -> cpu, for exits that need the hart
+        self.translator = RiscvTranslator(mem, can_execute)
+        if max_insns:
+            self.translator.max_insns = max_insns
+        m8 = mem.m8
+        region = len(m8)
+
+        def ld_slow(h: int, size: int, signed: int) -> int:
+            # A misaligned access: Linux emulates these for user programs.
+            if h + size > region:
+                raise IndexError("guest access past the address space")
+            return int.from_bytes(m8[h:h + size], "little", signed=bool(signed))
+
+        def st_slow(h: int, size: int, value: int) -> None:
+            if h + size > region:
+                raise IndexError("guest access past the address space")
+            m8[h:h + size] = value.to_bytes(size, "little")
+
+        exits = [None] * (max(ExitReason) + 1)
+        exits[ExitReason.LOOKUP] = self._exit_lookup
+        exits[ExitReason.SYSCALL] = self._exit_syscall
+        exits[ExitReason.EBREAK] = self._exit_ebreak
+        exits[ExitReason.ILLEGAL] = self._exit_illegal
+        exits[ExitReason.FENCE_I] = self._exit_fence_i
+        runtime = {
+            "m8": mem.m8, "m16": mem.m16, "m32": mem.m32, "m64": mem.m64,
+            "s8": mem.s8, "s16": mem.s16, "s32": mem.s32, "s64": mem.s64,
+            "ld_slow": ld_slow, "st_slow": st_slow, "X": exit_request, "EXIT": exits,
+            "rotl": _rotl, "rotr": _rotr, "ctz": _ctz, "bswap64": _bswap64,
+            "LOG_EXEC": self._log_exec,
+        }
+        exec_log = bool(log and (log.enabled("exec") or log.enabled("cpu")))
+        self.tbc = TBCache(self.translator, runtime, LOW, HMASK, log, exec_log)
+
+    # ------------------------------------------------------------ exits
+    def _exit_lookup(self, q):
+        return self.tbc.lookup_q(q)
+
+    def _exit_syscall(self, q):
+        self.os.syscall(self.cpus[id(q)])
+        return self.tbc.lookup_q(q)
+
+    def _exit_ebreak(self, q):
+        raise GuestBreakpoint()
+
+    def _exit_illegal(self, q):
+        raise IllegalInstruction()
+
+    def _exit_fence_i(self, q):
+        self.tbc.flush()
+        return self.tbc.lookup_q(q)
+
+    def _log_exec(self, pc: int, q) -> None:
+        if self.log.enabled("cpu"):
+            regs = " ".join(f"{q[i]:016x}" for i in range(1, 32))
+            self.log.write(f"{pc:016x} {regs}\n")
+        if self.log.enabled("exec"):
+            tb = self.tbc.tbs.get(pc)
+            self.log.write(f"Trace 0: [{pc:016x}] {tb.n_insns if tb else 0} insns\n")
+
+    def invalidate_code(self, start: int, end: int) -> None:
+        self.tbc.invalidate_range(start, end)
+
+    # ------------------------------------------------------------ the loop
+    def run(self, cpu) -> None:
+        """Run one hart until its thread exits (the OS layer raises or os._exit()s)."""
+        q = cpu.q
+        self.cpus[id(q)] = cpu
+        X = self.exit_request
+        tbc = self.tbc
+        os_ = self.os
+        fn = tbc.lookup_q(q)
+        try:
+            while True:
+                try:
+                    while not X[0]:
+                        fn = fn(q)
+                    X[0] = 0
+                    q[cs.PC] = fn.guest_pc
+                    os_.deliver_signals(cpu)
+                except IndexError:
+                    os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, self._fault_address(cpu))
+                except GuestFault as e:
+                    os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.addr)
+                except GuestFetchFault as e:
+                    q[cs.PC] = e.pc
+                    os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.pc)
+                except IllegalInstruction:
+                    os_.guest_fault(cpu, signal.SIGILL, ILL_ILLOPC, q[cs.PC])
+                except GuestBreakpoint:
+                    os_.guest_fault(cpu, signal.SIGTRAP, TRAP_BRKPT, q[cs.PC])
+                fn = tbc.lookup_q(q)
+        finally:
+            self.cpus.pop(id(q), None)
+
+    def _fault_address(self, cpu) -> int:
+        """The data address of the load/store at pc (the block stored pc before raising)."""
+        from ...target.riscv.decode import decode
+
+        pc = cpu.pc
+        try:
+            insn = decode(self.mem.read_u16, pc)
+        except GuestFault:
+            return pc
+        if insn is None:
+            return pc
+        return (cpu.get_x(insn.rs1) + insn.imm) & 0xFFFFFFFFFFFFFFFF if insn.name[0] in "lsaf" \
+            else pc

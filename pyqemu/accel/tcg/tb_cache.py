@@ -1,0 +1,163 @@
+"""Translation blocks: translate, optimize, compile, cache by pc, chain, invalidate.
+
+User mode keys blocks by guest virtual pc (flags are constant: U-mode, one MMU view).
+Each block owns jump slots ``J``; a slot starts as a stub that looks the successor up,
+patches the slot with the successor's function and runs it, so chained blocks call
+each other without the dictionary lookup. Invalidation of a range that holds
+translated code drops the whole cache and resets every slot to its stub: simple, and
+rare in practice (fence.i, munmap of code, riscv_flush_icache).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ...tcg.backends.python import codegen
+from ...tcg.ir import ExitReason, TCGContext, format_ops
+from ...tcg.optimize import optimize
+
+PAGE_BITS = 12
+
+
+@dataclass(eq=False)
+class TranslationBlock:
+    pc: int
+    end: int  # first byte after the block's guest code
+    n_insns: int
+    fn: Callable
+    jumps: list  # J: slot n -> function to run next
+    targets: list[int] = field(default_factory=list)
+
+
+class GuestFetchFault(Exception):
+    """The guest tried to execute from an address that is not executable."""
+
+    def __init__(self, pc: int) -> None:
+        super().__init__(f"fetch fault at {pc:#x}")
+        self.pc = pc
+
+
+class TBCache:
+    """The block cache of one address space, shared by all vCPUs that run in it."""
+
+    def __init__(self, translator, runtime_ns: dict, low: int, hmask: int,
+                 log=None, exec_log: bool = False) -> None:
+        self.translator = translator  # .translate(ctx, pc) -> (n_insns, end_pc)
+        self.runtime_ns = runtime_ns  # names generated code refers to (views, helpers...)
+        self.low = low
+        self.hmask = hmask
+        self.log = log  # pyqemu.cli.log.Log or None
+        self.exec_log = exec_log
+        self.tbs: dict[int, TranslationBlock] = {}
+        self.fns: dict[int, Callable] = {}
+        self.pages: dict[int, list[TranslationBlock]] = {}
+        self.translate_ns = 0
+        self.translated_insns = 0
+        self.generation = 0
+
+    # ------------------------------------------------------------ lookup / build
+    def lookup(self, pc: int) -> Callable:
+        fn = self.fns.get(pc)
+        if fn is None:
+            fn = self.build(pc).fn
+        return fn
+
+    def lookup_q(self, q) -> Callable:
+        """Indirect jump: the pc global holds the target (lookup_and_goto_ptr)."""
+        pc = q[codegen.PC_INDEX]
+        fn = self.fns.get(pc)
+        if fn is None:
+            fn = self._safe_build(pc)
+        return fn
+
+    def _safe_build(self, pc: int) -> Callable:
+        try:
+            return self.build(pc).fn
+        except GuestFetchFault:
+            return self._fault_fn(pc)
+
+    def _fault_fn(self, pc: int) -> Callable:
+        def fetch_fault(q):
+            q[codegen.PC_INDEX] = pc
+            raise GuestFetchFault(pc)
+        fetch_fault.guest_pc = pc
+        return fetch_fault
+
+    def build(self, pc: int) -> TranslationBlock:
+        t0 = time.perf_counter_ns()
+        ctx = TCGContext(self.translator.globals)
+        n_insns, end = self.translator.translate(ctx, pc)
+        log = self.log
+        if log and log.enabled("in_asm"):
+            log.write(self.translator.disassemble(pc, end))
+        if log and log.enabled("op"):
+            log.write(f"OP:\n{format_ops(ctx.ops)}\n")
+        optimize(ctx)
+        if log and log.enabled("op_opt"):
+            log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
+        n_exits = max([op.aux[0] for op in ctx.ops if op.name == "goto_tb"], default=-1) + 1
+        info = codegen.BlockInfo(pc, n_exits, True, self.exec_log)
+        gen, helpers = codegen.generate(ctx.ops, info, self.low, self.hmask)
+        if log and log.enabled("out_asm"):
+            log.write(f"OUT: [size={len(gen.source)}]\n{gen.source}\n")
+        jumps: list = [None] * max(n_exits, 1)
+        exit_targets = {op.aux[0]: op.aux[1] for op in ctx.ops if op.name == "goto_tb"}
+        targets = [exit_targets.get(i, pc) for i in range(len(jumps))]
+        ns = dict(self.runtime_ns)
+        ns.update(helpers)
+        ns["J"] = jumps
+        ns["LINE_PC"] = gen.line_pc
+        ns["LOOKUP"] = self.lookup_q
+        code = compile(gen.source, f"<tb {pc:#x}>", "exec")
+        exec(code, ns)
+        fn = ns[f"tb_{pc:x}"]
+        fn.guest_pc = pc
+        tb = TranslationBlock(pc, end, n_insns, fn, jumps, targets)
+        for i, target in enumerate(targets):
+            jumps[i] = self._stub(tb, i, target)
+        self.tbs[pc] = tb
+        self.fns[pc] = fn
+        for page in range(pc >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
+            self.pages.setdefault(page, []).append(tb)
+        self.translate_ns += time.perf_counter_ns() - t0
+        self.translated_insns += n_insns
+        return tb
+
+    def _stub(self, tb: TranslationBlock, slot: int, target: int) -> Callable:
+        jumps = tb.jumps
+        generation = self.generation
+
+        def chain_stub(q):
+            try:
+                fn = self.lookup(target)
+            except GuestFetchFault:
+                return self._fault_fn(target)(q)
+            if generation == self.generation:
+                jumps[slot] = fn  # patch the slot: next time the block jumps directly
+            return fn(q)
+
+        chain_stub.guest_pc = target
+        return chain_stub
+
+    # ------------------------------------------------------------ invalidation
+    def invalidate_range(self, start: int, end: int) -> None:
+        """Guest code in [start, end) may have changed."""
+        for page in range(start >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
+            if page in self.pages:
+                self.flush()
+                return
+
+    def flush(self) -> None:
+        self.generation += 1
+        old = list(self.tbs.values())
+        self.tbs.clear()
+        self.fns.clear()
+        self.pages.clear()
+        for tb in old:
+            for i, target in enumerate(tb.targets):
+                tb.jumps[i] = self._stub(tb, i, target)
+
+
+EXIT_REASONS = ExitReason

@@ -1,0 +1,216 @@
+"""``pyqemu-riscv64``: run a riscv64 Linux program, with qemu-riscv64's command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from .. import __version__
+from .log import Log, LogError, help_text, parse_items
+
+PROG = "pyqemu-riscv64"
+
+USAGE = f"""usage: {PROG} [options] program [arguments...]
+Linux CPU emulator (compiled for riscv64 emulation)
+
+Options and associated environment variables:
+
+Argument             Env-variable      Description
+-h                                     print this help
+-help
+-L path              QEMU_LD_PREFIX    set the elf interpreter prefix to 'path'
+-cpu model           QEMU_CPU          select CPU (-cpu help for list)
+-E var=value         QEMU_SET_ENV      sets targets environment variable (see below)
+-U var               QEMU_UNSET_ENV    unsets targets environment variable (see below)
+-0 argv0             QEMU_ARGV0        forces target process argv[0] to be 'argv0'
+-d item[,...]        QEMU_LOG          enable logging of specified items (use '-d help' for a list of items)
+-D logfile           QEMU_LOG_FILENAME write logs to 'logfile' (default stderr)
+-strace              QEMU_STRACE       log system calls
+-accel tcg[,backend=python]            select the accelerator and TCG backend
+-version             QEMU_VERSION      display version information and exit
+
+Defaults:
+QEMU_LD_PREFIX  = /etc/qemu-binfmt/riscv64
+
+You can use -E and -U options or the QEMU_SET_ENV and
+QEMU_UNSET_ENV environment variables to set and unset
+environment variables for the target process.
+It is possible to provide several variables by separating them
+by commas in getsubopt(3) style. Additionally it is possible to
+provide the -E and -U options multiple times.
+"""
+
+CPUS = ("rv64", "any", "max", "sifive-u54", "sifive-e51")
+
+# option -> takes an argument
+OPTIONS = {"-h": False, "-help": False, "--help": False, "-L": True, "-cpu": True, "-E": True,
+           "-U": True, "-0": True, "-d": True, "-D": True, "-strace": False, "-version": False,
+           "--version": False, "-s": True, "-g": True, "-B": True, "-R": True, "-seed": True,
+           "-singlestep": False, "-one-insn-per-tb": False, "-accel": True, "-p": True,
+           "-r": True, "-dfilter": True, "-trace": True, "-plugin": True}
+
+
+def fail(msg: str) -> None:
+    sys.stderr.write(f"{PROG}: {msg}\n")
+    sys.exit(1)
+
+
+class Options:
+    def __init__(self) -> None:
+        self.ld_prefix = os.environ.get("QEMU_LD_PREFIX", "/etc/qemu-binfmt/riscv64")
+        self.set_env: list[str] = []
+        self.unset_env: list[str] = []
+        self.argv0: str | None = os.environ.get("QEMU_ARGV0")
+        self.log_items = os.environ.get("QEMU_LOG", "")
+        self.log_file = os.environ.get("QEMU_LOG_FILENAME")
+        self.strace = "QEMU_STRACE" in os.environ
+        self.cpu = os.environ.get("QEMU_CPU", "rv64")
+        self.singlestep = "QEMU_SINGLESTEP" in os.environ
+        self.passthrough: list[str] = []  # options a re-exec (execve) must repeat
+        if "QEMU_SET_ENV" in os.environ:
+            self.set_env += os.environ["QEMU_SET_ENV"].split(",")
+        if "QEMU_UNSET_ENV" in os.environ:
+            self.unset_env += os.environ["QEMU_UNSET_ENV"].split(",")
+
+
+def parse(argv: list[str]) -> tuple[Options, list[str]]:
+    o = Options()
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("-") or a == "-":
+            break
+        if a == "--":
+            i += 1
+            break
+        if a not in OPTIONS:
+
+            sys.stderr.write(f"{PROG}: unknown option '{a[1:]}'\n")
+            sys.exit(1)
+        val = None
+        if OPTIONS[a]:
+            if i + 1 >= len(argv):
+                sys.stderr.write(f"{PROG}: option '{a[1:]}' needs an argument\n")
+                sys.exit(1)
+            val = argv[i + 1]
+            i += 1
+        i += 1
+        if a in ("-h", "-help", "--help"):
+            sys.stdout.write(USAGE)
+            sys.exit(0)
+        if a in ("-version", "--version"):
+            sys.stdout.write(f"{PROG} version {__version__} (pyqemu)\n"
+                             "A Python reimplementation of QEMU's user-mode emulation\n")
+            sys.exit(0)
+        if a == "-L":
+            o.ld_prefix = val
+        elif a == "-E":
+            o.set_env += val.split(",")
+        elif a == "-U":
+            o.unset_env += val.split(",")
+        elif a == "-0":
+            o.argv0 = val
+        elif a == "-d":
+            o.log_items = val
+        elif a == "-D":
+            o.log_file = val
+        elif a in ("-singlestep", "-one-insn-per-tb"):
+            o.singlestep = True
+        elif a == "-strace":
+            o.strace = True
+        elif a == "-cpu":
+            if val == "help":
+                sys.stdout.write("Available CPUs:\n" + "".join(f"  {c}\n" for c in CPUS))
+                sys.exit(0)
+            if val.split(",")[0] not in CPUS:
+                fail(f"unable to find CPU model '{val}'")
+            o.cpu = val
+        elif a == "-accel":
+            parts = val.split(",")
+            if parts[0] != "tcg":
+                fail(f"invalid accelerator {parts[0]}")
+            for p in parts[1:]:
+                if p not in ("backend=python",):
+                    fail(f"-accel {val}: unsupported option '{p}'")
+        if a in ("-L", "-cpu", "-E", "-U", "-strace", "-accel"):
+            o.passthrough += [a] + ([val] if val is not None else [])
+    return o, argv[i:]
+
+
+def _host_environment() -> dict[str, str]:
+    """The environment this process was started with.
+
+    CPython may add to os.environ at start-up (PEP 538 sets LC_CTYPE when the locale is
+    C), and the guest must see exactly what qemu-riscv64 would pass on: the exec-time
+    block, which /proc/self/environ still shows.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return dict(os.environ)
+    env: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        if b"=" in item:
+            k, v = item.split(b"=", 1)
+            env[os.fsdecode(k)] = os.fsdecode(v)
+    return env
+
+
+def guest_environment(o: Options) -> list[str]:
+    env = _host_environment()
+    for name in o.unset_env:
+        env.pop(name, None)
+    for item in o.set_env:
+        if "=" in item:
+            k, v = item.split("=", 1)
+            env[k] = v
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    o, rest = parse(args)
+    if not rest:
+        sys.stdout.write(USAGE)
+        sys.exit(1)
+    try:
+        items = parse_items(o.log_items)
+    except LogError as e:
+        if str(e) == "help":
+            sys.stdout.write(help_text())
+            sys.exit(0)
+        fail(str(e))
+    if "strace" in items:
+        o.strace = True
+    log = Log(items, o.log_file) if items else None
+
+    from ..accel.tcg.cpu_exec import UserEngine
+    from ..linux_user.elf_loader import LoadError
+    from ..linux_user.process import Process
+
+    path = rest[0]
+    guest_argv = [o.argv0 if o.argv0 is not None else path] + rest[1:]
+    exec_argv = [sys.executable, "-m", "pyqemu.cli.riscv64_user"] + o.passthrough
+    ld_prefix = o.ld_prefix if o.ld_prefix and os.path.isdir(o.ld_prefix) else None
+    try:
+        process, cpu = Process.create(path, guest_argv, guest_environment(o), ld_prefix,
+                                      o.strace, exec_argv)
+    except LoadError as e:
+        fail(str(e))
+    engine = UserEngine(process.mem, process.mm.can_execute, process.exit_request, process, log,
+                        max_insns=1 if o.singlestep else 0)
+    process.invalidate_code = engine.invalidate_code
+    process.run_thread = engine.run
+    # Ctrl-C kills the emulator as it kills qemu, unless the guest installs a handler.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    threading.stack_size(64 << 20)
+    sys.setrecursionlimit(10000)
+    engine.run(cpu)
+
+
+if __name__ == "__main__":
+    main()

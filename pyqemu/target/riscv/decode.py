@@ -1,0 +1,105 @@
+"""The RV64 decoder, built once from the encoding table in insn_table.py.
+
+Candidates are grouped by the major opcode (bits 6..0) and tried most-specific first
+(most fixed bits), so an encoding that is a special case of another wins. Compressed
+instructions are expanded to their 32-bit equivalents first (decode_rvc.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .insn_table import PATTERNS
+
+
+@dataclass(slots=True)
+class Insn:
+    name: str
+    raw: int
+    length: int  # 2 or 4
+    rd: int = 0
+    rs1: int = 0
+    rs2: int = 0
+    rs3: int = 0
+    rm: int = 0
+    imm: int = 0
+    csr: int = 0
+    aq: int = 0
+    rl: int = 0
+
+
+def _sx(v: int, bits: int) -> int:
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _fields(fmt: str, i: int, d: Insn) -> None:
+    d.rd = (i >> 7) & 31
+    d.rs1 = (i >> 15) & 31
+    d.rs2 = (i >> 20) & 31
+    if fmt == "I":
+        d.imm = _sx(i >> 20, 12)
+    elif fmt == "S":
+        d.imm = _sx(((i >> 25) << 5) | ((i >> 7) & 31), 12)
+    elif fmt == "B":
+        d.imm = _sx((((i >> 31) & 1) << 12) | (((i >> 7) & 1) << 11)
+                    | (((i >> 25) & 0x3F) << 5) | (((i >> 8) & 0xF) << 1), 13)
+    elif fmt == "U":
+        d.imm = _sx(i & 0xFFFFF000, 32)
+    elif fmt == "J":
+        d.imm = _sx((((i >> 31) & 1) << 20) | (((i >> 12) & 0xFF) << 12)
+                    | (((i >> 20) & 1) << 11) | (((i >> 21) & 0x3FF) << 1), 21)
+    elif fmt == "SH6":
+        d.imm = (i >> 20) & 63
+    elif fmt == "SH5":
+        d.imm = (i >> 20) & 31
+    elif fmt == "CSR":
+        d.csr = i >> 20
+    elif fmt == "AMO":
+        d.aq = (i >> 26) & 1
+        d.rl = (i >> 25) & 1
+    elif fmt in ("R4", "RM"):
+        d.rm = (i >> 12) & 7
+        d.rs3 = (i >> 27) & 31
+
+
+def _build() -> dict[int, list[tuple[int, int, str, str]]]:
+    table: dict[int, list[tuple[int, int, str, str]]] = {}
+    for line in PATTERNS.strip().splitlines():
+        if not line.strip():
+            continue
+        parts = line.split()
+        name, fmt = parts[0], parts[-1]
+        bits = "".join(parts[1:-1])
+        if len(bits) != 32:
+            raise ValueError(f"bad pattern for {name}: {len(bits)} bits")
+        mask = int("".join("0" if c == "." else "1" for c in bits), 2)
+        match = int("".join("1" if c == "1" else "0" for c in bits), 2)
+        table.setdefault(match & 0x7F, []).append((mask, match, name, fmt))
+    for cands in table.values():
+        cands.sort(key=lambda c: -bin(c[0]).count("1"))
+    return table
+
+
+_TABLE = _build()
+
+
+def decode32(i: int, length: int = 4, raw: int | None = None) -> Insn | None:
+    """Decode a 32-bit instruction word; None if it is not a valid encoding."""
+    for mask, match, name, fmt in _TABLE.get(i & 0x7F, ()):
+        if i & mask == match:
+            d = Insn(name, i if raw is None else raw, length)
+            _fields(fmt, i, d)
+            return d
+    return None
+
+
+def decode(fetch16, pc: int) -> Insn | None:
+    """Decode the instruction at pc; fetch16(addr) returns the halfword there."""
+    lo = fetch16(pc)
+    if lo & 3 != 3:
+        from .decode_rvc import expand_rvc
+
+        word = expand_rvc(lo)
+        return decode32(word, 2, lo) if word else None
+    return decode32(lo | (fetch16(pc + 2) << 16))

@@ -1,0 +1,156 @@
+"""RISC-V -> TCG IR: the block driver and the context the per-family translators use.
+
+A block runs from its pc up to a control transfer, a page end, an instruction that
+must return to the loop (ecall, fence.i...), or MAX_INSNS. Each instruction family
+lives in its own module (trans_rvi, trans_rvm, trans_rva, trans_rvf, trans_zb) and
+registers ``trans_<name>(dc, insn)`` functions in TRANSLATORS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...tcg.ir import ExitReason, Kind, Label, MemOp, TCGContext, Temp
+from . import cpu_state as cs
+from .decode import Insn, decode
+
+MAX_INSNS = 128
+PAGE_SIZE = 4096
+
+TRANSLATORS: dict[str, Callable[[DisasContext, Insn], None]] = {}
+
+
+def translator(*names: str):
+    def register(fn):
+        for n in names or (fn.__name__.removeprefix("trans_"),):
+            TRANSLATORS[n] = fn
+        return fn
+    return register
+
+
+def make_globals() -> dict[int, Temp]:
+    g: dict[int, Temp] = {}
+    for i in range(1, 32):
+        g[i] = Temp(Kind.GLOBAL, i, f"x{i}")
+    for i in range(32):
+        g[cs.F0 + i] = Temp(Kind.GLOBAL, cs.F0 + i, f"f{i}")
+    for idx, name in ((cs.PC, "pc"), (cs.FFLAGS, "fflags"), (cs.FRM, "frm"),
+                      (cs.LR_ADDR, "lr_addr"), (cs.LR_VALUE, "lr_value")):
+        g[idx] = Temp(Kind.GLOBAL, idx, name)
+    return g
+
+
+class DisasContext:
+    """Per-instruction view used by translators: operands, emission helpers, block end."""
+
+    def __init__(self, ctx: TCGContext, globals_: dict[int, Temp]) -> None:
+        self.ctx = ctx
+        self.g = globals_
+        self.pc = 0
+        self.next_pc = 0
+        self.ended = False
+
+    # operands -----------------------------------------------------------------
+    def x(self, r: int) -> Temp:
+        return self.g[r] if r else self.ctx.const(0)
+
+    def xd(self, r: int) -> Temp:
+        """Destination for x[r]: writes to x0 go to a scratch temp and vanish."""
+        return self.g[r] if r else self.ctx.new_temp()
+
+    def f(self, r: int) -> Temp:
+        return self.g[cs.F0 + r]
+
+    def const(self, v: int) -> Temp:
+        return self.ctx.const(v)
+
+    def op2(self, name: str, a: Temp, b: Temp, dst: Temp | None = None) -> Temp:
+        return self.ctx.op2(name, a, b, dst)
+
+    def op1(self, name: str, a: Temp, dst: Temp | None = None) -> Temp:
+        return self.ctx.op1(name, a, dst)
+
+    def mov(self, dst: Temp, src: Temp) -> None:
+        self.ctx.mov(dst, src)
+
+    def ld(self, addr: Temp, size: int, signed: bool, dst: Temp | None = None) -> Temp:
+        d = dst if dst is not None else self.ctx.new_temp()
+        self.ctx.emit("ld", [d], [addr], MemOp(size, signed))
+        return d
+
+    def st(self, value: Temp, addr: Temp, size: int) -> None:
+        self.ctx.emit("st", [], [value, addr], MemOp(size))
+
+    def addr(self, rs1: int, imm: int) -> Temp:
+        return self.op2("add", self.x(rs1), self.const(imm))
+
+    def label(self) -> Label:
+        return self.ctx.new_label()
+
+    # block ends ---------------------------------------------------------------
+    def goto(self, slot: int, target: int) -> None:
+        self.ctx.emit("goto_tb", [], [], slot, target & 0xFFFFFFFFFFFFFFFF)
+
+    def exit_to_loop(self, reason: ExitReason, pc: int) -> None:
+        self.mov(self.g[cs.PC], self.const(pc))
+        self.ctx.emit("exit_tb", [], [], reason)
+        self.ended = True
+
+
+class RiscvTranslator:
+    """Builds IR for blocks of one address space (user mode: guest virtual = physical)."""
+
+    def __init__(self, mem, can_execute: Callable[[int], bool]) -> None:
+        from . import trans_rva, trans_rvf, trans_rvi, trans_rvm, trans_zb  # noqa: F401 (register)
+
+        self.mem = mem
+        self.can_execute = can_execute
+        self.globals = make_globals()
+        self.max_insns = MAX_INSNS
+
+    def _fetch16(self, addr: int) -> int:
+        return self.mem.read_u16(addr)
+
+    def fetchable(self, pc: int, length: int = 2) -> bool:
+        return self.can_execute(pc) and self.can_execute(pc + length - 1)
+
+    def translate(self, ctx: TCGContext, pc: int) -> tuple[int, int]:
+        from ...accel.tcg.tb_cache import GuestFetchFault
+
+        if not self.fetchable(pc):
+            raise GuestFetchFault(pc)
+        dc = DisasContext(ctx, self.globals)
+        start = pc
+        n = 0
+        while True:
+            # An instruction whose bytes are not all executable ends the block before
+            # it; as the block's first instruction it is a fetch fault.
+            ok = self.fetchable(pc) and (self.mem.read_u16(pc) & 3 != 3
+                                         or self.fetchable(pc + 2))
+            if not ok:
+                if n == 0:
+                    raise GuestFetchFault(pc)
+                dc.goto(0, pc)
+                break
+            insn = decode(self._fetch16, pc)
+            ctx.emit("insn_start", [], [], pc, insn.length if insn else 4)
+            n += 1
+            dc.pc = pc
+            if insn is None or insn.name not in TRANSLATORS:
+                dc.exit_to_loop(ExitReason.ILLEGAL, pc)
+                pc += 2
+                break
+            dc.next_pc = pc + insn.length
+            TRANSLATORS[insn.name](dc, insn)
+            pc = dc.next_pc
+            if dc.ended:
+                break
+            if n >= self.max_insns or (pc >> 12) != (start >> 12):
+                dc.goto(0, pc)
+                break
+        return n, pc
+
+    def disassemble(self, start: int, end: int) -> str:
+        from .disas import disassemble
+
+        return disassemble(self.mem.read(start, end - start), start)

@@ -1,0 +1,466 @@
+"""IR -> Python source -> one compiled function per translation block.
+
+The function a block becomes has the shape ``fn(q) -> next_fn``: ``q`` is the CPU
+state buffer (uint64 words), the return value is the function to run next. So the
+loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
+
+* Globals the block touches are loaded into Python locals on entry and written back
+  at each exit: inside the block guest registers cost what a local variable costs.
+* ``goto_tb n`` returns ``J[n]``: the block's jump slot n, holding the successor's
+  function once chained, or a stub that looks the successor up, patches the slot and
+  runs it. A direct exit back to the block's own start becomes a ``while`` loop, so a
+  hot loop runs without calls (it checks the exit request once per iteration).
+* Single-use locals are inlined as sub-expressions; arithmetic is modulo 2**64 and
+  masking is deferred to where a canonical unsigned value is needed.
+* A guest fault inside the block (a load outside the guest space raises IndexError, a
+  helper raises) is caught once per block: the handler finds the guest instruction
+  from the traceback's line number, writes the registers back as they were before that
+  instruction, stores its pc, and re-raises for the loop to turn into a signal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ...ir import COND_NAMES, Cond, ExitReason, Helper, Kind, Op, Temp
+
+M = "0xffffffffffffffff"
+SB = 0x8000000000000000
+
+_SIGNED = {Cond.LT: "<", Cond.GE: ">=", Cond.LE: "<=", Cond.GT: ">"}
+_UNSIGNED = {Cond.EQ: "==", Cond.NE: "!=", Cond.LTU: "<", Cond.GEU: ">=", Cond.LEU: "<=",
+             Cond.GTU: ">"}
+
+
+@dataclass
+class Expr:
+    text: str
+    exact: bool  # True: a canonical value in [0, 2**64); False: congruent mod 2**64
+    reads: frozenset = frozenset()  # temps whose current value the text reads
+    base: str | None = None  # for "base + const" address folding
+    offset: int = 0
+    is_load: bool = False
+
+
+@dataclass
+class BlockInfo:
+    """What the backend needs to know about the block besides its ops."""
+
+    pc: int
+    n_exits: int = 2
+    self_loop: bool = True
+    log_exec: bool = False
+
+
+@dataclass
+class Generated:
+    source: str
+    line_pc: list[int] = field(default_factory=list)  # source line (1-based) -> guest pc
+    uses_exits: set[int] = field(default_factory=set)
+
+
+_ATOM = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|0x[0-9a-f]+|[0-9]+|\(.*\))$")
+
+
+def p(e: Expr) -> str:
+    """The expression as an operand: parenthesized unless it is atomic."""
+    t = e.text
+    if _ATOM.match(t) and (not t.startswith("(") or _balanced_outer(t)):
+        return t
+    return f"({t})"
+
+
+def _balanced_outer(t: str) -> bool:
+    """True when t is one parenthesized group, '(...)' and not '(a) + (b)'."""
+    depth = 0
+    for k, ch in enumerate(t):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0 and k != len(t) - 1:
+                return False
+    return True
+
+
+def canon(e: Expr) -> str:
+    if e.exact:
+        return p(e)
+    return f"({p(e)} & {M})"
+
+
+def _c(v: int) -> str:
+    return str(v) if v < 4096 else hex(v)
+
+
+class PythonCodegen:
+    """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
+
+    def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int) -> None:
+        self.ops = ops
+        self.info = info
+        self.low = low
+        self.hmask = hmask
+        self.lines: list[str] = []
+        self.line_pc: list[int] = []
+        self.cur_pc = info.pc
+        self.indent = 2  # inside def + try
+        self.pending: dict[Temp, Expr] = {}
+        self.helpers: dict[str, object] = {}
+        self.n_hosts = 0
+        self._count_uses()
+        self._collect_globals()
+
+    # ------------------------------------------------------------------ analysis
+    def _count_uses(self) -> None:
+        self.uses: dict[Temp, int] = {}
+        self.defs: dict[Temp, int] = {}
+        for op in self.ops:
+            for t in op.ins:
+                if t.kind == Kind.LOCAL:
+                    self.uses[t] = self.uses.get(t, 0) + 1
+            for t in op.outs:
+                if t.kind == Kind.LOCAL:
+                    self.defs[t] = self.defs.get(t, 0) + 1
+
+    def _collect_globals(self) -> None:
+        used: dict[int, Temp] = {}
+        written: dict[int, Temp] = {}
+        for op in self.ops:
+            for t in op.ins:
+                if t.kind == Kind.GLOBAL:
+                    used[t.index] = t
+            for t in op.outs:
+                if t.kind == Kind.GLOBAL:
+                    used[t.index] = t
+                    written[t.index] = t
+        self.globals = [used[i] for i in sorted(used)]
+        self.written = [written[i] for i in sorted(written)]
+        self.self_loop = self.info.self_loop and any(
+            op.name == "goto_tb" and op.aux[1] == self.info.pc for op in self.ops)
+
+    # ------------------------------------------------------------------ emission
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
+        self.line_pc.append(self.cur_pc)
+
+    def name(self, t: Temp) -> str:
+        return t.name
+
+    def operand(self, t: Temp) -> Expr:
+        if t.kind == Kind.CONST:
+            return Expr(_c(t.value), True)
+        if t in self.pending:
+            return self.pending.pop(t)
+        return Expr(t.name, True, frozenset([t]))
+
+    def flush_reading(self, t: Temp) -> None:
+        """Materialize pending expressions that read t before t is overwritten."""
+        for p, e in list(self.pending.items()):
+            if t in e.reads:
+                self.emit(f"{p.name} = {canon(e)}")
+                del self.pending[p]
+
+    def flush_loads(self) -> None:
+        for p, e in list(self.pending.items()):
+            if e.is_load:
+                self.emit(f"{p.name} = {canon(e)}")
+                del self.pending[p]
+
+    def flush_all(self) -> None:
+        for p, e in list(self.pending.items()):
+            self.emit(f"{p.name} = {canon(e)}")
+        self.pending.clear()
+
+    def define(self, d: Temp, e: Expr) -> None:
+        """Assign e to d: inline it if d is a local used exactly once."""
+        self.flush_reading(d)
+        if d.kind == Kind.LOCAL and self.uses.get(d, 0) == 1 and self.defs.get(d) == 1:
+            self.pending[d] = e
+            return
+        if d.kind == Kind.LOCAL and self.uses.get(d, 0) == 0:
+            return
+        self.emit(f"{d.name} = {canon(e)}")
+
+    def writeback(self) -> None:
+        for g in self.written:
+            self.emit(f"q[{g.index}] = {g.name}")
+
+    # ------------------------------------------------------------------ ops
+    def binop(self, op: Op) -> Expr:
+        a = self.operand(op.ins[0])
+        b = self.operand(op.ins[1])
+        n = op.name
+        reads = a.reads | b.reads
+        if n == "add":
+            e = Expr(f"{p(a)} + {p(b)}", False, reads)
+            if op.ins[1].kind == Kind.CONST:
+                e.base, e.offset = p(a), op.ins[1].value
+            return e
+        if n == "sub":
+            return Expr(f"{p(a)} - {p(b)}", False, reads)
+        if n == "mul":
+            return Expr(f"{p(a)} * {p(b)}", False, reads)
+        if n == "and":
+            if op.ins[1].kind == Kind.CONST:
+                return Expr(f"{p(a)} & {b.text}", True, reads)
+            return Expr(f"{canon(a)} & {canon(b)}", True, reads)
+        if n == "or":
+            return Expr(f"{canon(a)} | {canon(b)}", True, reads)
+        if n == "xor":
+            return Expr(f"{canon(a)} ^ {canon(b)}", True, reads)
+        if n == "andc":
+            return Expr(f"{canon(a)} & ~{canon(b)}", True, reads)
+        if n == "orc":
+            return Expr(f"{canon(a)} | ~{canon(b)}", False, reads)
+        if n == "eqv":
+            return Expr(f"~({canon(a)} ^ {canon(b)})", False, reads)
+        if n == "shl":
+            return Expr(f"{p(a)} << {canon(b)}", False, reads)
+        if n == "shr":
+            return Expr(f"{canon(a)} >> {canon(b)}", True, reads)
+        if n == "sar":
+            return Expr(f"((({canon(a)} ^ {SB:#x}) - {SB:#x}) >> {canon(b)})", False, reads)
+        if n == "rotl":
+            return Expr(f"rotl({canon(a)}, {canon(b)})", True, reads)
+        if n == "rotr":
+            return Expr(f"rotr({canon(a)}, {canon(b)})", True, reads)
+        if n == "mulsh":
+            return Expr(f"(((({canon(a)} ^ {SB:#x}) - {SB:#x}) * (({canon(b)} ^ {SB:#x}) - {SB:#x})) >> 64)",
+                        False, reads)
+        if n == "muluh":
+            return Expr(f"(({canon(a)} * {canon(b)}) >> 64)", True, reads)
+        if n == "mulsuh":
+            return Expr(f"(((({canon(a)} ^ {SB:#x}) - {SB:#x}) * {canon(b)}) >> 64)", False, reads)
+        raise NotImplementedError(n)
+
+    def unop(self, op: Op) -> Expr:
+        a = self.operand(op.ins[0])
+        n = op.name
+        r = a.reads
+        if n == "mov":
+            return a
+        if n == "neg":
+            return Expr(f"-{p(a)}", False, r)
+        if n == "not":
+            return Expr(f"~{p(a)}", False, r)
+        if n in ("ext8u", "ext16u", "ext32u"):
+            mask = {"ext8u": "0xff", "ext16u": "0xffff", "ext32u": "0xffffffff"}[n]
+            return Expr(f"{p(a)} & {mask}", True, r)
+        if n in ("ext8s", "ext16s", "ext32s"):
+            bits = {"ext8s": 8, "ext16s": 16, "ext32s": 32}[n]
+            half = 1 << (bits - 1)
+            # ((v + half) mod 2**bits) + (2**64 - half) is sx(v) + 2**64, i.e. sx(v) mod 2**64
+            # once the caller masks; the add of half folds into a preceding add of a const.
+            if a.base is not None:
+                inner = f"{a.base} + {_c((a.offset + half) & ((1 << 64) - 1))}"
+            else:
+                inner = f"{p(a)} + {half:#x}"
+            return Expr(f"(({inner}) & {(1 << bits) - 1:#x}) + {(1 << 64) - half:#x}", False, r)
+        if n == "clz":
+            return Expr(f"(64 - {canon(a)}.bit_length())", True, r)
+        if n == "ctz":
+            return Expr(f"ctz({canon(a)})", True, r)
+        if n == "ctpop":
+            return Expr(f"{canon(a)}.bit_count()", True, r)
+        if n == "bswap64":
+            return Expr(f"bswap64({canon(a)})", True, r)
+        raise NotImplementedError(n)
+
+    def cond_text(self, cond: Cond, a: Expr, b: Expr, cb: Temp) -> str:
+        if cond in _UNSIGNED:
+            return f"{canon(a)} {_UNSIGNED[cond]} {canon(b)}"
+        rel = _SIGNED[cond]
+        if cb.kind == Kind.CONST:
+            return f"({canon(a)} ^ {SB:#x}) {rel} {_c(cb.value ^ SB)}"
+        return f"({canon(a)} ^ {SB:#x}) {rel} ({canon(b)} ^ {SB:#x})"
+
+    def host_addr(self, addr: Temp) -> str:
+        e = self.operand(addr)
+        if e.base is not None:
+            return f"({e.base} + {_c((e.offset - self.low) & ((1 << 64) - 1))}) & {self.hmask:#x}"
+        return f"({p(e)} - {self.low:#x}) & {self.hmask:#x}"
+
+    def gen_ld(self, op: Op) -> None:
+        mo = op.aux[0]
+        d = op.outs[0]
+        h = self.host_addr(op.ins[0])
+        size = mo.size
+        view = ("s" if mo.signed else "m") + str(size * 8)
+        if size == 1:
+            e = Expr(f"{view}[{h}]", not mo.signed, frozenset(), is_load=True)
+        else:
+            sh = size.bit_length() - 1
+            self.n_hosts += 1
+            hv = f"h{self.n_hosts}"
+            self.emit(f"{hv} = {h}")
+            e = Expr(f"({view}[{hv} >> {sh}] if not {hv} & {size - 1} else ld_slow({hv}, {size}, {int(mo.signed)}))",
+                     not mo.signed, frozenset(), is_load=True)
+        self.define(d, e)
+
+    def gen_st(self, op: Op) -> None:
+        mo = op.aux[0]
+        v = self.operand(op.ins[0])
+        h = self.host_addr(op.ins[1])
+        self.flush_loads()
+        size = mo.size
+        val = canon(v) if size == 8 else f"{p(v)} & {(1 << (size * 8)) - 1:#x}"
+        if size == 1:
+            self.emit(f"m8[{h}] = {val}")
+            return
+        sh = size.bit_length() - 1
+        self.n_hosts += 1
+        hv = f"h{self.n_hosts}"
+        self.emit(f"{hv} = {h}")
+        self.emit(f"if {hv} & {size - 1}: st_slow({hv}, {size}, {val})")
+        self.emit(f"else: m{size * 8}[{hv} >> {sh}] = {val}")
+
+    def gen_call(self, op: Op) -> None:
+        helper: Helper = op.aux[0]
+        args = [canon(self.operand(t)) for t in op.ins]
+        self.flush_all()
+        hname = f"H_{helper.name}"
+        self.helpers[hname] = helper.func
+        if helper.state:
+            self.writeback()
+            args.insert(0, "q")
+        call = f"{hname}({', '.join(args)})"
+        outs = op.outs
+        if not outs:
+            self.emit(call)
+        elif len(outs) == 1:
+            self.emit(f"{outs[0].name} = {call}")
+        else:
+            self.emit(f"{', '.join(t.name for t in outs)} = {call}")
+        if helper.state:
+            for g in self.globals:
+                self.emit(f"{g.name} = q[{g.index}]")
+
+    def gen_exit(self, ret: str) -> None:
+        self.flush_all()
+        self.writeback()
+        self.emit(f"return {ret}")
+
+    def generate(self) -> Generated:
+        info = self.info
+        ops = self.ops
+        # label id -> indent level to return to; brcond opens "if not cond:" blocks.
+        open_labels: list[int] = []
+        body_start = len(self.lines)
+        for op in ops:
+            n = op.name
+            if n == "insn_start":
+                self.flush_all()
+                self.cur_pc = op.aux[0]
+                if info.log_exec and op is ops[0]:
+                    pass
+                continue
+            if n == "set_label":
+                self.flush_all()
+                lid = op.aux[0].id
+                if lid not in open_labels:
+                    continue  # no branch targets it (the optimizer removed them)
+                if open_labels[-1] != lid:
+                    raise ValueError(f"label L{lid} is not properly nested")
+                # Several branches may target one label: close each block they opened.
+                while open_labels and open_labels[-1] == lid:
+                    open_labels.pop()
+                    if self.lines and self.lines[-1].strip().startswith("if not"):
+                        self.emit("pass")
+                    self.indent -= 1
+                continue
+            if n == "brcond":
+                a = self.operand(op.ins[0])
+                b = self.operand(op.ins[1])
+                self.flush_all()
+                cond = self.cond_text(op.aux[0], a, b, op.ins[1])
+                self.emit(f"if not ({cond}):")
+                self.indent += 1
+                open_labels.append(op.aux[1].id)
+                continue
+            if n == "goto_tb":
+                idx, target = op.aux
+                if self.self_loop and target == info.pc:
+                    self.flush_all()
+                    self.emit("if not X[0]: continue")
+                self.gen_exit(f"J[{idx}]")
+                continue
+            if n == "lookup_and_goto_ptr":
+                self.gen_exit("LOOKUP(q)")
+                continue
+            if n == "exit_tb":
+                self.gen_exit(f"EXIT[{int(op.aux[0])}]")
+                continue
+            if n == "ld":
+                self.gen_ld(op)
+                continue
+            if n == "st":
+                self.gen_st(op)
+                continue
+            if n == "call":
+                self.gen_call(op)
+                continue
+            if n == "setcond":
+                a = self.operand(op.ins[0])
+                b = self.operand(op.ins[1])
+                cond = self.cond_text(op.aux[0], a, b, op.ins[1])
+                self.define(op.outs[0], Expr(f"(1 if {cond} else 0)", True, a.reads | b.reads))
+                continue
+            if n == "movcond":
+                a, b, v1, v2 = (self.operand(t) for t in op.ins)
+                cond = self.cond_text(op.aux[0], a, b, op.ins[1])
+                self.define(op.outs[0], Expr(f"({canon(v1)} if {cond} else {canon(v2)})", True,
+                                             a.reads | b.reads | v1.reads | v2.reads))
+                continue
+            if len(op.ins) == 2:
+                e = self.binop(op)
+            else:
+                e = self.unop(op)
+            self.define(op.outs[0], e)
+        self.flush_all()
+        body = self.lines[body_start:]
+        body_pcs = self.line_pc[body_start:]
+        return self._assemble(body, body_pcs)
+
+    def _assemble(self, body: list[str], body_pcs: list[int]) -> Generated:
+        info = self.info
+        head = [f"def tb_{info.pc:x}(q):"]
+        pcs = [info.pc]
+        for g in self.globals:
+            head.append(f"    {g.name} = q[{g.index}]")
+            pcs.append(info.pc)
+        if info.log_exec:
+            head.append(f"    LOG_EXEC({info.pc}, q)")
+            pcs.append(info.pc)
+        head.append("    try:")
+        pcs.append(info.pc)
+        if self.self_loop:
+            head.append("        while True:")
+            pcs.append(info.pc)
+            body = ["    " + line for line in body]
+        tail = ["    except BaseException as e:",
+                "        _pc = LINE_PC[e.__traceback__.tb_lineno - 1]"]
+        for g in self.written:
+            tail.append(f"        q[{g.index}] = {g.name}")
+        tail.append(f"        q[{PC_INDEX}] = _pc")
+        tail.append("        raise")
+        pcs_tail = [info.pc] * len(tail)
+        lines = head + body + tail
+        return Generated("\n".join(lines) + "\n", pcs + body_pcs + pcs_tail)
+
+
+PC_INDEX = 64  # set by the target at import time (RISC-V: cpu_state.PC)
+
+
+def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int) -> tuple[Generated, dict]:
+    cg = PythonCodegen(ops, info, low, hmask)
+    gen = cg.generate()
+    return gen, cg.helpers
+
+
+def describe_exit(reason: ExitReason) -> str:
+    return reason.name.lower()
+
+
+__all__ = ["BlockInfo", "Generated", "generate", "COND_NAMES"]
