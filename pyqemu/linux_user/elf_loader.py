@@ -113,7 +113,7 @@ def _read_headers(fd: int, path: str, shown: str) -> tuple[tuple, list[Segment]]
     if ident[4] != 2 or ident[5] != 1 or e_machine != EM_RISCV or e_type not in (ET_EXEC, ET_DYN) \
             or eh[9] != PHDR.size:
         raise LoadError(f"{shown}: Invalid ELF image for this architecture", 255)
-    phoff, phnum = eh[5], eh[11]
+    phoff, phnum = eh[5], eh[10]
     raw = os.pread(fd, PHDR.size * phnum, phoff)
     if len(raw) < PHDR.size * phnum or phnum == 0:
         raise LoadError(f"{shown}: Error mapping file: {os.strerror(errno.EINVAL)}", 255)
@@ -127,7 +127,7 @@ def _read_headers(fd: int, path: str, shown: str) -> tuple[tuple, list[Segment]]
 def load_elf(mm: MemoryMap, fd: int, path: str, shown: str, is_interp: bool) -> ElfImage:
     """Map one ELF file's PT_LOAD segments; return where it landed."""
     eh, segs = _read_headers(fd, path, shown)
-    e_type, entry, phoff, e_flags, phnum = eh[1], eh[4], eh[5], eh[7], eh[11]
+    e_type, entry, phoff, e_flags, phnum = eh[1], eh[4], eh[5], eh[7], eh[10]
     loads = [s for s in segs if s.type == PT_LOAD]
     if not loads:
         raise LoadError(f"{shown}: Invalid ELF image for this architecture", 255)
