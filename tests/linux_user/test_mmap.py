@@ -1,0 +1,133 @@
+"""VMA table semantics: placement, MAP_FIXED replacement, splitting, brk, mremap."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from pyqemu.linux_user.guest_memory import GuestMemory
+from pyqemu.linux_user.mmap import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MMAP_BASE,
+    MREMAP_MAYMOVE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    MemoryMap,
+)
+
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
+RW = PROT_READ | PROT_WRITE
+
+
+@pytest.fixture
+def mm() -> MemoryMap:
+    return MemoryMap(GuestMemory())
+
+
+def spans(mm: MemoryMap) -> list[tuple[int, int, int]]:
+    return [(v.start, v.end, v.prot) for v in mm.vmas]
+
+
+def test_top_down_placement_and_zero_fill(mm) -> None:
+    a = mm.mmap(0, 5000, RW, ANON)
+    b = mm.mmap(0, 4096, RW, ANON)
+    assert a + 8192 == MMAP_BASE and b == a - 4096
+    mm.mem.write(a, b"dirty")
+    mm.munmap(a, 8192)
+    c = mm.mmap(0, 8192, RW, ANON)
+    assert c == a and mm.mem.read(c, 5) == bytes(5)
+
+
+def test_fixed_mapping_splits_neighbours(mm) -> None:
+    base = 0x100000
+    mm.mmap(base, 0x4000, RW, ANON | MAP_FIXED)
+    mm.mmap(base + 0x1000, 0x1000, PROT_READ | PROT_EXEC, ANON | MAP_FIXED)
+    assert spans(mm) == [(base, base + 0x1000, RW), (base + 0x1000, base + 0x2000, PROT_READ | PROT_EXEC),
+                         (base + 0x2000, base + 0x4000, RW)]
+    assert mm.can_execute(base + 0x1800) and not mm.can_execute(base + 0x2000)
+    with pytest.raises(OSError) as e:
+        mm.mmap(base, 0x1000, RW, ANON | MAP_FIXED_NOREPLACE)
+    assert e.value.errno == errno.EEXIST
+
+
+def test_munmap_hole_and_mprotect_merge(mm) -> None:
+    base = 0x200000
+    mm.mmap(base, 0x3000, RW, ANON | MAP_FIXED)
+    mm.munmap(base + 0x1000, 0x1000)
+    assert spans(mm) == [(base, base + 0x1000, RW), (base + 0x2000, base + 0x3000, RW)]
+    mm.mmap(base + 0x1000, 0x1000, RW, ANON | MAP_FIXED)
+    assert spans(mm) == [(base, base + 0x3000, RW)]
+    mm.mprotect(base + 0x1000, 0x1000, PROT_READ)
+    assert len(mm.vmas) == 3
+    mm.mprotect(base + 0x1000, 0x1000, RW)
+    assert spans(mm) == [(base, base + 0x3000, RW)]
+    with pytest.raises(OSError) as e:
+        mm.mprotect(base + 0x3000, 0x1000, RW)
+    assert e.value.errno == errno.ENOMEM
+
+
+def test_invalidate_on_exec_changes(mm) -> None:
+    seen = []
+    mm.on_invalidate = lambda s, e: seen.append((s, e))
+    base = 0x300000
+    mm.mmap(base, 0x2000, PROT_READ | PROT_EXEC, ANON | MAP_FIXED)
+    mm.mprotect(base, 0x1000, RW)
+    mm.munmap(base + 0x1000, 0x1000)
+    assert (base, base + 0x1000) in seen and (base + 0x1000, base + 0x2000) in seen
+
+
+def test_brk(mm) -> None:
+    mm.start_brk = mm.brk_cur = 0x400000
+    assert mm.brk(0x400000 + 10) == 0x400000 + 10
+    mm.mem.write(0x400000, b"x")
+    assert mm.brk(0x400000 + 0x5000) == 0x405000
+    assert mm.find(0x404fff).name == "[heap]"
+    assert mm.brk(0x3FF000) == 0x405000  # below the start: refused, old break returned
+    assert mm.brk(0x400000) == 0x400000
+    assert mm.find(0x400000) is None
+
+
+def test_mremap_grow_in_place_and_move(mm) -> None:
+    base = 0x500000
+    mm.mmap(base, 0x1000, RW, ANON | MAP_FIXED)
+    mm.mem.write(base, b"keep")
+    assert mm.mremap(base, 0x1000, 0x3000, 0) == base
+    mm.mmap(base + 0x3000, 0x1000, PROT_READ, ANON | MAP_FIXED)
+    with pytest.raises(OSError):
+        mm.mremap(base, 0x3000, 0x5000, 0)
+    new = mm.mremap(base, 0x3000, 0x5000, MREMAP_MAYMOVE)
+    assert new != base and mm.mem.read(new, 4) == b"keep"
+    assert mm.find(base) is None and mm.find(new + 0x4fff) is not None
+
+
+def test_file_mapping_private_and_shared(mm, tmp_path) -> None:
+    f = tmp_path / "data"
+    f.write_bytes(b"A" * 4096 + b"B" * 100)
+    fd = os.open(f, os.O_RDWR)
+    try:
+        a = mm.mmap(0, 8192, PROT_READ, MAP_PRIVATE, fd, 0)
+        assert mm.mem.read(a, 4) == b"AAAA"
+        assert mm.mem.read(a + 4096, 101) == b"B" * 100 + b"\0"
+        b = mm.mmap(0, 4096, RW, MAP_SHARED, fd, 4096)
+        mm.mem.write(b, b"xy")
+        mm.munmap(b, 4096)
+        assert f.read_bytes()[4096:4099] == b"xyB"
+        assert str(f) in mm.maps_text()
+    finally:
+        os.close(fd)
+
+
+def test_check_range(mm) -> None:
+    base = 0x600000
+    mm.mmap(base, 0x2000, RW, ANON | MAP_FIXED)
+    mm.mprotect(base + 0x1000, 0x1000, PROT_READ)
+    assert mm.check_range(base, 0x2000, PROT_READ)
+    assert not mm.check_range(base, 0x2000, PROT_WRITE)
+    assert not mm.check_range(base + 0x1800, 0x1000, PROT_READ)
