@@ -185,3 +185,59 @@ class Gen:
             return r.choice([0, 1, (1 << 64) - 1, 1 << 63, (1 << 63) - 1, 1 << 31, (1 << 31) - 1,
                              (1 << 32) - 1, 0xFFFFFFFF80000000, 0x7FFFFFFF, 0x80000000])
         return r.getrandbits(64)
+
+
+def _to_bits(f: Fmt, x: float) -> int | None:
+    try:
+        return f.from_float(x)
+    except OverflowError:
+        return None
+
+
+class TinyGen:
+    """Operands whose exact result sits at the underflow threshold 2**emin, where
+    tininess after rounding differs from tininess before rounding."""
+
+    def __init__(self, g: Gen) -> None:
+        self.g = g
+
+    def _nudge(self, f: Fmt, x: float) -> int:
+        bits = _to_bits(f, x)
+        if bits is None:
+            bits = f.from_float(1.0)
+        bits = (bits + self.g.r.randrange(-3, 4)) & ((f.sign << 1) - 1)
+        return self.g.boxed(f, bits)
+
+    def _factor(self) -> float:
+        r = self.g.r
+        return (1.0 + r.random()) * 2.0 ** r.randrange(-20, 21)
+
+    def mul(self, f: Fmt) -> tuple[int, int]:
+        x = self._factor()
+        a = self._nudge(f, x)
+        emin = 2.0 ** (1 - f.bias)
+        b = self._nudge(f, emin / x * (1.0 - self.g.r.choice([0.0, 2.0**-25, 2.0**-54, 2.0**-60])))
+        if self.g.r.getrandbits(1):
+            b ^= f.sign
+        return a, b
+
+    def div(self, f: Fmt) -> tuple[int, int]:
+        x = self._factor()
+        emin = 2.0 ** (1 - f.bias)
+        return self._nudge(f, emin * x), self._nudge(f, x)
+
+    def fma(self, f: Fmt) -> tuple[int, int, int]:
+        a, b = self.mul(f)
+        r = self.g.r
+        # Add a small c so that the sum straddles the threshold instead.
+        c = self._nudge(f, 2.0 ** (1 - f.bias) * r.choice([2.0**-24, 2.0**-53, 0.5, 2.0**-30]))
+        if r.getrandbits(1):
+            c ^= f.sign
+        return a, b, c
+
+    def narrow(self) -> int:
+        r = self.g.r
+        x = 2.0**-126 * (1.0 - r.choice([2.0**-25, 2.0**-24, 2.0**-26, 2.0**-40]))
+        x *= r.choice([1.0, 2.0**-1, 2.0**-10, 2.0**-23])
+        bits = DF.from_float(x) + r.randrange(-3, 4)
+        return bits | (r.getrandbits(1) << 63)

@@ -16,10 +16,10 @@ from pyqemu.target.riscv import fpu
 
 try:  # tests/ may or may not be a package
     from . import fpu_oracle as oracle
-    from .fpu_oracle_vectors import DF, SF, Gen, int_limit_values
+    from .fpu_oracle_vectors import DF, SF, Gen, TinyGen, int_limit_values
 except ImportError:
     import fpu_oracle as oracle
-    from fpu_oracle_vectors import DF, SF, Gen, int_limit_values
+    from fpu_oracle_vectors import DF, SF, Gen, TinyGen, int_limit_values
 
 SEED = int(os.environ.get("FPU_SEED", "20240521"))
 SCALE = float(os.environ.get("FPU_SCALE", "1"))
@@ -80,6 +80,10 @@ def operands(kind: str, f, g: Gen, op: str) -> tuple[int, int, int]:
         a = g.boxed(f, f.make(r.getrandbits(1), e, r.getrandbits(f.fbits)))
         return a, g.near(f, a), 0
     if kind in ("mul", "div"):
+        if k < 0.1:
+            tg = TinyGen(g)
+            a, b = tg.mul(f) if kind == "mul" else tg.div(f)
+            return a, b, 0
         if k < 0.35:
             return g.value(f), g.value(f), 0
         if k < 0.5:
@@ -103,6 +107,8 @@ def operands(kind: str, f, g: Gen, op: str) -> tuple[int, int, int]:
             return g.boxed(f, bits + r.choice([0, 0, 0, 1, -1])), 0, 0
         return g.value(f), 0, 0
     if kind == "fma":
+        if k < 0.1:
+            return TinyGen(g).fma(f)
         if k < 0.3:
             return g.value(f), g.value(f), g.value(f)
         a, b = g.scaled_pair(f, _product_exp(f, g)) if k < 0.6 else (g.value(f), g.value(f))
@@ -137,6 +143,8 @@ def operands(kind: str, f, g: Gen, op: str) -> tuple[int, int, int]:
         return g.int64(), 0, 0
     if kind == "narrow":
         # Doubles around the single range: overflow, subnormal singles, halfway bits.
+        if k < 0.1:
+            return TinyGen(g).narrow(), 0, 0
         if k < 0.6:
             e = r.choice([r.randrange(1023 - 160, 1023 - 120), r.randrange(1023 + 120, 1023 + 132),
                           r.randrange(1023 - 30, 1023 + 30)])
