@@ -11,6 +11,7 @@ loop back-edge.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 
@@ -57,7 +58,8 @@ class UserEngine:
         self.os = os_hooks  # .syscall(cpu), .deliver_signals(cpu), .guest_fault(cpu, sig, code, addr)
         self.exit_request = exit_request
         self.log = log
-        self.cpus: dict[int, object] = {}  # id(cpu.q) -> cpu, for exits that need the hart
+        self.cpus: dict[int, object] = {}
+        self.stats_path = os.environ.get("PYQEMU_STATS")  # id(cpu.q) -> cpu, for exits that need the hart
         self.translator = RiscvTranslator(mem, can_execute)
         if max_insns:
             self.translator.max_insns = max_insns
@@ -96,6 +98,8 @@ class UserEngine:
         return self.tbc.lookup_q(q)
 
     def _exit_syscall(self, q):
+        if q[17] == 94 and self.stats_path:  # exit_group: the process ends inside the call
+            self.write_stats()
         self.os.syscall(self.cpus[id(q)])
         return self.tbc.lookup_q(q)
 
@@ -116,6 +120,15 @@ class UserEngine:
         if self.log.enabled("exec"):
             tb = self.tbc.tbs.get(pc)
             self.log.write(f"Trace 0: [{pc:016x}] {tb.n_insns if tb else 0} insns\n")
+
+    def write_stats(self) -> None:
+        """Translation statistics for bench/ (PYQEMU_STATS=file)."""
+        import json
+
+        tbc = self.tbc
+        with open(self.stats_path, "w") as f:
+            json.dump({"tbs": len(tbc.tbs), "translated_insns": tbc.translated_insns,
+                       "translate_ns": tbc.translate_ns}, f)
 
     def invalidate_code(self, start: int, end: int) -> None:
         self.tbc.invalidate_range(start, end)

@@ -1,0 +1,6 @@
+"""pytest configuration shared by every test directory: make tests/guestlib importable."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
