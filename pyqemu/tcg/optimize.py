@@ -92,21 +92,58 @@ def _is_const(t: Temp) -> bool:
 def optimize(ctx: TCGContext) -> None:
     """Rewrite ctx.ops in place."""
     ctx.ops = _forward(ctx, ctx.ops)
+    _localize_overwritten_globals(ctx, ctx.ops)
     ctx.ops = _dead_code(ctx.ops)
+
+
+# Ops after which the architectural state must be exact: they may fault (the handler
+# publishes every global), leave the block, or merge control flow.
+_BARRIERS = {"ld", "st", "call", "brcond", "set_label", "goto_tb", "exit_tb",
+             "lookup_and_goto_ptr"}
+
+
+def _localize_overwritten_globals(ctx: TCGContext, ops: list[Op]) -> None:
+    """A global written and then written again with no barrier in between never has
+    its first value observed: give that value a local temp instead, which the backend
+    can keep in a register (native) or inline into an expression (Python)."""
+    open_defs: dict[Temp, tuple[Op, list[Op]]] = {}
+    for op in ops:
+        if op.name in _BARRIERS:
+            open_defs.clear()
+            continue
+        for t in op.ins:
+            if t in open_defs:
+                open_defs[t][1].append(op)
+        for d in op.outs:
+            if d.kind != Kind.GLOBAL:
+                continue
+            prev = open_defs.get(d)
+            if prev is not None:
+                def_op, readers = prev
+                local = ctx.new_temp()
+                def_op.outs = [local if t is d else t for t in def_op.outs]
+                for r in readers:
+                    r.ins = [local if t is d else t for t in r.ins]
+            open_defs[d] = (op, [])
 
 
 def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
     copies: dict[Temp, Temp] = {}  # temp -> the const or temp it currently equals
+    shl_of: dict[Temp, tuple[Temp, int]] = {}  # t -> (x, k) while t == x << k holds
     out: list[Op] = []
 
     def kill(t: Temp) -> None:
         copies.pop(t, None)
         for k in [k for k, v in copies.items() if v is t]:
             del copies[k]
+        shl_of.pop(t, None)
+        for k in [k for k, v in shl_of.items() if v[0] is t]:
+            del shl_of[k]
 
     for op in ops:
         if op.name == "set_label":
             copies.clear()
+            shl_of.clear()
             out.append(op)
             continue
         ins = [copies.get(t, t) for t in op.ins]
@@ -136,8 +173,16 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
                 pass
             else:
                 continue  # never taken
+        if name == "shr" and _is_const(ins[1]) and ins[0] in shl_of \
+                and shl_of[ins[0]][1] == ins[1].value:
+            # (x << k) >> k keeps the low 64-k bits: RV64's zext.w idiom (slli; srli).
+            x, k = shl_of[ins[0]]
+            op = Op("and", op.outs, [x, ctx.const((1 << (64 - k)) - 1)])
+            name = "and"
         for d in op.outs:
             kill(d)
+        if name == "shl" and _is_const(op.ins[1]) and op.outs[0] is not op.ins[0]:
+            shl_of[op.outs[0]] = (op.ins[0], op.ins[1].value)
         if name == "mov":
             d, s = op.outs[0], op.ins[0]
             if d is s:

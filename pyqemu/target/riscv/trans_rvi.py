@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...tcg.ir import Cond, ExitReason
+from ...tcg.ir import INVERT_COND, Cond, ExitReason
 from . import cpu_state as cs
 from . import helpers
 from .decode import Insn
@@ -24,7 +24,7 @@ def trans_auipc(dc: DisasContext, i: Insn) -> None:
 @translator()
 def trans_jal(dc: DisasContext, i: Insn) -> None:
     dc.mov(dc.xd(i.rd), dc.const(dc.next_pc))
-    dc.goto(0, dc.pc + i.imm)
+    dc.goto(dc.pc + i.imm)
     dc.ended = True
 
 
@@ -44,11 +44,27 @@ _BRANCH = {"beq": Cond.EQ, "bne": Cond.NE, "blt": Cond.LT, "bge": Cond.GE,
 
 @translator(*_BRANCH)
 def trans_branch(dc: DisasContext, i: Insn) -> None:
+    cond = _BRANCH[i.name]
+    target = dc.pc + i.imm
+    a, b = dc.x(i.rs1), dc.x(i.rs2)
+    if dc.can_nest_forward(target):
+        # Taken: skip forward inside the block (the translator places the label).
+        label = dc.label()
+        dc.ctx.emit("brcond", [], [a, b], cond, label)
+        dc.pending.append((target, label))
+        return
+    if dc.extend:
+        # Taken: leave through an exit of its own; not taken: go on translating.
+        stay = dc.label()
+        dc.ctx.emit("brcond", [], [a, b], INVERT_COND[cond], stay)
+        dc.goto(target)
+        dc.ctx.emit("set_label", [], [], stay)
+        return
     taken = dc.label()
-    dc.ctx.emit("brcond", [], [dc.x(i.rs1), dc.x(i.rs2)], _BRANCH[i.name], taken)
-    dc.goto(1, dc.next_pc)
+    dc.ctx.emit("brcond", [], [a, b], cond, taken)
+    dc.goto(dc.next_pc)
     dc.ctx.emit("set_label", [], [], taken)
-    dc.goto(0, dc.pc + i.imm)
+    dc.goto(target)
     dc.ended = True
 
 

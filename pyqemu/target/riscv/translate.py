@@ -49,6 +49,12 @@ class DisasContext:
         self.pc = 0
         self.next_pc = 0
         self.ended = False
+        self.n_slots = 0
+        # Forward branches inside the block: (target pc, label), innermost last. The
+        # instructions up to the target become the body of an "if" in generated code.
+        self.pending: list[tuple[int, Label]] = []
+        self.extend = True  # superblocks: go on translating past conditional branches
+        self.page = 0
 
     # operands -----------------------------------------------------------------
     def x(self, r: int) -> Temp:
@@ -88,8 +94,17 @@ class DisasContext:
         return self.ctx.new_label()
 
     # block ends ---------------------------------------------------------------
-    def goto(self, slot: int, target: int) -> None:
-        self.ctx.emit("goto_tb", [], [], slot, target & 0xFFFFFFFFFFFFFFFF)
+    def goto(self, target: int) -> None:
+        """A direct exit to target through a new jump slot."""
+        self.ctx.emit("goto_tb", [], [], self.n_slots, target & 0xFFFFFFFFFFFFFFFF)
+        self.n_slots += 1
+
+    def can_nest_forward(self, target: int) -> bool:
+        """Can a taken branch to target stay inside the block as a forward jump?"""
+        return (self.extend and self.pc < target <= self.pc + 512
+                and (target >> 12) == self.page
+                and (not self.pending or target <= self.pending[-1][0])
+                and len(self.pending) < 12)
 
     def exit_to_loop(self, reason: ExitReason, pc: int) -> None:
         self.mov(self.g[cs.PC], self.const(pc))
@@ -120,7 +135,10 @@ class RiscvTranslator:
         if not self.fetchable(pc):
             raise GuestFetchFault(pc)
         dc = DisasContext(ctx, self.globals)
+        dc.extend = self.max_insns > 1
+        dc.page = pc >> 12
         start = pc
+        end = pc
         n = 0
         while True:
             # An instruction whose bytes are not all executable ends the block before
@@ -130,8 +148,11 @@ class RiscvTranslator:
             if not ok:
                 if n == 0:
                     raise GuestFetchFault(pc)
-                dc.goto(0, pc)
+                dc.goto(pc)
+                self._close_pending(dc)
                 break
+            while dc.pending and dc.pending[-1][0] == pc:
+                ctx.emit("set_label", [], [], dc.pending.pop()[1])
             insn = decode(self._fetch16, pc)
             ctx.emit("insn_start", [], [], pc, insn.length if insn else 4)
             n += 1
@@ -139,16 +160,32 @@ class RiscvTranslator:
             if insn is None or insn.name not in TRANSLATORS:
                 dc.exit_to_loop(ExitReason.ILLEGAL, pc)
                 pc += 2
-                break
-            dc.next_pc = pc + insn.length
-            TRANSLATORS[insn.name](dc, insn)
-            pc = dc.next_pc
+            else:
+                dc.next_pc = pc + insn.length
+                TRANSLATORS[insn.name](dc, insn)
+                pc = dc.next_pc
+            end = max(end, pc)
             if dc.ended:
-                break
+                if not dc.pending:
+                    break
+                # The rest up to the innermost pending target is unreachable on this
+                # path; translation resumes where the forward branch lands.
+                dc.ended = False
+                pc = dc.pending[-1][0]
+                continue
             if n >= self.max_insns or (pc >> 12) != (start >> 12):
-                dc.goto(0, pc)
+                dc.goto(pc)
+                self._close_pending(dc)
                 break
-        return n, pc
+        return n, end
+
+    @staticmethod
+    def _close_pending(dc: DisasContext) -> None:
+        """End the block with forward branches still open: each one exits to its target."""
+        while dc.pending:
+            target, label = dc.pending.pop()
+            dc.ctx.emit("set_label", [], [], label)
+            dc.goto(target)
 
     def disassemble(self, start: int, end: int) -> str:
         from .disas import disassemble
