@@ -181,3 +181,88 @@ def test_binary_hypothesis(x, y) -> None:
     a, b = bits(x), bits(y)
     for fast, slow in OPS2:
         assert fast(a, b, 0) == slow(a, b)
+
+
+# ---------------------------------------------------------------- singles
+
+BOX = 0xFFFFFFFF00000000
+
+
+def sbits(x: float) -> int:
+    try:
+        return BOX | struct.unpack("<I", struct.pack("<f", x))[0]
+    except OverflowError:
+        return BOX | 0x3F800000
+
+
+def rand_single(r: random.Random) -> int:
+    k = r.random()
+    if k < 0.5:
+        frac, e = r.getrandbits(23), 127 + r.randrange(-30, 31)
+    elif k < 0.7:
+        frac, e = r.getrandbits(r.randrange(0, 12)) << r.randrange(0, 12), 127 + r.randrange(-20, 21)
+    elif k < 0.9:  # the normal range edges
+        frac, e = r.getrandbits(23), r.choice([1, 2, 3, 20, 60, 61, 62, 63, 64, 65, 66, 200, 253, 254])
+    else:
+        frac, e = r.getrandbits(23), r.randrange(0, 255)
+    return BOX | (r.getrandbits(1) << 31) | (e << 23) | frac
+
+
+SOPS = [
+    (fpu.fadd_s, fpu_arith.add), (fpu.fsub_s, fpu_arith.sub),
+    (fpu.fmul_s, fpu_arith.mul), (fpu.fdiv_s, fpu_arith.div),
+]
+
+
+@pytest.mark.parametrize("fast,slow", SOPS, ids=["fadd_s", "fsub_s", "fmul_s", "fdiv_s"])
+def test_single_fast_matches_exact(fast, slow) -> None:
+    from pyqemu.target.riscv.fpu_core import S
+    r = random.Random(55)
+    bad = []
+    for _ in range(12000):
+        a = rand_single(r)
+        k = r.random()
+        if k < 0.3:
+            b = a ^ (r.getrandbits(1) << 31)
+            b = BOX | ((b + r.randrange(-3, 4)) & 0xFFFFFFFF)
+        elif k < 0.5:
+            b = BOX | ((a & 0x807FFFFF) | (((a >> 23) & 0xFF) + r.randrange(-26, 27)) % 255 << 23)
+        else:
+            b = rand_single(r)
+        want = slow(S, a & 0xFFFFFFFF, b & 0xFFFFFFFF, 0)
+        if fast(a, b, 0) != (want[0] | BOX, want[1]):
+            bad.append((hex(a), hex(b)))
+    assert not bad, bad[:10]
+
+
+def test_single_fma_sqrt_cvt_fast_match_exact() -> None:
+    from pyqemu.target.riscv import fpu_cvt
+    from pyqemu.target.riscv.fpu_core import S
+    r = random.Random(66)
+    bad = []
+    for _ in range(12000):
+        a, b = rand_single(r), rand_single(r)
+        p = fpu.fmul_s(a, b, r.randrange(5))[0]
+        k = r.random()
+        if k < 0.4:
+            c = BOX | (((p ^ 0x80000000) + r.randrange(-3, 4)) & 0xFFFFFFFF)
+        elif k < 0.6:
+            c = BOX | ((p & 0x807FFFFF) | ((((p >> 23) & 0xFF) + r.randrange(-30, 31)) % 255) << 23)
+        else:
+            c = rand_single(r)
+        want = fpu_arith.fma(S, a & 0xFFFFFFFF, b & 0xFFFFFFFF, c & 0xFFFFFFFF, 0)
+        if fpu.fmadd_s(a, b, c, 0) != (want[0] | BOX, want[1]):
+            bad.append(("fma", hex(a), hex(b), hex(c)))
+        want = fpu_arith.sqrt(S, a & 0xFFFFFFFF, 0)
+        if fpu.fsqrt_s(a, 0) != (want[0] | BOX, want[1]):
+            bad.append(("sqrt", hex(a)))
+        d = bits(rand_double(r))
+        want = fpu_cvt.convert(D, S, d, 0)
+        if fpu.fcvt_s_d(d, 0) != (want[0] | BOX, want[1]):
+            bad.append(("fcvt_s_d", hex(d)))
+        x = r.getrandbits(r.randrange(1, 33))
+        for rm in range(5):
+            want = fpu_cvt.from_int(S, x, rm, 32, True)
+            if fpu.fcvt_s_w(x, rm) != (want[0] | BOX, want[1]):
+                bad.append(("fcvt_s_w", hex(x), rm))
+    assert not bad, bad[:10]
