@@ -127,18 +127,34 @@ class PythonCodegen:
     def _collect_globals(self) -> None:
         used: dict[int, Temp] = {}
         written: dict[int, Temp] = {}
+        read: set[int] = set()
+        cond_written: set[int] = set()  # written inside an if-block
+        depth_labels: list[int] = []
         for op in self.ops:
+            if op.name == "brcond":
+                depth_labels.append(op.aux[1].id)
+            elif op.name == "set_label":
+                while op.aux[0].id in depth_labels:
+                    depth_labels.remove(op.aux[0].id)
             for t in op.ins:
                 if t.kind == Kind.GLOBAL:
                     used[t.index] = t
+                    read.add(t.index)
             for t in op.outs:
                 if t.kind == Kind.GLOBAL:
                     used[t.index] = t
                     written[t.index] = t
-        self.globals = [used[i] for i in sorted(used)]
+                    if depth_labels:
+                        cond_written.add(t.index)
         self.written = [written[i] for i in sorted(written)]
         self.self_loop = self.info.self_loop and any(
             op.name == "goto_tb" and op.aux[1] == self.info.pc for op in self.ops)
+        # Entry loads: what is read, and what an exit may publish without the block
+        # having written it on every path (written inside an if, or anywhere in a loop).
+        need = read | cond_written if not self.self_loop else set(used)
+        self.globals = [used[i] for i in sorted(need)]
+        self.loaded = {g.index for g in self.globals}
+        self.written_so_far: dict[int, Temp] = {}
 
     # ------------------------------------------------------------------ emission
     def emit(self, line: str) -> None:
@@ -184,7 +200,11 @@ class PythonCodegen:
         self.emit(f"{d.name} = {canon(e)}")
 
     def writeback(self) -> None:
-        for g in self.written:
+        # Code only runs forward (a loop restarts from the top): at an exit, the globals
+        # that can differ from the state buffer are those written earlier in the text.
+        gs = self.written if self.self_loop else \
+            [self.written_so_far[i] for i in sorted(self.written_so_far)]
+        for g in gs:
             self.emit(f"q[{g.index}] = {g.name}")
 
     # ------------------------------------------------------------------ ops
@@ -350,6 +370,9 @@ class PythonCodegen:
         body_start = len(self.lines)
         for op in ops:
             n = op.name
+            for t in op.outs:
+                if t.kind == Kind.GLOBAL:
+                    self.written_so_far[t.index] = t
             if n == "insn_start":
                 self.flush_all()
                 self.cur_pc = op.aux[0]
@@ -441,8 +464,15 @@ class PythonCodegen:
             body = ["    " + line for line in body]
         tail = ["    except BaseException as e:",
                 "        _pc = LINE_PC[e.__traceback__.tb_lineno - 1]"]
+        unbound_ok = [g for g in self.written if g.index not in self.loaded]
+        if unbound_ok:
+            # Globals first written in the block may not be bound yet at the fault.
+            tail.append("        _l = locals()")
         for g in self.written:
-            tail.append(f"        q[{g.index}] = {g.name}")
+            if g.index in self.loaded:
+                tail.append(f"        q[{g.index}] = {g.name}")
+            else:
+                tail.append(f"        if '{g.name}' in _l: q[{g.index}] = _l['{g.name}']")
         tail.append(f"        q[{PC_INDEX}] = _pc")
         tail.append("        raise")
         pcs_tail = [info.pc] * len(tail)

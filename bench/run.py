@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""User-mode CPU benchmarks: pyqemu-riscv64 and qemu-riscv64 side by side, same run.
+
+For each program (bench/programs/*.c, built static for riscv64 with -O2
+-ffp-contract=off) it reports wall time under both emulators, the exact guest
+instruction count (from a QEMU TCG plugin when one is available: $PYQEMU_INSNCOUNT or
+../shared/tools/insncount), MIPS for both, the ratio QEMU time / pyqemu time, and
+pyqemu's translation cost in microseconds per translated guest instruction. Outputs
+must match exactly; a mismatch is reported, not timed.
+
+    python bench/run.py [--size small|medium] [--only fib,sieve] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ROOT / "bench" / "programs"
+OUT = ROOT / ".cache" / "bench"
+SIZES = {
+    "small": {"fib": "24", "sieve": "2", "sort": "1", "nbody": "300", "sha256": "20",
+              "strmem": "8000"},
+    "medium": {"fib": "30", "sieve": "8", "sort": "4", "nbody": "2000", "sha256": "80",
+               "strmem": "40000"},
+}
+ENV = {"PATH": "/usr/bin:/bin"}
+
+
+def build(name: str) -> Path:
+    src = PROGRAMS / f"{name}.c"
+    out = OUT / name
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        OUT.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["riscv64-linux-gnu-gcc", "-O2", "-ffp-contract=off", "-static", "-o",
+                        str(out), str(src), "-lm"], check=True)
+    return out
+
+
+def find_plugin() -> Path | None:
+    cands = [os.environ.get("PYQEMU_INSNCOUNT", ""), str(ROOT / ".cache/insncount/insncount.so")]
+    for c in cands:
+        if c and Path(c).is_file():
+            return Path(c)
+    script = ROOT.parent / "shared/tools/insncount/build.sh"
+    if script.exists():
+        r = subprocess.run(["bash", str(script), str(ROOT / ".cache/insncount")],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            return ROOT / ".cache/insncount/insncount.so"
+    return None
+
+
+def count_insns(plugin: Path | None, binary: Path, args: list[str]) -> int | None:
+    if plugin is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".txt") as f:
+        subprocess.run(["qemu-riscv64", "-plugin", f"{plugin},out={f.name}", "-d", "plugin",
+                        str(binary), *args], env=ENV, capture_output=True, check=True)
+        text = Path(f.name).read_text()
+    for tok in text.split():
+        if tok.startswith("insns="):
+            return int(tok[6:])
+    return None
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, bytes]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd} exited {r.returncode}: {r.stderr.decode()[-300:]}")
+    return dt, r.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", choices=list(SIZES), default="small")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--repeat", type=int, default=1)
+    a = ap.parse_args()
+    names = [n for n in SIZES[a.size] if not a.only or n in a.only.split(",")]
+    plugin = find_plugin()
+    pyqemu = [sys.executable, "-m", "pyqemu.cli.riscv64_user"]
+    rows = []
+    print(f"{'program':<10}{'insns':>12}{'qemu s':>9}{'pyqemu s':>10}{'qemu MIPS':>11}"
+          f"{'py MIPS':>9}{'ratio':>8}{'xlate us/insn':>15}")
+    for name in names:
+        binary = build(name)
+        args = [SIZES[a.size][name]]
+        insns = count_insns(plugin, binary, args)
+        tq = min(timed(["qemu-riscv64", str(binary), *args], ENV)[0] for _ in range(a.repeat))
+        ref_out = timed(["qemu-riscv64", str(binary), *args], ENV)[1]
+        best = math.inf
+        stats = {}
+        for _ in range(a.repeat):
+            with tempfile.NamedTemporaryFile(suffix=".json") as sf:
+                env = dict(ENV, PYQEMU_STATS=sf.name)
+                dt, out = timed([*pyqemu, str(binary), *args], env)
+                try:
+                    stats = json.loads(Path(sf.name).read_text() or "{}")
+                except ValueError:
+                    stats = {}
+            best = min(best, dt)
+            if out != ref_out:
+                print(f"{name}: OUTPUT MISMATCH\n qemu:   {ref_out!r}\n pyqemu: {out!r}")
+        xl = (stats.get("translate_ns", 0) / 1000 / stats["translated_insns"]
+              if stats.get("translated_insns") else float("nan"))
+        mq = insns / tq / 1e6 if insns else float("nan")
+        mp = insns / best / 1e6 if insns else float("nan")
+        ratio = tq / best
+        rows.append((name, ratio, mp))
+        print(f"{name:<10}{insns or 0:>12}{tq:>9.3f}{best:>10.3f}{mq:>11.1f}{mp:>9.2f}"
+              f"{ratio:>8.4f}{xl:>15.1f}")
+    geo_ratio = math.exp(sum(math.log(r[1]) for r in rows) / len(rows))
+    mips = [r[2] for r in rows if not math.isnan(r[2])]
+    geo_mips = math.exp(sum(math.log(m) for m in mips) / len(mips)) if mips else float("nan")
+    print(f"geomean ratio (qemu time / pyqemu time): {geo_ratio:.4f}   "
+          f"geomean pyqemu MIPS: {geo_mips:.2f}")
+
+
+if __name__ == "__main__":
+    main()
