@@ -138,8 +138,7 @@ def fix_copied_flags(img: Qcow2Image) -> None:
         if want != l1e:
             img.l1[i] = want
             img.l1_dirty = True
-        if not one:
-            continue
+        # entries of a shared table must lose COPIED too: qemu checks every active entry
         tbl = img.cache.get(l2off)
         changed = False
         for j in range(0, len(tbl), step):
@@ -182,14 +181,11 @@ def find_snapshot(img: Qcow2Image, name: str) -> Snapshot:
     for s in img.snapshot_list:
         if s.name == name:
             return s
-    raise BlockError(f"Can't find the snapshot '{name}'") if False else \
-        BlockError("snapshot not found")
+    raise BlockError("snapshot not found")
 
 
 def create_snapshot(img: Qcow2Image, name: str) -> None:
     img._writable()
-    if any(s.name == name for s in img.snapshot_list):
-        raise BlockError(f"Could not create snapshot '{name}': File exists")
     img.flush_metadata()
     _walk(img, img.l1, +1)
     fix_copied_flags(img)
@@ -199,7 +195,7 @@ def create_snapshot(img: Qcow2Image, name: str) -> None:
     ids = [int(s.id) for s in img.snapshot_list if s.id.isdigit()]
     now = time.time_ns()
     snap = Snapshot(l1off, img.l1_size, str(max(ids, default=0) + 1), name, now // 10**9,
-                    now % 10**9, 0, 0, img.size(), None)
+                    now % 10**9, 0, 0, img.size(), 0)
     _write_table(img, img.snapshot_list + [snap])
     img.flush()
 
