@@ -19,6 +19,8 @@ round-to-nearest-even on ordinary operands, over the exact integer implementatio
 
 from __future__ import annotations
 
+import struct
+
 from . import fpu_cmp as _cmp
 from .fpu_core import DZ, NV, NX, OF, RDN, RMM, RNE, RTZ, RUP, UF
 from .fpu_core import D as _D
@@ -75,6 +77,8 @@ __all__ = [
     "fcvt_s_d", "fcvt_d_s", "fmv_x_w", "fmv_w_x", "fmv_x_d", "fmv_d_x",
 ]
 
+_pack_qq = struct.Struct("<QQ").pack
+_unpack_dd = struct.Struct("<dd").unpack
 _M64 = (1 << 64) - 1
 _BOX = 0xFFFFFFFF00000000
 _QNAN_S = 0x7FC00000
@@ -97,10 +101,21 @@ def fmax_s(a: int, b: int) -> tuple[int, int]:
 
 
 def fmin_d(a: int, b: int) -> tuple[int, int]:
+    # Ordered and unequal: the host comparison decides. Equal (+-0) or NaN: exact path.
+    x, y = _unpack_dd(_pack_qq(a, b))
+    if x < y:
+        return a, 0
+    if y < x:
+        return b, 0
     return _cmp.fmin(_D, a, b)
 
 
 def fmax_d(a: int, b: int) -> tuple[int, int]:
+    x, y = _unpack_dd(_pack_qq(a, b))
+    if x > y:
+        return a, 0
+    if y > x:
+        return b, 0
     return _cmp.fmax(_D, a, b)
 
 
@@ -117,15 +132,31 @@ def fle_s(a: int, b: int) -> tuple[int, int]:
 
 
 def feq_d(a: int, b: int) -> tuple[int, int]:
+    # Host comparisons are IEEE comparisons (-0 == +0); only NaN needs the flag logic.
+    x, y = _unpack_dd(_pack_qq(a, b))
+    if x == y:
+        return 1, 0
+    if x < y or x > y:
+        return 0, 0
     return _cmp.feq(_D, a, b)
 
 
 def flt_d(a: int, b: int) -> tuple[int, int]:
-    return _cmp.flt(_D, a, b)
+    x, y = _unpack_dd(_pack_qq(a, b))
+    if x < y:
+        return 1, 0
+    if x >= y:
+        return 0, 0
+    return 0, NV  # unordered: FLT is a signalling comparison
 
 
 def fle_d(a: int, b: int) -> tuple[int, int]:
-    return _cmp.fle(_D, a, b)
+    x, y = _unpack_dd(_pack_qq(a, b))
+    if x <= y:
+        return 1, 0
+    if x > y:
+        return 0, 0
+    return 0, NV
 
 
 def fclass_s(a: int) -> tuple[int, int]:
