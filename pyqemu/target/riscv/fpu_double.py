@@ -205,7 +205,7 @@ def _sext32(v: int) -> int:
 
 
 def _round_int(x: float, rm: int) -> int | None:
-    """x (finite, |x| < 2**63) rounded to an integer, or None for RMM."""
+    """Finite x rounded to an integer (Python's round() ties to even), None for RMM."""
     if rm == 1:
         return int(x)
     if rm == 0:
@@ -228,6 +228,11 @@ def fcvt_w_d(a: int, rm: int) -> tuple[int, int]:
 
 
 def fcvt_wu_d(a: int, rm: int) -> tuple[int, int]:
+    x = _unpack_d(_pack_q(a))[0]
+    if -1.0 < x < 4294967296.0:
+        v = _round_int(x, rm)
+        if v is not None and 0 <= v <= 0xFFFFFFFF:
+            return _sext32(v), (0 if v == x else NX)
     v, fl = _cvt.to_int(_D, a, rm, 32, False)
     return _sext32(v), fl
 
@@ -243,6 +248,11 @@ def fcvt_l_d(a: int, rm: int) -> tuple[int, int]:
 
 
 def fcvt_lu_d(a: int, rm: int) -> tuple[int, int]:
+    x = _unpack_d(_pack_q(a))[0]
+    if -1.0 < x < 1.8e19:
+        v = _round_int(x, rm)
+        if v is not None and 0 <= v <= 0xFFFFFFFFFFFFFFFF:
+            return v, (0 if v == x else NX)
     return _cvt.to_int(_D, a, rm, 64, False)
 
 

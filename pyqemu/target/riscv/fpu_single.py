@@ -22,6 +22,7 @@ from . import fpu_cvt as _cvt
 from .fpu_core import NX
 from .fpu_core import D as _D
 from .fpu_core import S as _S
+from .fpu_double import _round_int
 
 _BOX = 0xFFFFFFFF00000000
 _QNAN = 0x7FC00000
@@ -150,11 +151,12 @@ def _sext32(v: int) -> int:
 
 
 def fcvt_w_s(a: int, rm: int) -> tuple[int, int]:
-    if rm == 1 and a >= _BOX:  # C's (int)f: truncation
+    if a >= _BOX:
         x = _unpack_lo(_pack_q(a))[0]
-        if -2147483648.0 <= x < 2147483648.0:
-            v = int(x)
-            return v & 0xFFFFFFFFFFFFFFFF, (0 if v == x else NX)
+        if -2147483904.0 < x < 2147483648.0:  # NaN fails this
+            v = _round_int(x, rm)
+            if v is not None and -2147483648 <= v <= 2147483647:
+                return v & 0xFFFFFFFFFFFFFFFF, (0 if v == x else NX)
     v, fl = _cvt.to_int(_S, _unbox(a), rm, 32, True)
     return _sext32(v), fl
 
