@@ -139,7 +139,7 @@ class Progress:
 
     def done(self) -> None:
         if self.enabled:
-            self.last = -1.0
-            self.show(100.0)
+            if self.last < 100.0:
+                self.show(100.0)
             sys.stdout.write("\n")
             sys.stdout.flush()
