@@ -125,6 +125,6 @@ def measure(size: int, top: BlockDriver | None, out_fmt: str, cluster_size: int,
         return {"required": allocated * cs if top is not None else size, "fully-allocated": size}
     guest = -(-size // cs)
     req_data = allocated if top is not None else 0
-    meta = qcow2_meta_clusters(size, cs, refcount_bits, extended_l2, req_data)
+    # like qemu, refcount metadata is sized for a fully allocated image in both numbers
     meta_full = qcow2_meta_clusters(size, cs, refcount_bits, extended_l2, guest)
-    return {"required": (meta + req_data) * cs, "fully-allocated": (meta_full + guest) * cs}
+    return {"required": (meta_full + req_data) * cs, "fully-allocated": (meta_full + guest) * cs}
