@@ -71,6 +71,12 @@ class Qcow2Image(Qcow2ReadMixin, Qcow2WriteMixin, BlockDriver):
         self.cache = L2Cache(self._load_l2, self.pwrite_meta, self.flush_metadata)
         self.snapshot_list: list[Snapshot] = read_snapshot_table(self)
         self.lazy_dirty_set = False
+        self._meta: set[int] | None = None
+        l1_end = h.l1_table_offset + h.l1_size * 8
+        if h.l1_size and l1_end > self.file_size:
+            raise BlockError("Active L1 table offset invalid")
+        if h.refcount_table_offset + h.refcount_table_clusters * cs > self.file_size + cs:
+            raise BlockError("Refcount table offset invalid")
         self._ccache: tuple[int, bytes] | None = None   # last decompressed cluster
         self.compress_cursor = 0    # host byte offset where packed compressed data may go
         if not self.read_only:
@@ -96,7 +102,34 @@ class Qcow2Image(Qcow2ReadMixin, Qcow2WriteMixin, BlockDriver):
         return data
 
     def pwrite_meta(self, offset: int, data: bytes) -> None:
+        # Metadata only ever lives in clusters the file has (or we allocated): anything
+        # else comes from a corrupt pointer and must not grow the file.
+        if offset <= 0 or offset + len(data) > self.file_end:
+            self.mark_corrupt(f"Preventing metadata write at {offset:#x} outside the image file")
         self.pwrite(offset, data)
+
+    def metadata_clusters(self) -> set[int]:
+        """Host clusters holding metadata, for refusing data writes onto them."""
+        if self._meta is not None:
+            return self._meta
+        cb = self.cluster_bits
+        h = self.header
+
+        def span(off: int, length: int) -> range:
+            return range(off >> cb, ((off + max(length, 1) - 1) >> cb) + 1) if off else range(0)
+
+        meta = {0}
+        meta.update(span(h.l1_table_offset, self.l1_size * 8))
+        rc = self.refcounts
+        meta.update(span(rc.table_offset, rc.table_clusters << cb))
+        meta.update(off >> cb for off in rc.table if off)
+        meta.update((e & L1E_OFFSET_MASK) >> cb for e in self.l1 if e & L1E_OFFSET_MASK)
+        if h.nb_snapshots:
+            meta.update(span(h.snapshots_offset, getattr(self, "snapshot_table_size", 1)))
+            for sn in self.snapshot_list:
+                meta.update(span(sn.l1_offset, sn.l1_size * 8))
+        self._meta = meta
+        return meta
 
     def pwrite(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         if self.read_only:

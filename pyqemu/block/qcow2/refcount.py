@@ -123,6 +123,7 @@ class RefcountTable:
         blk[0] = 1
         self.blocks[bi] = blk
         self.table[bi] = bi << (self.entries_bits + self.cluster_bits)
+        self.img._meta = None
         self.dirty_blocks.add(bi)
         self.table_dirty = True
         self.img.note_allocated(self.table[bi], 1)
@@ -141,6 +142,7 @@ class RefcountTable:
         self.table_offset = self.alloc(clusters)
         self.table_dirty = True
         self.table_moved = True
+        self.img._meta = None
         # Free the old table only once the header points at the new one.
         for off, n in self.old_tables:
             for c in range(n):
@@ -213,6 +215,8 @@ class RefcountTable:
             if m and not all(self._is_free(cand + k) for k in range(m + n)):
                 start = cand + 1
                 continue
+            if missing:
+                self.img._meta = None
             for j, bi in enumerate(missing):
                 self.blocks[bi] = [0] * self.entries
                 self.table[bi] = (cand + j) << self.cluster_bits

@@ -30,6 +30,7 @@ def relocate_l1(img: Qcow2Image, new_size: int) -> None:
     img.pwrite(new_off, struct.pack(f">{new_size}Q", *img.l1).ljust(n * cs, b"\0"))
     img.header.l1_table_offset = new_off
     img.l1_size = new_size
+    img._meta = None
     img.write_header()
     img.l1_dirty = False
     if old_off and old_clusters:

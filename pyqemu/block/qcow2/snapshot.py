@@ -172,6 +172,7 @@ def _write_table(img: Qcow2Image, snaps: list[Snapshot]) -> None:
         img.refcounts.free_later(old_off, -(-old_size // img.cluster_size))
     img.snapshot_table_size = len(data)
     img.snapshot_list = snaps
+    img._meta = None
 
 
 def find_snapshot(img: Qcow2Image, name: str) -> Snapshot:
@@ -230,6 +231,7 @@ def apply_snapshot(img: Qcow2Image, name: str) -> None:
     img.l1 = [e & ~OFLAG_COPIED for e in new_l1]
     img.l1_size = len(img.l1)
     img.l1_dirty = True
+    img._meta = None
     img.header_dirty = True
     img.cache.clear()
     img.flush_metadata()

@@ -62,6 +62,7 @@ class Qcow2WriteMixin:
         self.cache.put_new(host, new)
         self.l1[l1i] = host | OFLAG_COPIED
         self.l1_dirty = True
+        self._meta = None
         return new, host
 
     def _release(self, entry: int) -> None:
@@ -92,6 +93,9 @@ class Qcow2WriteMixin:
         if host & (self.cluster_size - 1) or host == 0 or host >= self.file_end:
             self.mark_corrupt(f"Data cluster offset {host:#x} is invalid "
                               f"(image file ends at {self.file_end:#x})")
+        if host >> self.cluster_bits in self.metadata_clusters():
+            self.mark_corrupt(f"Preventing invalid write on metadata (data cluster {host:#x} "
+                              "overlaps with metadata)")
 
     # --- write ------------------------------------------------------------------------
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
