@@ -72,7 +72,7 @@ def _mutations(path: str) -> list[tuple[str, int, bytes]]:
         ("refblock_ff", fl["rb"], b"\xff" * 64),
     ]
     rnd = random.Random(7)
-    for k in range(12):
+    for _k in range(12):
         pos = rnd.randrange(0, 104)
         m.append((f"flip_header_{pos}", pos, bytes([rnd.randrange(256)])))
     for name, base in (("l1", fl["l1"]), ("l2", fl["l2"]), ("rb", fl["rb"])):

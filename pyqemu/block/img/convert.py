@@ -18,6 +18,7 @@ from pyqemu.block.img.util import Progress
 from pyqemu.block.qcow2.compress import compress_cluster
 
 CHUNK = 2 << 20
+_ZERO = bytes(CHUNK)
 
 
 def _zero_runs(src: BlockDriver, off: int, n: int) -> bool:
@@ -62,8 +63,9 @@ class _Source:
             base += sz
         if all_zero:
             return None
-        data = b"".join(parts)
-        return None if data.count(0) == len(data) else data
+        data = b"".join(parts) if len(parts) > 1 else parts[0]
+        zero = _ZERO if len(data) == CHUNK else bytes(len(data))
+        return None if data == zero else data       # memcmp, much faster than count()
 
 
 def convert(srcs: list[str], src_fmt: str | None, out: BlockDriver, compress: bool,
