@@ -126,3 +126,32 @@ def test_create_with_backing_and_snapshots(tools):
     tools.qemu_check_clean(top)
     r = tools.py("snapshot", "-d", "nope", top, check=False)
     assert r.returncode == 1 and "snapshot not found" in r.stderr
+
+
+@pytest.mark.parametrize("opts", ["extended_l2=on,cluster_size=64k", "cluster_size=4k", "compat=0.10"])
+def test_cow_over_backing_matches_qemu_io(tools, opts):
+    """The same partial writes and zeroings through pyqemu and qemu-io give equal images."""
+    base = tools.path("base.qcow2")
+    tools.qemu("create", "-f", "qcow2", base, "8M")
+    tools.qemu_io(base, "write -P 0x11 0 8M")
+    ours, theirs = tools.path("ours.qcow2"), tools.path("theirs.qcow2")
+    for p in (ours, theirs):
+        tools.qemu("create", "-f", "qcow2", "-o", opts, "-b", "base.qcow2", "-F", "qcow2", p)
+    rnd = random.Random(opts)
+    cmds = []
+    img = open_image(ours, read_only=False)
+    for i in range(60):
+        off = rnd.randrange(0, (8 << 20) - 20000)
+        n = rnd.randrange(1, 20000)
+        b = rnd.randrange(1, 255)
+        if i % 5 == 2:
+            img.write_zeroes(off, n)
+            cmds.append(f"write -z {off} {n}")
+        else:
+            img.write(off, bytes([b]) * n)
+            cmds.append(f"write -P {b} {off} {n}")
+    img.close()
+    tools.qemu_io(theirs, *cmds)
+    tools.qemu_check_clean(ours)
+    tools.qemu("compare", ours, theirs)
+    assert tools.py("compare", ours, theirs).stdout == "Images are identical.\n"
