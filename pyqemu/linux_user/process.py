@@ -34,6 +34,7 @@ from pyqemu.linux_user.mmap import (
 )
 from pyqemu.linux_user.signals import SigAction, SigInfo, ThreadState
 from pyqemu.linux_user.stack import setup_stack
+from pyqemu.linux_user.syscall_nr import SYSCALL_NAMES
 from pyqemu.linux_user.syscall_registry import SYSCALLS, Interrupted, Restart
 from pyqemu.target.riscv.cpu_state import RiscvCPU
 
@@ -146,6 +147,14 @@ class Process:
                 cpu.pc = cpu.pc - 4
             except _HostSignalInterrupt:
                 ret = -errno.EINTR
+            except (ThreadExit, SystemExit):
+                raise
+            except Exception as e:  # an emulator bug: report it in one line, keep the guest going
+                if os.environ.get("PYQEMU_DEBUG"):
+                    raise
+                name = SYSCALL_NAMES.get(nr, str(nr))
+                sys.stderr.write(f"pyqemu-riscv64: internal error in {name}: {e!r}\n")
+                ret = -errno.ENOSYS
         if tracer is not None:
             tracer.leave(self, nr, args, ret)
         if ret is not None:

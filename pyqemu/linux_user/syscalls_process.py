@@ -246,12 +246,13 @@ def sys_execve(p, cpu, path, argv, envp, *_):
         return -errno.EACCES
     for v in list(p.mm.vmas):
         p.mm._writeback(v)
+    env_map = dict(e.split(b"=", 1) for e in env if b"=" in e)
     if _is_riscv_elf(host):
         exe = [os.fsencode(a) for a in p.exec_argv]
         argv0 = args[0] if args else raw
         new_argv = exe + [b"-0", argv0, os.fsencode(os.path.abspath(os.fsdecode(host)))] + args[1:]
-        os.execve(exe[0], new_argv, env)
-    os.execve(host, args or [raw], env)
+        os.execve(exe[0], new_argv, env_map)
+    os.execve(host, args or [raw], env_map)
     return -errno.ENOEXEC
 
 
