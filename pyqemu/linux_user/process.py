@@ -80,6 +80,7 @@ class Process:
         self.sigactions = [SigAction() for _ in range(sg.NSIG + 1)]
         self.shared_pending: list[SigInfo] = []
         self.host_signals: deque[int] = deque()
+        self.reaped: deque[tuple[int, int]] = deque(maxlen=16)  # (pid, status) from guest waits
         self.sig_lock = threading.RLock()
         self.threads: dict[int, ThreadState] = {}
         self.main_thread = threading.main_thread()
@@ -226,7 +227,27 @@ class Process:
     def _drain_host_signals(self) -> None:
         while self.host_signals:
             signo = self.host_signals.popleft()
-            self.queue_signal(SigInfo(signo, code=sg.SI_USER))
+            info = self._child_info() if signo == sg.SIGCHLD else None
+            self.queue_signal(info or SigInfo(signo, code=sg.SI_USER))
+
+    def _child_info(self) -> SigInfo | None:
+        """siginfo for a host SIGCHLD: Python handlers do not see the kernel's siginfo, so
+        peek at a waitable child (WNOWAIT leaves it for the guest's wait), or use the
+        status a guest wait just collected."""
+        try:
+            r = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except (ChildProcessError, OSError):
+            r = None
+        if r is not None:
+            return SigInfo(sg.SIGCHLD, code=r.si_code, pid=r.si_pid, uid=r.si_uid, status=r.si_status)
+        if self.reaped:
+            pid, status = self.reaped.popleft()
+            if os.WIFSIGNALED(status):
+                code = sg.CLD_DUMPED if os.WCOREDUMP(status) else sg.CLD_KILLED
+                return SigInfo(sg.SIGCHLD, code=code, pid=pid, uid=os.getuid(), status=os.WTERMSIG(status))
+            return SigInfo(sg.SIGCHLD, code=sg.CLD_EXITED, pid=pid, uid=os.getuid(),
+                           status=os.WEXITSTATUS(status))
+        return None
 
     def _take(self, ts: ThreadState) -> SigInfo | None:
         with self.sig_lock:

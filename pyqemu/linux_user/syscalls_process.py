@@ -259,7 +259,10 @@ def sys_execve(p, cpu, path, argv, envp, *_):
 # --- wait ----------------------------------------------------------------------------------
 @syscall("wait4")
 def sys_wait4(p, cpu, pid, status, options, rusage, *_):
-    return eintr(p, call, "wait4", s32(pid), optr(p.mem, status, 4), s32(options), optr(p.mem, rusage, 144))
+    r = eintr(p, call, "wait4", s32(pid), optr(p.mem, status, 4), s32(options), optr(p.mem, rusage, 144))
+    if r > 0 and status:
+        p.reaped.append((r, p.mem.read_u32(status)))
+    return r
 
 
 @syscall("waitid")
