@@ -271,6 +271,9 @@ class Process:
         self._update_exit_request()
 
     def _handle(self, cpu: RiscvCPU, ts: ThreadState, info: SigInfo) -> None:
+        if self.strace:
+            from pyqemu.linux_user.strace import trace_signal
+            trace_signal(info)
         act = self.sigactions[info.signo]
         if act.handler == sg.SIG_IGN:
             return
@@ -299,6 +302,9 @@ class Process:
         ts = self.thread_of(cpu)
         act = self.sigactions[signo]
         if ts.mask & sg.bit(signo) or act.handler in (sg.SIG_DFL, sg.SIG_IGN):
+            if self.strace:
+                from pyqemu.linux_user.strace import trace_signal
+                trace_signal(SigInfo(signo, code=code, addr=addr))
             self.die(signo)
         self._handle(cpu, ts, SigInfo(signo, code=code, addr=addr))
         self._update_exit_request()
