@@ -104,10 +104,8 @@ def open_executable(path: str) -> int:
 
 def _read_headers(fd: int, path: str, shown: str) -> tuple[tuple, list[Segment]]:
     head = os.pread(fd, EHDR.size, 0)
-    if len(head) < 4 or head[:4] != b"\x7fELF":
+    if len(head) < EHDR.size or head[:4] != b"\x7fELF":
         raise LoadError(f"Error while loading {shown}: {os.strerror(errno.ENOEXEC)}")
-    if len(head) < EHDR.size:
-        raise LoadError(f"{shown}: Invalid ELF image for this architecture", 255)
     eh = EHDR.unpack(head)
     ident, e_type, e_machine = eh[0], eh[1], eh[2]
     if ident[4] != 2 or ident[5] != 1 or e_machine != EM_RISCV or e_type not in (ET_EXEC, ET_DYN) \
@@ -153,7 +151,7 @@ def load_elf(mm: MemoryMap, fd: int, path: str, shown: str, is_interp: bool) -> 
     except OSError:
         raise LoadError(f"{shown}: Error mapping file: {os.strerror(errno.ENOMEM)}", 255) from None
     st = os.fstat(fd)
-    name = os.path.abspath(path)
+    name = os.path.realpath(path)
     covered: list[tuple[int, int]] = []
     for s in loads:
         pos = 0
