@@ -80,6 +80,7 @@ class Process:
         self.sigactions = [SigAction() for _ in range(sg.NSIG + 1)]
         self.shared_pending: list[SigInfo] = []
         self.host_signals: deque[int] = deque()
+        self.deferred_host: set[int] = set()
         self.reaped: deque[tuple[int, int]] = deque(maxlen=16)  # (pid, status) from guest waits
         self.sig_lock = threading.RLock()
         self.threads: dict[int, ThreadState] = {}
@@ -127,6 +128,8 @@ class Process:
         q = cpu.q
         nr = q[17]
         args = (q[10], q[11], q[12], q[13], q[14], q[15])
+        if self.deferred_host:
+            self.sync_host_handlers()
         handler = SYSCALLS.get(nr)
         tracer = None
         if self.strace:
@@ -350,7 +353,10 @@ class Process:
         if signo in sg.SYNC_SIGNALS or signo in (sg.SIGKILL, sg.SIGSTOP) or signo > 31:
             return
         if threading.current_thread() is not self.main_thread:
-            return  # signal.signal works only from the main thread; keep the previous one
+            # signal.signal works only in the main thread: it applies this on its next
+            # system call or futex wait slice (sync_host_handlers).
+            self.deferred_host.add(signo)
+            return
         act = self.sigactions[signo]
         try:
             if act.handler == sg.SIG_DFL:
@@ -362,6 +368,11 @@ class Process:
                 signal.siginterrupt(signo, True)
         except (ValueError, OSError):
             pass
+
+    def sync_host_handlers(self) -> None:
+        """Apply dispositions other threads changed (call from the main thread)."""
+        while self.deferred_host and threading.current_thread() is self.main_thread:
+            self.update_host_handler(self.deferred_host.pop())
 
     # --- threads ------------------------------------------------------------------------
     def start_thread(self, parent: RiscvCPU, child: RiscvCPU, parent_tid_addr: int,
