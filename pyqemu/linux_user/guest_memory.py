@@ -126,3 +126,34 @@ class GuestMemory:
     def host_address(self, g: int) -> int:
         """Host virtual address of guest address g (for futex and native code)."""
         return self.host_base + ((g - LOW) & HMASK)
+
+
+# --- shared pages (linux_user extension) ---------------------------------------------------
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_long]
+_MAP_FIXED = 0x10
+_MAP_SHARED = 0x01
+
+
+def _remap(mem: GuestMemory, g: int, n: int, flags: int) -> None:
+    """Replace the host pages behind guest [g, g+n) in place (page-aligned, read+write)."""
+    h = mem._range(g, n)
+    if h & 0xFFF or n & 0xFFF:
+        raise ValueError("unaligned remap")
+    addr = mem.host_base + h
+    r = _libc.mmap(addr, n, mmap.PROT_READ | mmap.PROT_WRITE, flags | _MAP_FIXED | mmap.MAP_ANONYMOUS, -1, 0)
+    if r is None or r != addr:
+        raise OSError(ctypes.get_errno(), "mmap")
+
+
+def share_pages(mem: GuestMemory, g: int, n: int) -> None:
+    """Back guest [g, g+n) with fresh MAP_SHARED anonymous host memory, so that a forked
+    child and its parent see each other's writes (MAP_SHARED|MAP_ANONYMOUS semantics)."""
+    _remap(mem, g, n, _MAP_SHARED)
+
+
+def unshare_pages(mem: GuestMemory, g: int, n: int) -> None:
+    """Give guest [g, g+n) ordinary private zero pages again (after munmap of shared memory)."""
+    _remap(mem, g, n, mmap.MAP_PRIVATE | _MAP_NORESERVE)

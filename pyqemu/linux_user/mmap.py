@@ -23,7 +23,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from pyqemu.linux_user.guest_memory import LOW, SPAN, GuestFault, GuestMemory
+from pyqemu.linux_user.guest_memory import (
+    LOW,
+    SPAN,
+    GuestFault,
+    GuestMemory,
+    share_pages,
+    unshare_pages,
+)
 
 PAGE = 4096
 PAGE_MASK = PAGE - 1
@@ -176,7 +183,10 @@ class MemoryMap:
         """Write back shared file pages and drop the host pages of removed ranges."""
         for v in parts:
             self._writeback(v)
-            self.mem.discard(v.start, v.end - v.start)
+            if v.flags & MAP_ANONYMOUS and (v.flags & MAP_TYPE) != MAP_PRIVATE:
+                unshare_pages(self.mem, v.start, v.end - v.start)
+            else:
+                self.mem.discard(v.start, v.end - v.start)
             if v.prot & PROT_EXEC:
                 self.on_invalidate(v.start, v.end)
             if v.shared_fd >= 0 and not any(w.shared_fd == v.shared_fd for w in self.vmas):
@@ -250,6 +260,8 @@ class MemoryMap:
             vma = Vma(start, end, prot, flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE))
             if anon:
                 vma.name = name or ""
+                if mtype != MAP_PRIVATE:
+                    share_pages(self.mem, start, length)
             else:
                 assert st is not None
                 vma.name = name if name is not None else _fd_path(fd)

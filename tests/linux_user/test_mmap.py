@@ -131,3 +131,19 @@ def test_check_range(mm) -> None:
     assert mm.check_range(base, 0x2000, PROT_READ)
     assert not mm.check_range(base, 0x2000, PROT_WRITE)
     assert not mm.check_range(base + 0x1800, 0x1000, PROT_READ)
+
+
+def test_shared_anonymous_memory_survives_fork(mm) -> None:
+    a = mm.mmap(0, 8192, RW, MAP_SHARED | MAP_ANONYMOUS)
+    b = mm.mmap(0, 4096, RW, ANON)
+    pid = os.fork()
+    if pid == 0:
+        mm.mem.write(a + 4096, b"from child")
+        mm.mem.write(b, b"private")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert mm.mem.read(a + 4096, 10) == b"from child"
+    assert mm.mem.read(b, 7) == bytes(7)
+    mm.munmap(a, 8192)
+    c = mm.mmap(a, 8192, RW, ANON | MAP_FIXED)
+    assert mm.mem.read(c + 4096, 10) == bytes(10)

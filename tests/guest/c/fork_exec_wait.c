@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,5 +74,18 @@ int main(int argc, char **argv) {
     waitpid(pid, &st, 0);
     printf("vfork child status=%d\n", WEXITSTATUS(st));
     printf("waitpid no child: %d %s\n", waitpid(-1, NULL, WNOHANG), strerror(errno));
+
+    /* MAP_SHARED|MAP_ANONYMOUS memory is shared with the child; MAP_PRIVATE is copied */
+    int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int *priv = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        shared[10] = 1234;
+        priv[10] = 5678;
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    printf("shared=%d private=%d\n", shared[10], priv[10]);
     return 2;
 }
