@@ -52,10 +52,6 @@ class ThreadExit(Exception):
     """Raised out of syscall() when the calling guest thread ends (exit, not exit_group)."""
 
 
-class _HostSignalInterrupt(BaseException):
-    """Raised by a host signal handler to break the main thread out of a blocking call."""
-
-
 class Process:
     """One emulated Linux process (thread group)."""
 
@@ -85,9 +81,7 @@ class Process:
         self.sig_lock = threading.RLock()
         self.threads: dict[int, ThreadState] = {}
         self.main_thread = threading.main_thread()
-        self._main_blocking = False
         self.trampoline = 0
-        self.itimers: dict[int, object] = {}
 
     # --- creation -----------------------------------------------------------------------
     @classmethod
@@ -149,8 +143,6 @@ class Process:
             except Restart:
                 ret = None
                 cpu.pc = cpu.pc - 4
-            except _HostSignalInterrupt:
-                ret = -errno.EINTR
             except (ThreadExit, SystemExit):
                 raise
             except Exception as e:  # an emulator bug: report it in one line, keep the guest going
@@ -163,25 +155,6 @@ class Process:
             tracer.leave(self, nr, args, ret)
         if ret is not None:
             q[10] = ret & 0xFFFFFFFFFFFFFFFF
-
-    def blocking(self, fn: Callable, *args: object) -> object:
-        """Run a host call that may block; a handled signal arriving meanwhile interrupts it.
-
-        Only the main host thread receives Python signal handlers, so only it can be
-        interrupted; the handler raises _HostSignalInterrupt while ``_main_blocking``.
-        """
-        if threading.current_thread() is not self.main_thread:
-            return fn(*args)
-        self._main_blocking = True
-        try:
-            if self.host_signals:
-                raise _HostSignalInterrupt
-            return fn(*args)
-        except _HostSignalInterrupt:
-            self._main_blocking = False
-            raise self._interrupt_kind() from None
-        finally:
-            self._main_blocking = False
 
     def _interrupt_kind(self, restartable: bool = True) -> Exception:
         """EINTR, or a restart when every signal about to be handled has SA_RESTART.
@@ -342,11 +315,10 @@ class Process:
                 pass
 
     def _on_host_signal(self, signum: int, frame: object) -> None:
+        # Runs in the main thread between bytecodes: only queue. A blocking host call
+        # the signal interrupted returns EINTR by itself (siginterrupt), see eintr().
         self.host_signals.append(signum)
         self.exit_request[0] = 1
-        if self._main_blocking:
-            self._main_blocking = False
-            raise _HostSignalInterrupt
 
     def update_host_handler(self, signo: int) -> None:
         """Mirror the guest's disposition on the host for asynchronously delivered signals."""

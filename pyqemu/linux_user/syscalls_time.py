@@ -7,6 +7,7 @@ by a handled signal returns EINTR (with the remaining time), never restarts: sig
 
 from __future__ import annotations
 
+import ctypes
 import errno
 
 from pyqemu.linux_user.hostcall import call, optr, ptr
@@ -14,6 +15,7 @@ from pyqemu.linux_user.syscall_registry import s32, syscall
 from pyqemu.linux_user.syscalls_files import eintr
 
 TIMER_ABSTIME = 1
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @syscall("clock_gettime")
@@ -54,9 +56,7 @@ def sys_times(p, cpu, buf, *_):
 
 @syscall("getitimer")
 def sys_getitimer(p, cpu, which, cur, *_):
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    r = libc.getitimer(s32(which), ctypes.c_void_p(ptr(p.mem, cur, 32)))
+    r = _libc.getitimer(s32(which), ctypes.c_void_p(ptr(p.mem, cur, 32)))
     return -ctypes.get_errno() if r < 0 else 0
 
 
@@ -64,7 +64,5 @@ def sys_getitimer(p, cpu, which, cur, *_):
 def sys_setitimer(p, cpu, which, new, old, *_):
     # A real-time timer raises a host SIGALRM, which reaches the guest through the host
     # handler installed for its disposition (or kills us by default, as it would natively).
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    r = libc.setitimer(s32(which), ctypes.c_void_p(ptr(p.mem, new, 32)), ctypes.c_void_p(optr(p.mem, old, 32)))
+    r = _libc.setitimer(s32(which), ctypes.c_void_p(ptr(p.mem, new, 32)), ctypes.c_void_p(optr(p.mem, old, 32)))
     return -ctypes.get_errno() if r < 0 else 0
