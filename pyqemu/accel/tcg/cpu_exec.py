@@ -148,6 +148,10 @@ class UserEngine:
                     while not X[0]:
                         fn = fn(q)
                     X[0] = 0
+                    if not hasattr(fn, "guest_pc"):
+                        # An exit to the loop (a syscall...) is the rest of the instruction
+                        # that returned it: finish it before taking the signal.
+                        fn = fn(q)
                     q[cs.PC] = fn.guest_pc
                     os_.deliver_signals(cpu)
                 except IndexError:
