@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(python3-venv qemu-user qemu-utils gcc-riscv64-linux-gnu g++-riscv64-linux-gnu
-      libc6-dev-riscv64-cross gdb-multiarch make)
+      libc6-dev-riscv64-cross gdb-multiarch make
+      # system emulation: reference QEMUs, Debian's firmware, dtc, host assembler
+      qemu-system-misc qemu-system-x86 opensbi u-boot-qemu device-tree-compiler
+      binutils cpio socat libslirp0)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
