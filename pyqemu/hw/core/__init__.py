@@ -1,0 +1,1 @@
+"""Board infrastructure shared by every machine type."""

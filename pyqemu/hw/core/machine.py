@@ -1,0 +1,187 @@
+"""The Machine base shared by every board (riscv ``virt``, x86 ``pc``...).
+
+A board subclass builds memory and devices in :meth:`Machine.build`; an accelerator
+(TCG or KVM — the board does not know which, DESIGN.md section 3) creates and runs the
+vCPUs.  :meth:`Machine.run` is QEMU's main loop: it runs asyncio on the main thread
+until the run state has a request, performs system resets in place (vCPUs paused,
+devices and CPUs reset, vCPUs resumed) and returns the exit status at shutdown.
+
+Accelerator contract (``pyqemu.accel.<name>.system`` exposes
+``create_accelerator(opts: dict[str, str]) -> Accelerator``)::
+
+    init_machine(machine)  create machine.smp vCPUs on machine.sysmem, then call
+                           machine.attach_cpus(cpus) so the board wires their
+                           interrupt inputs; CPUs start at machine.reset_pc on reset
+    start()                run the vCPUs (returns at once: they run in threads)
+    pause()                stop every vCPU and return once none is running guest code
+    reset_cpus()           architectural reset of every vCPU (while paused)
+    stop()                 final stop at shutdown
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pyqemu.chardev import Chardev
+from pyqemu.memory import AddressSpace
+from pyqemu.qom.device import Device
+from pyqemu.sysemu import MainLoop, RunState, ShutdownCause
+
+
+class MachineError(Exception):
+    """A user-caused board configuration error; the CLI prints it as one line."""
+
+
+class Accelerator(Protocol):
+    name: str
+
+    def init_machine(self, machine: Machine) -> None: ...
+
+    def start(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def reset_cpus(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class DriveConfig:
+    """One ``-drive``: the opened image is attached by the board or a ``-device``."""
+
+    id: str
+    file: str | None
+    interface: str = "none"   # if=virtio, none, ...
+    format: str | None = None
+    read_only: bool = False
+    snapshot: bool = False
+    index: int | None = None
+
+
+@dataclass
+class MachineConfig:
+    """Everything the command line says about the machine, already parsed."""
+
+    type: str = ""
+    options: dict[str, str] = field(default_factory=dict)     # -M key=val extras
+    ram_size: int = 128 << 20
+    smp: int = 1
+    bios: str | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    append: str | None = None
+    dtb: str | None = None
+    serials: list[Chardev | None] = field(default_factory=list)
+    chardevs: dict[str, Chardev] = field(default_factory=dict)
+    drives: list[DriveConfig] = field(default_factory=list)
+    devices: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    no_reboot: bool = False
+    name: str | None = None
+    nographic: bool = False
+
+
+class Machine:
+    type_name = "none"
+    description = ""
+    default_ram_size = 128 << 20
+    max_cpus = 1
+
+    def __init__(self, config: MachineConfig) -> None:
+        self.config = config
+        self.main_loop = MainLoop()
+        self.runstate = RunState(no_reboot=config.no_reboot)
+        self.runstate.add_notifier(self.main_loop.wake)
+        self.sysmem = AddressSpace("memory")
+        self.devices: list[Device] = []
+        self.cpus: list[Any] = []
+        self.reset_pc = 0
+        self.smp = config.smp
+        self.ram_size = config.ram_size
+        self.accel: Accelerator | None = None
+        self.build()
+
+    # --- board hooks --------------------------------------------------------------
+    def build(self) -> None:
+        """Create memory and devices (subclass)."""
+
+    def attach_cpus(self, cpus: list[Any]) -> None:
+        """Called by the accelerator with the vCPUs it created: wire their IRQ inputs."""
+        self.cpus = list(cpus)
+
+    def load_firmware(self) -> None:
+        """Load bios/kernel/initrd/dtb into memory (subclass; done at every reset)."""
+
+    def powerdown(self) -> None:
+        """An ACPI-style power button request (subclass)."""
+
+    # --- devices ----------------------------------------------------------------------
+    def add_device(self, dev: Device) -> Device:
+        self.devices.append(dev)
+        if not dev.realized:
+            dev.realize()
+        return dev
+
+    def reset(self) -> None:
+        """System reset: every device to its power-on state, then the boot images."""
+        for dev in self.devices:
+            dev.reset()
+        self.load_firmware()
+
+    # --- running ----------------------------------------------------------------------
+    def open_chardevs(self) -> None:
+        seen = set()
+        for ch in list(self.config.chardevs.values()) + [c for c in self.config.serials if c]:
+            if id(ch) not in seen:
+                seen.add(id(ch))
+                ch.open(self.main_loop)
+
+    def close_chardevs(self) -> None:
+        seen = set()
+        for ch in list(self.config.chardevs.values()) + [c for c in self.config.serials if c]:
+            if id(ch) not in seen:
+                seen.add(id(ch))
+                ch.close()
+
+    def _on_signal(self, signum: int) -> None:
+        prog = getattr(self, "program_name", "pyqemu")
+        print(f"{prog}: terminating on signal {signum}", file=sys.stderr)
+        self.runstate.request_shutdown(ShutdownCause.HOST_SIGNAL, 0)
+
+    def run(self, accel: Accelerator) -> int:
+        """Run until shutdown; returns the process exit status (QEMU's semantics)."""
+        self.accel = accel
+        accel.init_machine(self)
+        loop = self.main_loop.loop
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (ValueError, RuntimeError):  # not the main thread (tests)
+                pass
+        self.open_chardevs()
+        try:
+            self.reset()
+            accel.reset_cpus()
+            accel.start()
+            rs = self.runstate
+            while True:
+                self.main_loop.run(until=rs.any_request)
+                if rs.shutdown_requested():
+                    break
+                if rs.reset_requested():
+                    rs.take_reset()
+                    accel.pause()
+                    with self.main_loop.bql:
+                        self.reset()
+                        accel.reset_cpus()
+                    accel.start()
+                if rs.take_powerdown():
+                    self.powerdown()
+        finally:
+            accel.stop()
+            self.close_chardevs()
+            self.main_loop.close()
+        return self.runstate.exit_status

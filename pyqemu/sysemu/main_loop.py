@@ -1,0 +1,134 @@
+"""The main loop: asyncio on the main thread, the machine lock, and host-clock timers.
+
+DESIGN.md section 1 "Threads": one main thread runs an asyncio event loop (chardevs,
+monitor, network, timers); vCPUs run in other threads.  Everything that touches
+device state from the loop side holds :attr:`MainLoop.bql` (QEMU's Big QEMU Lock); a
+vCPU thread holds it while it is inside a device (MMIO) too.  Work a vCPU thread hands
+to the loop goes through :meth:`MainLoop.call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+
+def clock_ns() -> int:
+    """The host monotonic clock every timer deadline is expressed in."""
+    return time.monotonic_ns()
+
+
+class MainLoop:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.bql = threading.RLock()
+        self.thread: threading.Thread | None = None   # the thread running the loop
+        self._stop_requested = False
+
+    # --- scheduling ------------------------------------------------------------
+    def in_loop_thread(self) -> bool:
+        return self.thread is None or threading.current_thread() is self.thread
+
+    def call_soon_threadsafe(self, fn: Callable, *args: object) -> None:
+        if self.loop.is_closed():
+            return
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:   # loop closed during shutdown: nothing left to notify
+            pass
+
+    def call_locked(self, fn: Callable, *args: object) -> None:
+        """Run fn(*args) under the BQL (used for callbacks that touch devices)."""
+        with self.bql:
+            fn(*args)
+
+    def add_reader(self, fd: int, callback: Callable[[], None]) -> None:
+        self.loop.add_reader(fd, callback)
+
+    def remove_reader(self, fd: int) -> None:
+        if not self.loop.is_closed():
+            self.loop.remove_reader(fd)
+
+    # --- running -----------------------------------------------------------------
+    def run(self, until: Callable[[], bool], poll_s: float = 0.05) -> None:
+        """Run the loop on this thread until until() is true (checked after each wake)."""
+        self.thread = threading.current_thread()
+        self._stop_requested = False
+
+        async def waiter() -> None:
+            while not until() and not self._stop_requested:
+                await asyncio.sleep(poll_s)
+
+        self.loop.run_until_complete(waiter())
+
+    def wake(self) -> None:
+        """Make run() re-check its condition soon (from any thread)."""
+        self.call_soon_threadsafe(lambda: None)
+
+    def stop(self) -> None:
+        self._stop_requested = True
+
+    def run_briefly(self, seconds: float = 0.0) -> None:
+        """Process pending callbacks and I/O for about `seconds` (tests, shutdown)."""
+        self.loop.run_until_complete(asyncio.sleep(seconds))
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.close()
+
+
+class Timer:
+    """A one-shot timer on the host monotonic clock whose callback runs on the loop.
+
+    :meth:`mod` may be called from any thread (a vCPU writing ``mtimecmp``); the
+    callback always runs on the main loop thread, under the BQL.
+    """
+
+    def __init__(self, main_loop: MainLoop, callback: Callable[[], None]) -> None:
+        self.main_loop = main_loop
+        self.callback = callback
+        self.deadline_ns: int | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._generation = 0
+
+    def mod(self, deadline_ns: int) -> None:
+        """(Re)arm for the given clock_ns() deadline; past deadlines fire at once."""
+        self._generation += 1
+        gen = self._generation
+        self.deadline_ns = deadline_ns
+        self.main_loop.call_soon_threadsafe(self._arm, gen, deadline_ns)
+
+    def cancel(self) -> None:
+        self._generation += 1
+        self.deadline_ns = None
+        self.main_loop.call_soon_threadsafe(self._disarm)
+
+    def pending(self) -> bool:
+        return self.deadline_ns is not None
+
+    def _disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _arm(self, gen: int, deadline_ns: int) -> None:
+        if gen != self._generation:
+            return           # superseded by a later mod/cancel
+        self._disarm()
+        loop = self.main_loop.loop
+        delay = max(0.0, (deadline_ns - clock_ns()) / 1e9)
+        self._handle = loop.call_later(delay, self._fire, gen)
+
+    def _fire(self, gen: int) -> None:
+        self._handle = None
+        if gen != self._generation:
+            return
+        # asyncio may wake a little early relative to our clock: re-arm if so.
+        if self.deadline_ns is not None and clock_ns() < self.deadline_ns:
+            self._arm(gen, self.deadline_ns)
+            return
+        self.deadline_ns = None
+        with self.main_loop.bql:
+            self.callback()
