@@ -100,6 +100,9 @@ class AddressSpace:
         self._starts: list[int] = []
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str, Section], None]] = []
+        # Held around every MMIO callback when set: the machine puts its BQL here, so a
+        # vCPU thread entering a device is serialised with the main loop (DESIGN.md 1).
+        self.mmio_lock: threading.RLock | None = None
 
     # --- building the map -------------------------------------------------------
     def add_listener(self, callback: Callable[[str, Section], None]) -> None:
@@ -179,7 +182,11 @@ class AddressSpace:
         if s.ram is not None:
             o = s.ram_offset + addr - s.base
             return int.from_bytes(s.ram.view[o:o + size], "little")
-        return s.mmio.read(addr - s.base, size) & MASKS.get(size, (1 << (8 * size)) - 1)
+        lock = self.mmio_lock
+        if lock is None:
+            return s.mmio.read(addr - s.base, size) & MASKS.get(size, (1 << (8 * size)) - 1)
+        with lock:
+            return s.mmio.read(addr - s.base, size) & MASKS.get(size, (1 << (8 * size)) - 1)
 
     def store(self, addr: int, size: int, value: int) -> None:
         s = self.lookup(addr)
@@ -193,7 +200,12 @@ class AddressSpace:
             o = s.ram_offset + addr - s.base
             s.ram.view[o:o + size] = value.to_bytes(size, "little")
             return
-        s.mmio.write(addr - s.base, size, value)
+        lock = self.mmio_lock
+        if lock is None:
+            s.mmio.write(addr - s.base, size, value)
+        else:
+            with lock:
+                s.mmio.write(addr - s.base, size, value)
 
     def _unassigned(self, addr: int, size: int, is_write: bool) -> int:
         if self.unassigned_raises:

@@ -96,6 +96,7 @@ class Machine:
         self.runstate = RunState(no_reboot=config.no_reboot)
         self.runstate.add_notifier(self.main_loop.wake)
         self.sysmem = AddressSpace("memory")
+        self.sysmem.mmio_lock = self.main_loop.bql
         self.devices: list[Device] = []
         self.cpus: list[Any] = []
         self.reset_pc = 0
