@@ -1,0 +1,1 @@
+"""Interrupt controllers: PLIC, ACLINT."""
