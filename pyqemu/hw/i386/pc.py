@@ -1,0 +1,233 @@
+"""The x86-64 ``pc`` board: i440FX-style memory map, ISA glue, PCI, firmware or Linux.
+
+Memory map (guest physical), as a PC with the i440FX/PIIX3 chipset lays it out:
+
+  0x0000_0000 - 0x0009_FFFF   conventional RAM
+  0x000A_0000 - 0x000B_FFFF   legacy VGA window (nothing here: reads float high)
+  0x000C_0000 - 0x000D_FFFF   option-ROM area (RAM)
+  0x000E_0000 - 0x000F_FFFF   the last 128 KiB of the BIOS image, read-only
+  0x0010_0000 - below_4g      extended RAM
+  below_4g    - 0xFEBF_FFFF   PCI memory window (BARs the guest programs)
+  0xFEC0_0000                 IOAPIC (in KVM)     0xFEE0_0000  local APICs (in KVM)
+  4 GiB - bios size           the BIOS image, read-only, reset vector at 0xFFFF_FFF0
+  0x1_0000_0000 -             RAM above the 4 GiB hole
+
+below_4g is all of RAM when it fits under 3.5 GiB, otherwise 3 GiB (the rest moves
+above 4 GiB), which keeps the PCI window gigabyte aligned.
+
+Port I/O: 0x60/0x64 i8042, 0x92 port A, 0x3F8/0x2F8 COM1/COM2 (IRQ 4/3),
+0xCF8-0xCFF PCI configuration mechanism #1 (0xCF9 byte: reset control), 0x600 ACPI PM,
+and whatever ``-device isa-debug-exit`` asks for.  The 8259 PICs, 8254 PIT, IOAPIC and
+local APICs are KVM's in-kernel models.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pyqemu.hw.core.machine import Machine, MachineError
+from pyqemu.hw.i386.isa_debug_exit import IsaDebugExit
+from pyqemu.hw.i386.reset_control import I8042, Port92, ResetControl
+from pyqemu.hw.irq import IrqLine
+from pyqemu.memory import IoPortSpace, RamBlock
+from pyqemu.sysemu import ShutdownCause
+
+GiB = 1 << 30
+FOUR_GIB = 4 * GiB
+ISA_BIOS_SIZE = 128 << 10
+PCI_HOLE_START_LARGE = 3 * GiB
+LOWMEM_LIMIT = 0xE000_0000
+PCI_WINDOW_END = 0xFEC0_0000
+COM_PORTS = ((0x3F8, 4), (0x2F8, 3), (0x3E8, 4), (0x2E8, 3))
+
+
+class PcMachine(Machine):
+    type_name = "pc"
+    description = "Standard PC (i440FX + PIIX, 1996)"
+    default_ram_size = 128 << 20
+    max_cpus = 255
+    program_name = "pyqemu-system-x86_64"
+
+    def build(self) -> None:
+        cfg = self.config
+        self.io = IoPortSpace()
+        self.io.mmio_lock = self.main_loop.bql
+        self.isa_irqs = [IrqLine(name=f"isa-irq{i}") for i in range(16)]
+        self.kvm_vm: Any = None
+        self._build_ram()
+        self._build_firmware()
+        self._build_isa()
+        from pyqemu.hw.i386.pc_devices import build_pci_and_devices
+        build_pci_and_devices(self)
+        self.linux = None
+        if cfg.kernel:
+            from pyqemu.hw.i386.linux_boot import LinuxLoader
+            self.linux = LinuxLoader(self, cfg.kernel, cfg.initrd, cfg.append or "")
+        elif cfg.initrd or cfg.append:
+            raise MachineError("-initrd and -append need -kernel")
+
+    # --- memory ---------------------------------------------------------------------
+    def _build_ram(self) -> None:
+        size = self.ram_size
+        self.below_4g = size if size < LOWMEM_LIMIT else PCI_HOLE_START_LARGE
+        self.above_4g = size - self.below_4g
+        try:
+            self.ram = RamBlock("pc.ram", size)
+        except (OSError, ValueError, OverflowError) as e:
+            raise MachineError(f"cannot set up guest memory 'pc.ram': "
+                               f"{getattr(e, 'strerror', None) or e}") from None
+        mem = self.sysmem
+        mem.map_ram(0, self.ram, 0, min(self.below_4g, 0xA_0000), "pc.ram low")
+        if self.below_4g > 0x10_0000:
+            mem.map_ram(0x10_0000, self.ram, 0x10_0000, self.below_4g - 0x10_0000, "pc.ram")
+        if self.above_4g:
+            mem.map_ram(FOUR_GIB, self.ram, self.below_4g, self.above_4g, "pc.ram above-4g")
+        self.option_rom = mem.add_ram(0xC_0000, 0x2_0000, "pc.rom")
+
+    def _build_firmware(self) -> None:
+        path = self.config.bios
+        if path is None and not self.config.kernel:
+            path = "/usr/share/seabios/bios-256k.bin"
+        self.bios_image = b""
+        if path is None:
+            return
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise MachineError(f"could not load PC BIOS '{path}': {e.strerror}") from None
+        # The flash part decodes whole 64 KiB blocks just below 4 GiB.
+        if not data or len(data) % 0x1_0000 or len(data) > 16 << 20:
+            raise MachineError(f"could not load PC BIOS '{path}'")
+        self.bios_image = data
+        self.bios = self.sysmem.add_ram(FOUR_GIB - len(data), len(data), "pc.bios",
+                                        readonly=True)
+        isa = min(len(data), ISA_BIOS_SIZE)
+        # The ISA BIOS window at 0xE0000-0xFFFFF shows the image's last 128 KiB.
+        self.sysmem.map_ram(0x10_0000 - isa, self.bios, len(data) - isa, isa, "isa-bios")
+
+    # --- ISA -------------------------------------------------------------------------
+    def _build_isa(self) -> None:
+        from pyqemu.hw.char.serial import Serial16550A
+        io = self.io
+        self.i8042 = self.add_device(I8042(self.request_reset))
+        io.map_mmio(0x60, 1, _Window(self.i8042, 0), "i8042 data")
+        io.map_mmio(0x64, 1, _Window(self.i8042, 4), "i8042 cmd")
+        self.port92 = self.add_device(Port92(self.request_reset))
+        io.map_mmio(0x92, 1, self.port92, "port92")
+        self.reset_control = self.add_device(ResetControl(self.request_reset))
+        self.serials = []
+        for i, chardev in enumerate(self.config.serials[:len(COM_PORTS)]):
+            if chardev is None:
+                continue
+            port, irq = COM_PORTS[i]
+            uart = self.add_device(Serial16550A(chardev, self.isa_irqs[irq]))
+            io.map_mmio(port, 8, ByteWide(uart), f"serial{i}")
+            self.serials.append(uart)
+        for driver, opts in list(self.config.devices):
+            if driver == "isa-debug-exit":
+                dev = IsaDebugExit.from_options(opts)
+                dev.connect(self.debug_exit)
+                io.map_mmio(dev.iobase, dev.iosize, dev, "isa-debug-exit")
+                self.add_device(dev)
+
+    # --- requests from devices --------------------------------------------------------
+    def request_reset(self) -> None:
+        self.runstate.request_reset(ShutdownCause.GUEST_RESET)
+
+    def debug_exit(self, status: int) -> None:
+        # QEMU calls exit() right in the device: nothing else of the guest runs.
+        self.runstate.request_shutdown(ShutdownCause.GUEST_SHUTDOWN, status)
+        for cpu in self.cpus:
+            cpu.kick()
+
+    def request_poweroff(self) -> None:
+        self.runstate.request_shutdown(ShutdownCause.GUEST_SHUTDOWN, 0)
+
+    # --- accelerator hooks --------------------------------------------------------------
+    def kvm_vm_created(self, vm: Any) -> None:
+        """Wire the ISA IRQ lines to the in-kernel PIC/IOAPIC (GSI n = ISA IRQ n)."""
+        self.kvm_vm = vm
+        for gsi, line in enumerate(self.isa_irqs):
+            line.connect(_KvmIrqInput(vm, gsi))
+        for dev in self.devices:
+            hook = getattr(dev, "kvm_vm_created", None)
+            if hook is not None:
+                hook(vm)
+
+    def load_firmware(self) -> None:
+        if self.bios_image:
+            self.bios.load(0, self.bios_image)
+        if self.linux is not None:
+            self.linux.load()
+
+    def setup_boot_cpu(self, cpu: Any) -> None:
+        if self.linux is not None:
+            self.linux.setup_cpu(cpu)
+
+    def describe_memory(self) -> str:
+        return self.sysmem.describe()
+
+
+class _Window:
+    """A one-port view of a device that decodes its own offsets (0x60 vs 0x64)."""
+
+    def __init__(self, dev: Any, offset: int) -> None:
+        self.dev = dev
+        self.offset = offset
+
+    def read(self, offset: int, size: int) -> int:
+        return self.dev.read(self.offset + offset, size)
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        self.dev.write(self.offset + offset, size, value)
+
+
+class ByteWide:
+    """An 8-bit ISA device on the bus: a 16- or 32-bit access is split into byte
+    accesses to consecutive ports, lowest port first (as a PC chipset does)."""
+
+    def __init__(self, dev: Any) -> None:
+        self.dev = dev
+
+    def read(self, offset: int, size: int) -> int:
+        dev = self.dev
+        if size == 1:
+            return dev.read(offset, 1)
+        value = 0
+        for i in range(size):
+            value |= (dev.read(offset + i, 1) & 0xFF) << (8 * i)
+        return value
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        dev = self.dev
+        if size == 1:
+            dev.write(offset, 1, value)
+            return
+        for i in range(size):
+            dev.write(offset + i, 1, (value >> (8 * i)) & 0xFF)
+
+
+class _KvmIrqInput:
+    """An ISA IRQ line's input end at KVM's irqchip: KVM_IRQ_LINE on level changes."""
+
+    def __init__(self, vm: Any, gsi: int) -> None:
+        self.vm = vm
+        self.gsi = gsi
+        self.level = -1
+
+    def __call__(self, level: bool) -> None:
+        lvl = int(level)
+        if lvl != self.level:
+            self.level = lvl
+            self.vm.irq_line(self.gsi, lvl)
+
+
+def host_ram_available() -> int:
+    """Physical memory plus swap the host could give (for -m checks)."""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 1 << 62
+    return pages
