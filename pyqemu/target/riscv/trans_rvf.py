@@ -17,29 +17,37 @@ from .translate import DisasContext, translator
 BOX = 0xFFFFFFFF00000000
 SIGN64 = 1 << 63
 
-_helpers: dict[tuple[str, bool], Helper] = {}
+_helpers: dict[str, Helper] = {}
 
 
-def _dynamic_rm(fn):
-    def with_frm(*args):
-        if args[-1] > 4:
-            raise IllegalInstruction()
-        return fn(*args)
-    return with_frm
+def _check_frm(frm: int) -> None:
+    if frm > 4:
+        raise IllegalInstruction()
 
 
-def _helper(name: str, dynamic: bool = False) -> Helper:
-    key = (name, dynamic)
-    h = _helpers.get(key)
+CHECK_FRM = Helper("check_frm", _check_frm, 0, can_raise=True)
+
+
+def _helper(name: str) -> Helper:
+    h = _helpers.get(name)
     if h is None:
         from . import fpu
 
-        fn = getattr(fpu, name)
-        if dynamic:
-            fn = _dynamic_rm(fn)
-        h = _helpers[key] = Helper(name + ("_dyn" if dynamic else ""), fn, 2,
-                                   can_raise=dynamic)
+        h = _helpers[name] = Helper(name, getattr(fpu, name), 2)
     return h
+
+
+def _require_valid_frm(dc: DisasContext) -> None:
+    """A dynamic rounding mode with a reserved frm is an illegal instruction. frm only
+    changes through the CSR instructions, so one check covers the straight-line code
+    after it, up to a label (code there may be reached without passing the check) or
+    a write of frm."""
+    ops = dc.ctx.ops
+    start = dc.frm_checked_from
+    if start is not None and not any(op.name == "set_label" for op in ops[start:]):
+        return
+    dc.ctx.call(CHECK_FRM, [dc.g[cs.FRM]])
+    dc.frm_checked_from = len(ops)
 
 
 def _rm(dc: DisasContext, i: Insn):
@@ -132,7 +140,9 @@ def _call_rm(dc: DisasContext, i: Insn, ins: list, dst) -> None:
     if rm is None:
         _illegal(dc)
         return
-    r, flags = dc.ctx.call(_helper(i.name, dynamic), ins + [rm])
+    if dynamic:
+        _require_valid_frm(dc)
+    r, flags = dc.ctx.call(_helper(i.name), ins + [rm])
     dc.mov(dst, r)
     _accrue(dc, flags)
 

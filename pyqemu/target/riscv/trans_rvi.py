@@ -192,6 +192,39 @@ def trans_csr(dc: DisasContext, i: Insn) -> None:
     src = dc.const(i.rs1) if i.name.endswith("i") else dc.x(i.rs1)
     # csrrs/csrrc with x0 (or uimm 0) do not write; csrrw always writes.
     writes = kind == 0 or i.rs1 != 0
+    if i.csr in (0x001, 0x002, 0x003):
+        _fp_csr(dc, i, kind, src, writes)
+        return
     (old,) = dc.ctx.call(helpers.CSR_ACCESS, [dc.const(i.csr), src, dc.const(kind),
                                                dc.const(int(writes))])
+    dc.mov(dc.xd(i.rd), old)
+
+
+def _fp_csr(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> None:
+    """fflags, frm and fcsr (F ch. 13.2) inline: glibc brackets quiet FP compares with
+    frflags/fsflags, so these sit in hot loops and must not cost a helper call (which
+    spills every cached register)."""
+    ff, frm = dc.g[cs.FFLAGS], dc.g[cs.FRM]
+    if i.csr == 0x001:
+        old = dc.op2("or", ff, dc.const(0))
+    elif i.csr == 0x002:
+        old = dc.op2("or", frm, dc.const(0))
+    else:
+        old = dc.op2("or", dc.op2("shl", frm, dc.const(5)), ff)
+    if writes:
+        if kind == 0:
+            new = src
+        elif kind == 1:
+            new = dc.op2("or", old, src)
+        else:
+            new = dc.op2("andc", old, src)
+        if i.csr == 0x001:
+            dc.op2("and", new, dc.const(0x1F), ff)
+        elif i.csr == 0x002:
+            dc.op2("and", new, dc.const(7), frm)
+            dc.frm_checked_from = None
+        else:
+            dc.op2("and", new, dc.const(0x1F), ff)
+            dc.op2("and", dc.op2("shr", new, dc.const(5)), dc.const(7), frm)
+            dc.frm_checked_from = None
     dc.mov(dc.xd(i.rd), old)

@@ -55,6 +55,8 @@ class DisasContext:
         self.pending: list[tuple[int, Label]] = []
         self.extend = True  # superblocks: go on translating past conditional branches
         self.page = 0
+        # Index in ctx.ops after which frm is known valid (trans_rvf), or None.
+        self.frm_checked_from: int | None = None
 
     # operands -----------------------------------------------------------------
     def x(self, r: int) -> Temp:
