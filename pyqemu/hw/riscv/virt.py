@@ -37,6 +37,7 @@ from pyqemu.hw.rtc.goldfish_rtc import GoldfishRtc
 from pyqemu.hw.virtio.virtio import VirtioDevice
 from pyqemu.hw.virtio.virtio_blk import VirtioBlk
 from pyqemu.hw.virtio.virtio_mmio import VirtioMmio
+from pyqemu.hw.virtio.virtio_rng import VirtioRng  # noqa: F401  (registers -device)
 from pyqemu.qom.device import DEVICE_TYPES, DeviceError
 
 MiB = 1 << 20
@@ -190,6 +191,11 @@ class RiscvVirt(Machine):
             self.user_dtb = boot.read_file(cfg.dtb, "dtb") if cfg.dtb else None
         except boot.BootError as e:
             raise MachineError(str(e)) from None
+        if self.user_dtb is not None:
+            try:
+                fdt.from_dtb(self.user_dtb)
+            except fdt.FdtError as e:
+                raise MachineError(f"-dtb {cfg.dtb}: {e}") from None
         if self.initrd and not self.kernel:
             raise MachineError("-initrd: Linux kernel required for -initrd")
         if cfg.append and not self.kernel:

@@ -41,6 +41,13 @@ def build_fdt(m: RiscvVirt) -> fdt.FdtNode:
     chosen.set("stdout-path", f"/soc/serial@{v.UART0_BASE:x}")
     chosen.set("rng-seed", os.urandom(32))
 
+    plic_ph = phandle()
+    test_ph = phandle()
+    for name, value in (("poweroff", 0x5555), ("reboot", 0x7777)):
+        node = root.child(name)
+        node.set("value", value).set("offset", 0).set("regmap", test_ph)
+        node.set("compatible", f"syscon-{name}")
+
     mem = root.child(f"memory@{v.DRAM_BASE:x}")
     mem.set("device_type", "memory").set("reg", _reg(v.DRAM_BASE, m.ram_size))
 
@@ -68,9 +75,6 @@ def build_fdt(m: RiscvVirt) -> fdt.FdtNode:
     soc = root.child("soc")
     soc.set("#address-cells", 2).set("#size-cells", 2)
     soc.set("compatible", "simple-bus").set("ranges")
-
-    plic_ph = phandle()
-    test_ph = phandle()
 
     rtc = soc.child(f"rtc@{v.RTC_BASE:x}")
     rtc.set("interrupts", v.RTC_IRQ).set("interrupt-parent", plic_ph)
@@ -107,8 +111,4 @@ def build_fdt(m: RiscvVirt) -> fdt.FdtNode:
     clint.set("reg", _reg(v.CLINT_BASE, 0x10000))
     clint.set("compatible", fdt.strings("sifive,clint0", "riscv,clint0"))
 
-    for name, value in (("poweroff", 0x5555), ("reboot", 0x7777)):
-        node = root.child(name)
-        node.set("value", value).set("offset", 0).set("regmap", test_ph)
-        node.set("compatible", f"syscon-{name}")
     return root
