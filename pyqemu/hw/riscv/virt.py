@@ -36,6 +36,7 @@ from pyqemu.hw.riscv.virt_fdt import build_fdt
 from pyqemu.hw.rtc.goldfish_rtc import GoldfishRtc
 from pyqemu.hw.virtio.virtio import VirtioDevice
 from pyqemu.hw.virtio.virtio_blk import VirtioBlk
+from pyqemu.hw.virtio.virtio_console import VirtioConsole
 from pyqemu.hw.virtio.virtio_mmio import VirtioMmio
 from pyqemu.hw.virtio.virtio_rng import VirtioRng  # noqa: F401  (registers -device)
 from pyqemu.qom.device import DEVICE_TYPES, DeviceError
@@ -151,6 +152,12 @@ class RiscvVirt(Machine):
                 raise MachineError(f"{where},drive={drive}: Property 'virtio-blk-device.drive' "
                                    f"can't find value '{drive}'")
             dev.attach_backend(self.drives.pop(drive))
+        elif isinstance(dev, VirtioConsole):
+            chr_id = getattr(dev, "chardev", None)
+            if not chr_id or chr_id not in self.config.chardevs:
+                raise MachineError(f"{where}: Property 'virtio-console-device.chardev' can't "
+                                   f"find value '{chr_id}'")
+            dev.attach_backend(self.config.chardevs[chr_id])
         self._plug_virtio(dev, where)
 
     def _plug_virtio(self, dev: VirtioDevice, where: str) -> None:
