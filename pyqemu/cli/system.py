@@ -331,6 +331,7 @@ def run_system(prog: str, argv: list[str], boards: dict[str, Callable[[MachineCo
     finally:
         if machine is not None and machine.accel is None and args is not None:
             machine.close_chardevs()
+            machine.close_block_backends()
         elif machine is None and args is not None:
             for ch in list(args.config.chardevs.values()) + [c for c in args.config.serials if c]:
                 ch.close()

@@ -26,6 +26,7 @@ class MainLoop:
         self.bql = threading.RLock()
         self.thread: threading.Thread | None = None   # the thread running the loop
         self._stop_requested = False
+        self._wakeup: asyncio.Event | None = None
 
     # --- scheduling ------------------------------------------------------------
     def in_loop_thread(self) -> bool:
@@ -58,17 +59,30 @@ class MainLoop:
         self._stop_requested = False
 
         async def waiter() -> None:
+            self._wakeup = wakeup = asyncio.Event()
             while not until() and not self._stop_requested:
-                await asyncio.sleep(poll_s)
+                wakeup.clear()
+                try:
+                    await asyncio.wait_for(wakeup.wait(), poll_s)
+                except TimeoutError:
+                    pass
 
-        self.loop.run_until_complete(waiter())
+        try:
+            self.loop.run_until_complete(waiter())
+        finally:
+            self._wakeup = None
 
     def wake(self) -> None:
-        """Make run() re-check its condition soon (from any thread)."""
-        self.call_soon_threadsafe(lambda: None)
+        """Make run() re-check its condition at once (from any thread)."""
+        self.call_soon_threadsafe(self._set_wakeup)
+
+    def _set_wakeup(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     def stop(self) -> None:
         self._stop_requested = True
+        self.wake()
 
     def run_briefly(self, seconds: float = 0.0) -> None:
         """Process pending callbacks and I/O for about `seconds` (tests, shutdown)."""

@@ -103,6 +103,7 @@ class Machine:
         self.smp = config.smp
         self.ram_size = config.ram_size
         self.accel: Accelerator | None = None
+        self.block_backends: list[Any] = []     # opened images, flushed and closed at exit
         self.build()
 
     # --- board hooks --------------------------------------------------------------
@@ -147,6 +148,19 @@ class Machine:
                 seen.add(id(ch))
                 ch.close()
 
+    def close_block_backends(self) -> None:
+        """Flush and close every image (qcow2 metadata reaches the disk)."""
+        from pyqemu.block.driver import BlockError
+
+        for backend in self.block_backends:
+            try:
+                backend.flush()
+                backend.close()
+            except (BlockError, OSError) as e:
+                prog = getattr(self, "program_name", "pyqemu")
+                print(f"{prog}: closing {backend.filename}: {e}", file=sys.stderr)
+        self.block_backends.clear()
+
     def _on_signal(self, signum: int) -> None:
         prog = getattr(self, "program_name", "pyqemu")
         print(f"{prog}: terminating on signal {signum}", file=sys.stderr)
@@ -184,5 +198,6 @@ class Machine:
         finally:
             accel.stop()
             self.close_chardevs()
+            self.close_block_backends()
             self.main_loop.close()
         return self.runstate.exit_status

@@ -125,6 +125,7 @@ class RiscvVirt(Machine):
             backend = open_image(d.file, d.format, read_only=d.read_only)
         except BlockError as e:
             raise MachineError(f"-drive file={d.file}: {e}") from None
+        self.block_backends.append(backend)
         if d.interface == "none":
             self.drives[d.id] = backend
         elif d.interface == "virtio":
