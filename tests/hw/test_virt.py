@@ -215,3 +215,34 @@ def test_virtio_devices_fill_slots_from_the_top(tmp_path):
     m = make_board(drives=[DriveConfig("hd0", str(disk), "none", "raw")],
                    devices=[("virtio-blk-device", {"drive": "hd0"}), ("virtio-rng-device", {})])
     assert m.sysmem.load(0x10008008, 4) == 2 and m.sysmem.load(0x10007008, 4) == 4
+
+
+def qemu_words(args, addr, count):
+    """Words of guest memory as the real QEMU has them before the first instruction."""
+    r = subprocess.run([QEMU, "-M", "virt", "-display", "none", "-S", "-monitor", "stdio",
+                        "-serial", "null", *args], input=f"xp /{count}wx {addr:#x}\nquit\n",
+                       capture_output=True, text=True, timeout=60)
+    words = []
+    for line in r.stdout.splitlines():
+        if line.startswith("0000"):
+            words += [int(w, 16) for w in line.split(":")[1].split()]
+    assert len(words) == count, r.stdout + r.stderr
+    return words
+
+
+@need_qemu
+@pytest.mark.parametrize("args", [
+    ("-m", "256M", "-smp", "2", "-kernel", UBOOT),
+    ("-m", "1G", "-bios", "none", "-kernel", UBOOT),
+    ("-m", "4G", "-smp", "3"),
+])
+def test_boot_rom_matches_qemu(args):
+    cfg = {"-m": "128M", "-smp": "1", "-kernel": None, "-bios": None}
+    for i in range(0, len(args), 2):
+        cfg[args[i]] = args[i + 1]
+    from pyqemu.qom.device import parse_size
+    m = make_board(ram_size=parse_size(cfg["-m"]), smp=int(cfg["-smp"]), kernel=cfg["-kernel"],
+                   bios=cfg["-bios"])
+    m.load_firmware()
+    ours = list(struct.unpack("<22I", m.sysmem.read(0x1000, 88)))
+    assert ours == qemu_words(args, 0x1000, 22)
