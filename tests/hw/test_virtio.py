@@ -250,3 +250,26 @@ def test_bad_queue_size_and_register_abuse():
     drv.w(0x38, 3)                 # not a power of two
     drv.w(0x44, 1)
     assert drv.r(0x44) == 0
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+@need_qemu_img
+def test_drive_snapshot_leaves_the_image_untouched(tmp_path, fmt):
+    import glob
+
+    from pyqemu.hw.core.drive import open_drive
+    from pyqemu.hw.core.machine import DriveConfig
+
+    img = tmp_path / f"disk.{fmt}"
+    subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(img), "1M"], check=True)
+    before = img.read_bytes()
+    overlays = set(glob.glob("/tmp/pyqemu-snapshot-*"))
+    backend = open_drive(DriveConfig("hd0", str(img), "none", None, snapshot=True))
+    mem, slot, irq, drv = rig(VirtioBlk(backend))
+    assert drv.init()
+    _, st = blk_request(drv, mem, 1, 0, data=b"\x55" * 512)
+    rd, st2 = blk_request(drv, mem, 0, 0, read_len=512)
+    assert mem.read(st, 1) == mem.read(st2, 1) == b"\x00" and mem.read(rd, 512) == b"\x55" * 512
+    backend.close()
+    assert img.read_bytes() == before
+    assert set(glob.glob("/tmp/pyqemu-snapshot-*")) == overlays     # nothing left behind

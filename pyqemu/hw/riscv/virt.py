@@ -23,10 +23,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pyqemu.block.chain import open_image
-from pyqemu.block.driver import BlockError
 from pyqemu.hw import fdt
 from pyqemu.hw.char.serial import Serial16550A
+from pyqemu.hw.core.drive import open_drive
 from pyqemu.hw.core.machine import Machine, MachineConfig, MachineError
 from pyqemu.hw.intc.aclint import Aclint
 from pyqemu.hw.intc.plic import Plic
@@ -119,12 +118,7 @@ class RiscvVirt(Machine):
 
     # --- devices ------------------------------------------------------------------------
     def _open_drive(self, d: Any) -> None:
-        if d.file is None:
-            raise MachineError(f"-drive id={d.id}: A block device must be specified for \"file\"")
-        try:
-            backend = open_image(d.file, d.format, read_only=d.read_only)
-        except BlockError as e:
-            raise MachineError(f"-drive file={d.file}: {e}") from None
+        backend = open_drive(d)
         self.block_backends.append(backend)
         if d.interface == "none":
             self.drives[d.id] = backend
