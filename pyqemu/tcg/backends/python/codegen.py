@@ -11,7 +11,15 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
   runs it. A direct exit back to the block's own start becomes a ``while`` loop, so a
   hot loop runs without calls (it checks the exit request once per iteration).
 * Single-use locals are inlined as sub-expressions; arithmetic is modulo 2**64 and
-  masking is deferred to where a canonical unsigned value is needed.
+  masking is deferred to where a canonical value is needed.
+* Value forms: a value is held either unsigned ("U", in [0, 2**64)), signed ("S", in
+  [-2**63, 2**63)) or only congruent mod 2**64 ("L", inside expressions). The
+  sign-extended results of RV64's W instructions and signed loads stay in S form, so
+  a sign extension costs two operations instead of four and signed compares and
+  arithmetic shifts take them as they are. A value known to lie in 32-bit signed
+  range ("small") makes a further 32-bit sign extension free. Forms of registers are
+  tracked through the block; where paths join with different forms the register is
+  treated as L, and a loop iteration starts with every register in U form.
 * A guest fault inside the block (a load outside the guest space raises IndexError, a
   helper raises) is caught once per block: the handler finds the guest instruction
   from the traceback's line number, writes the registers back as they were before that
@@ -26,6 +34,7 @@ from dataclasses import dataclass, field
 from ...ir import COND_NAMES, Cond, ExitReason, Helper, Kind, Op, Temp
 
 M = "0xffffffffffffffff"
+MASK = (1 << 64) - 1
 SB = 0x8000000000000000
 
 _SIGNED = {Cond.LT: "<", Cond.GE: ">=", Cond.LE: "<=", Cond.GT: ">"}
@@ -36,11 +45,18 @@ _UNSIGNED = {Cond.EQ: "==", Cond.NE: "!=", Cond.LTU: "<", Cond.GEU: ">=", Cond.L
 @dataclass
 class Expr:
     text: str
-    exact: bool  # True: a canonical value in [0, 2**64); False: congruent mod 2**64
+    exact: bool  # True: a canonical value in [0, 2**64) (form U)
     reads: frozenset = frozenset()  # temps whose current value the text reads
     base: str | None = None  # for "base + const" address folding
     offset: int = 0
     is_load: bool = False
+    bits: int = 64  # for U values: an upper bound on the bit length
+    signed: bool = False  # form S: the value as a signed 64-bit integer (exact is False)
+    small: bool = False  # known to lie in [-2**31, 2**31): ext32s is the identity
+
+    @property
+    def form(self) -> str:
+        return "U" if self.exact else ("S" if self.signed else "L")
 
 
 @dataclass
@@ -85,9 +101,59 @@ def _balanced_outer(t: str) -> bool:
 
 
 def canon(e: Expr) -> str:
+    """The value in U form."""
     if e.exact:
         return p(e)
     return f"({p(e)} & {M})"
+
+
+def sform(e: Expr) -> str:
+    """The value in S form."""
+    if e.signed:
+        return p(e)
+    if e.exact:
+        return f"(({p(e)} ^ {SB:#x}) - {SB:#x})"
+    return f"((({p(e)} + {SB:#x}) & {M}) - {SB:#x})"
+
+
+def _signed_const(v: int) -> str:
+    v = v - (1 << 64) if v >= SB else v
+    return _c(v) if v >= 0 else f"-{_c(-v)}"
+
+
+# Forms of named temps: "U", "Us" (U and small: also a valid S value), "S", "Ss"
+# (S and small), "L". A temp absent from the forms map is "U".
+_IS_U = {"U": True, "Us": True}
+_IS_S = {"S": True, "Ss": True, "Us": True}
+_SMALL = {"Us": True, "Ss": True}
+
+
+def _meet(a: dict, b: dict) -> dict:
+    """Forms where two paths join: what holds on both paths (L when nothing does)."""
+    out = {}
+    for t in a.keys() | b.keys():
+        fa, fb = a.get(t, "U"), b.get(t, "U")
+        if fa == fb:
+            f = fa
+        else:
+            small = fa in _SMALL and fb in _SMALL
+            if fa in _IS_U and fb in _IS_U:
+                f = "Us" if small else "U"
+            elif fa in _IS_S and fb in _IS_S:
+                f = "Ss" if small else "S"
+            else:
+                f = "L"
+        if f != "U":
+            out[t] = f
+    return out
+
+
+def _form_of(e: Expr) -> str:
+    if e.exact:
+        return "Us" if e.small else "U"
+    if e.signed:
+        return "Ss" if e.small else "S"
+    return "L"
 
 
 def _c(v: int) -> str:
@@ -107,6 +173,9 @@ class PythonCodegen:
         self.cur_pc = info.pc
         self.indent = 2  # inside def + try
         self.pending: dict[Temp, Expr] = {}
+        self.forms: dict[Temp, str] = {}  # named temps not in U form
+        self.form_stack: list[dict[Temp, str]] = []  # forms where each open "if" began
+        self.reachable = True  # whether the current point can fall through to the next
         self.helpers: dict[str, object] = {}
         self.n_hosts = 0
         self._count_uses()
@@ -169,25 +238,43 @@ class PythonCodegen:
             return Expr(_c(t.value), True)
         if t in self.pending:
             return self.pending.pop(t)
-        return Expr(t.name, True, frozenset([t]))
+        f = self.forms.get(t)
+        if f is None:
+            return Expr(t.name, True, frozenset([t]))
+        return Expr(t.name, f in _IS_U, frozenset([t]), signed=f in _IS_S, small=f in _SMALL)
+
+    def assign(self, d: Temp, e: Expr) -> None:
+        """Emit d = e, keeping e's form when it is U or S (an L value is canonicalized:
+        named values stay bounded, so loops do not grow Python integers)."""
+        if e.exact or e.signed:
+            self.emit(f"{d.name} = {e.text}")
+            f = _form_of(e)
+        else:
+            self.emit(f"{d.name} = {canon(e)}")
+            f = "U"
+        if f == "U":
+            self.forms.pop(d, None)
+        else:
+            self.forms[d] = f
 
     def flush_reading(self, t: Temp) -> None:
         """Materialize pending expressions that read t before t is overwritten."""
         for p, e in list(self.pending.items()):
             if t in e.reads:
-                self.emit(f"{p.name} = {canon(e)}")
                 del self.pending[p]
+                self.assign(p, e)
 
     def flush_loads(self) -> None:
         for p, e in list(self.pending.items()):
             if e.is_load:
-                self.emit(f"{p.name} = {canon(e)}")
                 del self.pending[p]
+                self.assign(p, e)
 
     def flush_all(self) -> None:
-        for p, e in list(self.pending.items()):
-            self.emit(f"{p.name} = {canon(e)}")
+        items = list(self.pending.items())
         self.pending.clear()
+        for p, e in items:
+            self.assign(p, e)
 
     def define(self, d: Temp, e: Expr) -> None:
         """Assign e to d: inline it if d is a local used exactly once."""
@@ -197,7 +284,7 @@ class PythonCodegen:
             return
         if d.kind == Kind.LOCAL and self.uses.get(d, 0) == 0:
             return
-        self.emit(f"{d.name} = {canon(e)}")
+        self.assign(d, e)
 
     def writeback(self) -> None:
         # Code only runs forward (a loop restarts from the top): at an exit, the globals
@@ -205,7 +292,10 @@ class PythonCodegen:
         gs = self.written if self.self_loop else \
             [self.written_so_far[i] for i in sorted(self.written_so_far)]
         for g in gs:
-            self.emit(f"q[{g.index}] = {g.name}")
+            if self.forms.get(g, "U") in _IS_U:
+                self.emit(f"q[{g.index}] = {g.name}")
+            else:
+                self.emit(f"q[{g.index}] = {g.name} & {M}")
 
     # ------------------------------------------------------------------ ops
     def binop(self, op: Op) -> Expr:
@@ -213,25 +303,44 @@ class PythonCodegen:
         b = self.operand(op.ins[1])
         n = op.name
         reads = a.reads | b.reads
+        cb = op.ins[1].value if op.ins[1].kind == Kind.CONST else None
         if n == "add":
             e = Expr(f"{p(a)} + {p(b)}", False, reads)
-            if op.ins[1].kind == Kind.CONST:
-                e.base, e.offset = p(a), op.ins[1].value
+            if cb is not None:
+                e.base, e.offset = p(a), cb
             return e
         if n == "sub":
             return Expr(f"{p(a)} - {p(b)}", False, reads)
         if n == "mul":
             return Expr(f"{p(a)} * {p(b)}", False, reads)
+        if n == "andc" and cb is not None:
+            n, cb = "and", ~cb & MASK
+            b = Expr(_c(cb), True)
         if n == "and":
-            if op.ins[1].kind == Kind.CONST:
-                return Expr(f"{p(a)} & {b.text}", True, reads)
-            return Expr(f"{canon(a)} & {canon(b)}", True, reads)
-        if n == "or":
-            return Expr(f"{canon(a)} | {canon(b)}", True, reads)
-        if n == "xor":
-            return Expr(f"{canon(a)} ^ {canon(b)}", True, reads)
+            if cb is not None:
+                # x & c is in [0, c] whatever x's form.
+                return Expr(f"{p(a)} & {b.text}", True, reads, small=cb < 1 << 31,
+                            bits=cb.bit_length())
+            if not (a.exact or b.exact) and not (a.signed and b.signed):
+                return Expr(f"{canon(a)} & {canon(b)}", True, reads)
+            small = (a.small and b.small) or (a.exact and a.small) or (b.exact and b.small)
+            return Expr(f"{p(a)} & {p(b)}", a.exact or b.exact, reads,
+                        signed=a.signed and b.signed, small=small)
+        if n in ("or", "xor"):
+            sym = "|" if n == "or" else "^"
+            if cb is not None and a.signed and not a.exact:
+                sv = cb - (1 << 64) if cb >= SB else cb
+                return Expr(f"{p(a)} {sym} {_signed_const(cb)}", False, reads, signed=True,
+                            small=a.small and -(1 << 31) <= sv < 1 << 31)
+            if (a.exact and b.exact) or (a.signed and b.signed):
+                return Expr(f"{p(a)} {sym} {p(b)}", a.exact and b.exact, reads,
+                            signed=a.signed and b.signed, small=a.small and b.small)
+            return Expr(f"{canon(a)} {sym} {canon(b)}", True, reads)
         if n == "andc":
-            return Expr(f"{canon(a)} & ~{canon(b)}", True, reads)
+            if a.signed and b.signed:
+                return Expr(f"{p(a)} & ~{p(b)}", a.exact, reads, signed=True,
+                            small=a.small and b.small)
+            return Expr(f"{canon(a)} & ~{canon(b)}", True, reads, small=a.exact and a.small)
         if n == "orc":
             return Expr(f"{canon(a)} | ~{canon(b)}", False, reads)
         if n == "eqv":
@@ -239,20 +348,23 @@ class PythonCodegen:
         if n == "shl":
             return Expr(f"{p(a)} << {canon(b)}", False, reads)
         if n == "shr":
-            return Expr(f"{canon(a)} >> {canon(b)}", True, reads)
+            bits = a.bits if a.exact else 64
+            if cb is not None:
+                bits = max(bits - cb, 0)
+            return Expr(f"{canon(a)} >> {canon(b)}", True, reads, small=bits <= 31, bits=bits)
         if n == "sar":
-            return Expr(f"((({canon(a)} ^ {SB:#x}) - {SB:#x}) >> {canon(b)})", False, reads)
+            small = a.small or (cb is not None and cb >= 32)
+            return Expr(f"{sform(a)} >> {canon(b)}", False, reads, signed=True, small=small)
         if n == "rotl":
             return Expr(f"rotl({canon(a)}, {canon(b)})", True, reads)
         if n == "rotr":
             return Expr(f"rotr({canon(a)}, {canon(b)})", True, reads)
         if n == "mulsh":
-            return Expr(f"(((({canon(a)} ^ {SB:#x}) - {SB:#x}) * (({canon(b)} ^ {SB:#x}) - {SB:#x})) >> 64)",
-                        False, reads)
+            return Expr(f"(({sform(a)} * {sform(b)}) >> 64)", False, reads, signed=True)
         if n == "muluh":
             return Expr(f"(({canon(a)} * {canon(b)}) >> 64)", True, reads)
         if n == "mulsuh":
-            return Expr(f"(((({canon(a)} ^ {SB:#x}) - {SB:#x}) * {canon(b)}) >> 64)", False, reads)
+            return Expr(f"(({sform(a)} * {canon(b)}) >> 64)", False, reads, signed=True)
         raise NotImplementedError(n)
 
     def unop(self, op: Op) -> Expr:
@@ -264,37 +376,62 @@ class PythonCodegen:
         if n == "neg":
             return Expr(f"-{p(a)}", False, r)
         if n == "not":
+            if a.signed:
+                return Expr(f"~{p(a)}", False, r, signed=True, small=a.small)
             return Expr(f"~{p(a)}", False, r)
         if n in ("ext8u", "ext16u", "ext32u"):
-            mask = {"ext8u": "0xff", "ext16u": "0xffff", "ext32u": "0xffffffff"}[n]
-            return Expr(f"{p(a)} & {mask}", True, r)
+            bits = {"ext8u": 8, "ext16u": 16, "ext32u": 32}[n]
+            if a.exact and a.bits <= bits:
+                return a
+            return Expr(f"{p(a)} & {(1 << bits) - 1:#x}", True, r, small=bits < 32, bits=bits)
         if n in ("ext8s", "ext16s", "ext32s"):
             bits = {"ext8s": 8, "ext16s": 16, "ext32s": 32}[n]
+            if n == "ext32s" and a.small:
+                return a  # already a 32-bit signed value, in U or S form
             half = 1 << (bits - 1)
-            # ((v + half) mod 2**bits) + (2**64 - half) is sx(v) + 2**64, i.e. sx(v) mod 2**64
-            # once the caller masks; the add of half folds into a preceding add of a const.
+            # ((v + half) mod 2**bits) - half is v's low bits sign-extended, in S form;
+            # the add of half folds into a preceding add of a constant.
             if a.base is not None:
-                inner = f"{a.base} + {_c((a.offset + half) & ((1 << 64) - 1))}"
+                inner = f"{a.base} + {_c((a.offset + half) & MASK)}"
             else:
                 inner = f"{p(a)} + {half:#x}"
-            return Expr(f"(({inner}) & {(1 << bits) - 1:#x}) + {(1 << 64) - half:#x}", False, r)
+            return Expr(f"(({inner}) & {(1 << bits) - 1:#x}) - {half:#x}", False, r,
+                        signed=True, small=True)
         if n == "clz":
-            return Expr(f"(64 - {canon(a)}.bit_length())", True, r)
+            return Expr(f"(64 - {canon(a)}.bit_length())", True, r, small=True, bits=7)
         if n == "ctz":
-            return Expr(f"ctz({canon(a)})", True, r)
+            return Expr(f"ctz({canon(a)})", True, r, small=True, bits=7)
         if n == "ctpop":
-            return Expr(f"{canon(a)}.bit_count()", True, r)
+            return Expr(f"{canon(a)}.bit_count()", True, r, small=True, bits=7)
         if n == "bswap64":
             return Expr(f"bswap64({canon(a)})", True, r)
         raise NotImplementedError(n)
 
+    def _signed_operand(self, e: Expr, t: Temp) -> str:
+        if t.kind == Kind.CONST:
+            return _signed_const(t.value)
+        return sform(e)
+
     def cond_text(self, cond: Cond, a: Expr, b: Expr, cb: Temp) -> str:
+        if cond in (Cond.EQ, Cond.NE):
+            sym = _UNSIGNED[cond]
+            if cb.kind == Kind.CONST:
+                if a.signed and not a.exact:
+                    return f"{p(a)} {sym} {_signed_const(cb.value)}"
+                return f"{canon(a)} {sym} {_c(cb.value)}"
+            if (a.exact and b.exact) or (a.signed and b.signed):
+                return f"{p(a)} {sym} {p(b)}"
+            return f"{canon(a)} {sym} {canon(b)}"
         if cond in _UNSIGNED:
             return f"{canon(a)} {_UNSIGNED[cond]} {canon(b)}"
         rel = _SIGNED[cond]
+        if a.signed and (b.signed or cb.kind == Kind.CONST):
+            return f"{p(a)} {rel} {self._signed_operand(b, cb)}"
         if cb.kind == Kind.CONST:
             return f"({canon(a)} ^ {SB:#x}) {rel} {_c(cb.value ^ SB)}"
-        return f"({canon(a)} ^ {SB:#x}) {rel} ({canon(b)} ^ {SB:#x})"
+        if a.exact and b.exact:
+            return f"({p(a)} ^ {SB:#x}) {rel} ({p(b)} ^ {SB:#x})"
+        return f"{sform(a)} {rel} {sform(b)}"
 
     def host_addr(self, addr: Temp) -> str:
         e = self.operand(addr)
@@ -308,15 +445,18 @@ class PythonCodegen:
         h = self.host_addr(op.ins[0])
         size = mo.size
         view = ("s" if mo.signed else "m") + str(size * 8)
+        # Signed views give S-form values (ld_slow returns them signed as well).
+        form = dict(exact=not mo.signed, signed=mo.signed, small=size < 4 or (mo.signed and size == 4),
+                    bits=size * 8, is_load=True)
         if size == 1:
-            e = Expr(f"{view}[{h}]", not mo.signed, frozenset(), is_load=True)
+            e = Expr(f"{view}[{h}]", reads=frozenset(), **form)
         else:
             sh = size.bit_length() - 1
             self.n_hosts += 1
             hv = f"h{self.n_hosts}"
             self.emit(f"{hv} = {h}")
             e = Expr(f"({view}[{hv} >> {sh}] if not {hv} & {size - 1} else ld_slow({hv}, {size}, {int(mo.signed)}))",
-                     not mo.signed, frozenset(), is_load=True)
+                     reads=frozenset(), **form)
         self.define(d, e)
 
     def gen_st(self, op: Op) -> None:
@@ -325,7 +465,13 @@ class PythonCodegen:
         h = self.host_addr(op.ins[1])
         self.flush_loads()
         size = mo.size
-        val = canon(v) if size == 8 else f"{p(v)} & {(1 << (size * 8)) - 1:#x}"
+        view = f"m{size * 8}"
+        if size < 8:
+            val = slow = f"{p(v)} & {(1 << (size * 8)) - 1:#x}"
+        elif v.signed and not v.exact:
+            val, slow, view = p(v), canon(v), "s64"  # an S value goes in as it is
+        else:
+            val = slow = canon(v)
         if size == 1:
             self.emit(f"m8[{h}] = {val}")
             return
@@ -333,8 +479,8 @@ class PythonCodegen:
         self.n_hosts += 1
         hv = f"h{self.n_hosts}"
         self.emit(f"{hv} = {h}")
-        self.emit(f"if {hv} & {size - 1}: st_slow({hv}, {size}, {val})")
-        self.emit(f"else: m{size * 8}[{hv} >> {sh}] = {val}")
+        self.emit(f"if {hv} & {size - 1}: st_slow({hv}, {size}, {slow})")
+        self.emit(f"else: {view}[{hv} >> {sh}] = {val}")
 
     def gen_call(self, op: Op) -> None:
         helper: Helper = op.aux[0]
@@ -356,11 +502,13 @@ class PythonCodegen:
         if helper.state:
             for g in self.globals:
                 self.emit(f"{g.name} = q[{g.index}]")
+                self.forms.pop(g, None)
 
     def gen_exit(self, ret: str) -> None:
         self.flush_all()
         self.writeback()
         self.emit(f"return {ret}")
+        self.reachable = False
 
     def generate(self) -> Generated:
         info = self.info
@@ -392,6 +540,11 @@ class PythonCodegen:
                     if self.lines and self.lines[-1].strip().startswith("if not"):
                         self.emit("pass")
                     self.indent -= 1
+                    # Forms after the "if": those on the path that skipped its body,
+                    # met with those at the body's end when that falls through.
+                    skipped = self.form_stack.pop()
+                    self.forms = _meet(skipped, self.forms) if self.reachable else skipped
+                    self.reachable = True
                 continue
             if n == "brcond":
                 a = self.operand(op.ins[0])
@@ -401,11 +554,17 @@ class PythonCodegen:
                 self.emit(f"if not ({cond}):")
                 self.indent += 1
                 open_labels.append(op.aux[1].id)
+                self.form_stack.append(dict(self.forms))
                 continue
             if n == "goto_tb":
                 idx, target = op.aux
                 if self.self_loop and target == info.pc:
                     self.flush_all()
+                    # Each iteration starts with the registers in U form.
+                    for g in self.globals:
+                        if self.forms.get(g, "U") not in _IS_U:
+                            self.emit(f"{g.name} = {g.name} & {M}")
+                            self.forms.pop(g)
                     self.emit("if not X[0]: continue")
                 self.gen_exit(f"J[{idx}]")
                 continue
@@ -428,7 +587,8 @@ class PythonCodegen:
                 a = self.operand(op.ins[0])
                 b = self.operand(op.ins[1])
                 cond = self.cond_text(op.aux[0], a, b, op.ins[1])
-                self.define(op.outs[0], Expr(f"(1 if {cond} else 0)", True, a.reads | b.reads))
+                self.define(op.outs[0], Expr(f"(1 if {cond} else 0)", True, a.reads | b.reads,
+                                             small=True, bits=1))
                 continue
             if n == "movcond":
                 a, b, v1, v2 = (self.operand(t) for t in op.ins)
@@ -469,10 +629,11 @@ class PythonCodegen:
             # Globals first written in the block may not be bound yet at the fault.
             tail.append("        _l = locals()")
         for g in self.written:
+            # Forms are not known here: mask (an S value is negative).
             if g.index in self.loaded:
-                tail.append(f"        q[{g.index}] = {g.name}")
+                tail.append(f"        q[{g.index}] = {g.name} & {M}")
             else:
-                tail.append(f"        if '{g.name}' in _l: q[{g.index}] = _l['{g.name}']")
+                tail.append(f"        if '{g.name}' in _l: q[{g.index}] = _l['{g.name}'] & {M}")
         tail.append(f"        q[{PC_INDEX}] = _pc")
         tail.append("        raise")
         pcs_tail = [info.pc] * len(tail)
