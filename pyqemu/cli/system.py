@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -279,6 +280,10 @@ def load_accelerator(opts: dict[str, str], arch: str) -> object:
     name = opts.pop("accel", "tcg")
     if name not in ("tcg", "kvm"):
         raise UsageError(f"-accel {name}: invalid accelerator {name}")
+    host = platform.machine()
+    if name == "kvm" and host != arch:
+        # KVM runs guests of the host's own architecture only.
+        raise UsageError(f"-accel kvm: KVM cannot run {arch} guests on this {host} host")
     try:
         module = importlib.import_module(f"pyqemu.accel.{name}.system")
         factory = module.create_accelerator

@@ -185,6 +185,7 @@ def test_elf_kernel_loads_at_its_addresses(tmp_path):
     (["-frobnicate"], "-frobnicate: invalid option"),
     (["-kernel"], "-kernel: requires an argument"),
     (["-accel", "hax"], "-accel hax: invalid accelerator hax"),
+    (["-accel", "kvm"], "-accel kvm: KVM cannot run riscv64 guests on this x86_64 host"),
 ])
 def test_cli_errors_are_one_line(argv, message):
     r = subprocess.run(PYQEMU + argv, capture_output=True, text=True, timeout=60,
