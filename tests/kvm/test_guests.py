@@ -12,6 +12,10 @@ GUESTS = {
     "realmode": [],
     "longmode": [],
     "portio": [],
+    "irq": [],
+    "ioapic": [],
+    "smp": ["-smp", "2"],
+    "mmio": [],
 }
 
 

@@ -53,11 +53,15 @@ class PcMachine(Machine):
         cfg = self.config
         self.io = IoPortSpace()
         self.io.mmio_lock = self.main_loop.bql
-        self.isa_irqs = [IrqLine(name=f"isa-irq{i}") for i in range(16)]
+        # GSI lines: 0-15 are the ISA IRQs (PIC and IOAPIC), 16-23 IOAPIC only.
+        self.isa_irqs = [IrqLine(name=f"gsi{i}") for i in range(24)]
         self.kvm_vm: Any = None
         self._build_ram()
         self._build_firmware()
         self._build_isa()
+        from pyqemu.hw.i386.hpet import HPET_BASE, HPET_SIZE, Hpet
+        self.hpet = self.add_device(Hpet(self.main_loop, self.gsi_line))
+        self.sysmem.map_mmio(HPET_BASE, HPET_SIZE, self.hpet, "hpet")
         from pyqemu.hw.i386.pc_devices import build_pci_and_devices
         build_pci_and_devices(self)
         self.linux = None
@@ -131,6 +135,9 @@ class PcMachine(Machine):
                 dev.connect(self.debug_exit)
                 io.map_mmio(dev.iobase, dev.iosize, dev, "isa-debug-exit")
                 self.add_device(dev)
+
+    def gsi_line(self, gsi: int) -> IrqLine:
+        return self.isa_irqs[gsi] if 0 <= gsi < len(self.isa_irqs) else IrqLine()
 
     # --- requests from devices --------------------------------------------------------
     def request_reset(self) -> None:
