@@ -44,7 +44,7 @@ class Log:
     def __init__(self, items: set[str], path: str | None) -> None:
         self.items = items
         self.path = path
-        self.fh = open(path, "a", buffering=1) if path else sys.stderr
+        self.fh = open(path, "w", buffering=1) if path else sys.stderr
 
     def enabled(self, item: str) -> bool:
         return item in self.items

@@ -163,7 +163,8 @@ def _c(v: int) -> str:
 class PythonCodegen:
     """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
 
-    def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int) -> None:
+    def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int,
+                 entry_forms: dict[Temp, str] | None = None) -> None:
         self.ops = ops
         self.info = info
         self.low = low
@@ -173,7 +174,11 @@ class PythonCodegen:
         self.cur_pc = info.pc
         self.indent = 2  # inside def + try
         self.pending: dict[Temp, Expr] = {}
-        self.forms: dict[Temp, str] = {}  # named temps not in U form
+        # Forms of globals at the top of a loop iteration (S where the loop keeps a
+        # register signed: it is converted once on entry instead of every iteration).
+        self.entry_forms = dict(entry_forms or {})
+        self.backedge_forms: dict[Temp, str] | None = None
+        self.forms: dict[Temp, str] = dict(self.entry_forms)  # named temps not in U form
         self.form_stack: list[dict[Temp, str]] = []  # forms where each open "if" began
         self.reachable = True  # whether the current point can fall through to the next
         self.helpers: dict[str, object] = {}
@@ -560,10 +565,20 @@ class PythonCodegen:
                 idx, target = op.aux
                 if self.self_loop and target == info.pc:
                     self.flush_all()
-                    # Each iteration starts with the registers in U form.
+                    # Each iteration starts with the registers in their entry forms.
+                    self.backedge_forms = (dict(self.forms) if self.backedge_forms is None
+                                           else _meet(self.backedge_forms, self.forms))
                     for g in self.globals:
-                        if self.forms.get(g, "U") not in _IS_U:
+                        f, want = self.forms.get(g, "U"), self.entry_forms.get(g, "U")
+                        if want == "U" and f not in _IS_U:
                             self.emit(f"{g.name} = {g.name} & {M}")
+                        elif want == "S" and f not in _IS_S:
+                            e = Expr(g.name, f in _IS_U, signed=False)
+                            self.emit(f"{g.name} = {sform(e)}")
+                        else:
+                            continue
+                        self.forms[g] = want
+                        if want == "U":
                             self.forms.pop(g)
                     self.emit("if not X[0]: continue")
                 self.gen_exit(f"J[{idx}]")
@@ -611,7 +626,10 @@ class PythonCodegen:
         head = [f"def tb_{info.pc:x}(q):"]
         pcs = [info.pc]
         for g in self.globals:
-            head.append(f"    {g.name} = q[{g.index}]")
+            if self.entry_forms.get(g) == "S":
+                head.append(f"    {g.name} = (q[{g.index}] ^ {SB:#x}) - {SB:#x}")
+            else:
+                head.append(f"    {g.name} = q[{g.index}]")
             pcs.append(info.pc)
         if info.log_exec:
             head.append(f"    LOG_EXEC({info.pc}, q)")
@@ -647,6 +665,18 @@ PC_INDEX = 64  # set by the target at import time (RISC-V: cpu_state.PC)
 def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int) -> tuple[Generated, dict]:
     cg = PythonCodegen(ops, info, low, hmask)
     gen = cg.generate()
+    # Further passes start the loop with the registers each iteration leaves signed
+    # already in S form (a register copied from one that became S becomes S in turn).
+    signed: dict[Temp, str] = {}
+    for _ in range(3):
+        if not (cg.self_loop and cg.backedge_forms):
+            break
+        more = {g: "S" for g in cg.globals if cg.backedge_forms.get(g, "U") in ("S", "Ss")}
+        if more.keys() <= signed.keys():
+            break
+        signed.update(more)
+        cg = PythonCodegen(ops, info, low, hmask, signed)
+        gen = cg.generate()
     return gen, cg.helpers
 
 
