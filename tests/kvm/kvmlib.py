@@ -47,11 +47,12 @@ def _digest(*paths: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def build_guest(name: str) -> Path:
-    """Assemble and link tests/kvm/guests/<name>.S into a flat BIOS image (cached)."""
+def build_guest(name: str, script: str = "guest.ld", suffix: str = ".bin") -> Path:
+    """Assemble and link tests/kvm/guests/<name>.S into a flat image (cached): a BIOS
+    image with guest.ld, a bzImage with kernel.ld."""
     src = GUESTS / f"{name}.S"
-    deps = [src, GUESTS / "lib.inc", GUESTS / "guest.ld"]
-    out = CACHE / f"{name}-{_digest(*deps)}.bin"
+    deps = [src, GUESTS / "lib.inc", GUESTS / "console64.inc", GUESTS / script]
+    out = CACHE / f"{name}-{_digest(*deps)}{suffix}"
     if out.exists():
         return out
     require_tools()
@@ -59,7 +60,7 @@ def build_guest(name: str) -> Path:
     obj = out.with_suffix(".o")
     subprocess.run(["as", "--64", "-I", str(GUESTS), "-o", str(obj), str(src)], check=True)
     tmp = out.with_suffix(".tmp")
-    subprocess.run(["ld", "-m", "elf_x86_64", "-T", str(GUESTS / "guest.ld"), "-o", str(tmp),
+    subprocess.run(["ld", "-m", "elf_x86_64", "-T", str(GUESTS / script), "-o", str(tmp),
                     str(obj)], check=True)
     obj.unlink()
     tmp.rename(out)

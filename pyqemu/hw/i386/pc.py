@@ -173,6 +173,22 @@ class PcMachine(Machine):
         if self.linux is not None:
             self.linux.setup_cpu(cpu)
 
+    def e820_map(self) -> list[tuple[int, int, int]]:
+        """The BIOS memory map (INT 15h E820) this board reports: (addr, size, type)."""
+        from pyqemu.hw.i386.linux_boot import E820_RAM, E820_RESERVED
+        from pyqemu.accel.kvm.system import IDENTITY_MAP_ADDR
+        ram_low_end = min(self.below_4g, 0x9_FC00)
+        table = [(0, ram_low_end, E820_RAM)]
+        if ram_low_end < 0xA_0000:
+            table.append((ram_low_end, 0xA_0000 - ram_low_end, E820_RESERVED))   # EBDA
+        table.append((0xE_0000, 0x2_0000, E820_RESERVED))                        # BIOS area
+        if self.below_4g > 0x10_0000:
+            table.append((0x10_0000, self.below_4g - 0x10_0000, E820_RAM))
+        table.append((IDENTITY_MAP_ADDR, 0x4000, E820_RESERVED))                 # KVM's pages
+        if self.above_4g:
+            table.append((FOUR_GIB, self.above_4g, E820_RAM))
+        return table
+
     def describe_memory(self) -> str:
         return self.sysmem.describe()
 
