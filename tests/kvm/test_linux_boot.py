@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from kvm.kvmlib import DEBUG_EXIT, CACHE, build_guest, run_vmm, pyqemu_cmd, qemu_cmd
+from kvm.kvmlib import CACHE, DEBUG_EXIT, build_guest, pyqemu_cmd, qemu_cmd, run_vmm
 
 MARKER = b"64-bit entry reached"
 

@@ -175,8 +175,8 @@ class PcMachine(Machine):
 
     def e820_map(self) -> list[tuple[int, int, int]]:
         """The BIOS memory map (INT 15h E820) this board reports: (addr, size, type)."""
-        from pyqemu.hw.i386.linux_boot import E820_RAM, E820_RESERVED
         from pyqemu.accel.kvm.system import IDENTITY_MAP_ADDR
+        from pyqemu.hw.i386.linux_boot import E820_RAM, E820_RESERVED
         ram_low_end = min(self.below_4g, 0x9_FC00)
         table = [(0, ram_low_end, E820_RAM)]
         if ram_low_end < 0xA_0000:
