@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyqemu.accel.kvm import kvm_api as api
+from pyqemu.hw.core.machine import MachineError
 
 if TYPE_CHECKING:
     from pyqemu.accel.kvm.vcpu import KvmVcpu
@@ -34,7 +35,7 @@ libc_ioctl.restype = ctypes.c_int
 DEFAULT_DEVICE = "/dev/kvm"
 
 
-class KvmError(Exception):
+class KvmError(MachineError):
     """A KVM failure worth one line to the user (the CLI prefixes the program name)."""
 
 

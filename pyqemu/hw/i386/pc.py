@@ -23,7 +23,6 @@ local APICs are KVM's in-kernel models.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pyqemu.hw.core.machine import Machine, MachineError
@@ -76,6 +75,8 @@ class PcMachine(Machine):
         size = self.ram_size
         self.below_4g = size if size < LOWMEM_LIMIT else PCI_HOLE_START_LARGE
         self.above_4g = size - self.below_4g
+        if size > host_memory_limit():
+            raise MachineError("cannot set up guest memory 'pc.ram': Cannot allocate memory")
         try:
             self.ram = RamBlock("pc.ram", size)
         except (OSError, ValueError, OverflowError) as e:
@@ -247,10 +248,15 @@ class _KvmIrqInput:
             self.vm.irq_line(self.gsi, lvl)
 
 
-def host_ram_available() -> int:
-    """Physical memory plus swap the host could give (for -m checks)."""
+def host_memory_limit() -> int:
+    """Physical memory plus swap: more guest RAM than this the host cannot give."""
+    total = 0
     try:
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
+        with open("/proc/meminfo") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("MemTotal", "SwapTotal"):
+                    total += int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
         return 1 << 62
-    return pages
+    return total or 1 << 62
