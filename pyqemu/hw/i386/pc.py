@@ -150,6 +150,11 @@ class PcMachine(Machine):
         for cpu in self.cpus:
             cpu.kick()
 
+    def deliver_msi(self, address: int, data: int) -> None:
+        """A PCI function's MSI/MSI-X message write, delivered by the in-kernel APIC."""
+        if self.kvm_vm is not None:
+            self.kvm_vm.signal_msi(address, data)
+
     def request_poweroff(self) -> None:
         self.runstate.request_shutdown(ShutdownCause.GUEST_SHUTDOWN, 0)
 

@@ -1,0 +1,1 @@
+"""PCI: configuration space and BARs of a device, MSI-X, and the PC's host bridge."""
