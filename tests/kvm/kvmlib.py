@@ -51,7 +51,9 @@ def build_guest(name: str, script: str = "guest.ld", suffix: str = ".bin") -> Pa
     """Assemble and link tests/kvm/guests/<name>.S into a flat image (cached): a BIOS
     image with guest.ld, a bzImage with kernel.ld."""
     src = GUESTS / f"{name}.S"
-    deps = [src, GUESTS / "lib.inc", GUESTS / "console64.inc", GUESTS / script]
+    # Guests include each other (virtio_bad_ring.S is virtio_blk.S plus a symbol):
+    # the cache key covers every source file.
+    deps = [src, *sorted(GUESTS.glob("*.inc")), *sorted(GUESTS.glob("*.S")), GUESTS / script]
     out = CACHE / f"{name}-{_digest(*deps)}{suffix}"
     if out.exists():
         return out

@@ -56,6 +56,7 @@ def _vendor_cap(cfg_type: int, bar: int, offset: int, length: int, extra: bytes 
 class VirtioPci(PciDevice):
     """virtio-pci function wrapping one transport-independent VirtioDevice."""
 
+    vendor_id = VIRTIO_PCI_VENDOR
     revision = 1
     subsystem_vendor_id = VIRTIO_PCI_VENDOR
     subsystem_id = 0x1100
