@@ -99,6 +99,13 @@ class ExitReason(IntEnum):
     ILLEGAL = 3  # illegal instruction at pc
     FENCE_I = 4  # instruction stream may have changed (pc past the fence.i)
     FETCH_FAULT = 5  # next pc is not executable
+    # System emulation: the loop carries these out (pc is the instruction's own pc,
+    # except WFI, SFENCE_VMA and STATE_CHANGED which continue at the next one).
+    MRET = 6
+    SRET = 7
+    WFI = 8
+    SFENCE_VMA = 9
+    STATE_CHANGED = 10  # a CSR write changed translation flags or interrupt enables
 
 
 @dataclass(eq=False)

@@ -89,6 +89,21 @@ class TBCache:
         t0 = time.perf_counter_ns()
         ctx = TCGContext(self.translator.globals)
         n_insns, end = self.translator.translate(ctx, pc)
+        tb = self.compile_block(ctx, pc, n_insns, end, {})
+        for i, target in enumerate(tb.targets):
+            tb.jumps[i] = self._stub(tb, i, target)
+        self.tbs[pc] = tb
+        self.fns[pc] = tb.fn
+        for page in range(pc >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
+            self.pages.setdefault(page, []).append(tb)
+        self.translate_ns += time.perf_counter_ns() - t0
+        self.translated_insns += n_insns
+        return tb
+
+    def compile_block(self, ctx: TCGContext, pc: int, n_insns: int, end: int, extra_ns: dict,
+                      softmmu: bool = False) -> TranslationBlock:
+        """Optimize the block's IR, generate and compile its function (jump slots are
+        left for the caller to fill)."""
         log = self.log
         if log and log.enabled("in_asm"):
             log.write(self.translator.disassemble(pc, end))
@@ -98,7 +113,7 @@ class TBCache:
         if log and log.enabled("op_opt"):
             log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
         n_exits = max([op.aux[0] for op in ctx.ops if op.name == "goto_tb"], default=-1) + 1
-        info = codegen.BlockInfo(pc, n_exits, True, self.exec_log)
+        info = codegen.BlockInfo(pc, n_exits, True, self.exec_log, softmmu)
         gen, helpers = codegen.generate(ctx.ops, info, self.low, self.hmask)
         if log and log.enabled("out_asm"):
             log.write(f"OUT: [size={len(gen.source)}]\n{gen.source}\n")
@@ -107,23 +122,15 @@ class TBCache:
         targets = [exit_targets.get(i, pc) for i in range(len(jumps))]
         ns = dict(self.runtime_ns)
         ns.update(helpers)
+        ns.update(extra_ns)
         ns["J"] = jumps
         ns["LINE_PC"] = gen.line_pc
-        ns["LOOKUP"] = self.lookup_q
+        ns.setdefault("LOOKUP", self.lookup_q)
         code = compile(gen.source, f"<tb {pc:#x}>", "exec")
         exec(code, ns)
         fn = ns[f"tb_{pc:x}"]
         fn.guest_pc = pc
-        tb = TranslationBlock(pc, end, n_insns, fn, jumps, targets)
-        for i, target in enumerate(targets):
-            jumps[i] = self._stub(tb, i, target)
-        self.tbs[pc] = tb
-        self.fns[pc] = fn
-        for page in range(pc >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
-            self.pages.setdefault(page, []).append(tb)
-        self.translate_ns += time.perf_counter_ns() - t0
-        self.translated_insns += n_insns
-        return tb
+        return TranslationBlock(pc, end, n_insns, fn, jumps, targets)
 
     def _stub(self, tb: TranslationBlock, slot: int, target: int) -> Callable:
         jumps = tb.jumps

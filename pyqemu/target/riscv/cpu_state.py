@@ -23,7 +23,35 @@ LR_ADDR = 67  # LR/SC reservation address, or RESERVATION_NONE
 LR_VALUE = 68  # value loaded by LR (user mode emulates SC as compare-and-swap)
 INSTRET = 69  # instructions retired up to the last exit to the loop
 PRIV = 70  # privilege level (3 M, 1 S, 0 U); user mode keeps 0
-NUM_WORDS = 80
+# Privileged state (system emulation; privileged ISA ch. 3, 4). Each CSR is one word.
+MSTATUS = 80
+MISA = 81
+MEDELEG = 82
+MIDELEG = 83
+MIE = 84
+MIP = 85  # the software-writable bits; devices drive the others (hart.hw_mip)
+MTVEC = 86
+MSCRATCH = 87
+MEPC = 88
+MCAUSE = 89
+MTVAL = 90
+MCOUNTEREN = 91
+STVEC = 92
+SSCRATCH = 93
+SEPC = 94
+SCAUSE = 95
+STVAL = 96
+SCOUNTEREN = 97
+SATP = 98
+MENVCFG = 99
+SENVCFG = 100
+MCOUNTINHIBIT = 101
+MHARTID = 102
+STIMECMP = 103
+MSECCFG = 104
+PMPCFG = 112  # pmpcfg0, pmpcfg2, ... pmpcfg14 (RV64: even numbers only): 8 words
+PMPADDR = 120  # pmpaddr0..63
+NUM_WORDS = 192
 
 RESERVATION_NONE = (1 << 64) - 1
 
@@ -41,7 +69,8 @@ class RiscvCPUState(ctypes.Structure):
         ("lr_value", ctypes.c_uint64),
         ("instret", ctypes.c_uint64),
         ("priv", ctypes.c_uint64),
-        ("_reserved", ctypes.c_uint64 * (NUM_WORDS - 71)),
+        ("_reserved", ctypes.c_uint64 * (MSTATUS - 71)),
+        ("csr", ctypes.c_uint64 * (NUM_WORDS - MSTATUS)),  # MSTATUS.. by index above
     ]
 
 

@@ -191,3 +191,13 @@ def trans_fcmp(dc: DisasContext, i: Insn) -> None:
 @translator("fclass_s", "fclass_d")
 def trans_fclass(dc: DisasContext, i: Insn) -> None:
     _call_plain(dc, i, [dc.f(i.rs1)], dc.xd(i.rd))
+
+
+def _register_fp_insns() -> None:
+    """Every instruction translated here is gated by mstatus.FS in system emulation."""
+    from .translate import FP_INSNS, TRANSLATORS
+
+    FP_INSNS.update(n for n, fn in TRANSLATORS.items() if fn.__module__ == __name__)
+
+
+_register_fp_insns()

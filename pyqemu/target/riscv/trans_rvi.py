@@ -175,7 +175,9 @@ def trans_fence_i(dc: DisasContext, i: Insn) -> None:
 
 @translator()
 def trans_ecall(dc: DisasContext, i: Insn) -> None:
-    dc.exit_to_loop(ExitReason.SYSCALL, dc.next_pc)
+    # User mode: the loop runs the Linux syscall and goes on after the ecall. System
+    # mode: an environment-call exception at the ecall itself.
+    dc.exit_to_loop(ExitReason.SYSCALL, dc.pc if dc.system else dc.next_pc)
 
 
 @translator()
@@ -193,7 +195,19 @@ def trans_csr(dc: DisasContext, i: Insn) -> None:
     # csrrs/csrrc with x0 (or uimm 0) do not write; csrrw always writes.
     writes = kind == 0 or i.rs1 != 0
     if i.csr in (0x001, 0x002, 0x003):
+        if dc.system:
+            # FS Off makes them illegal; a write marks the FP state dirty.
+            if not (dc.flags >> 6) & 3:
+                dc.exit_to_loop(ExitReason.ILLEGAL, dc.pc)
+                return
+            if writes:
+                dc.op2("or", dc.g[cs.MSTATUS], dc.const(3 << 13), dc.g[cs.MSTATUS])
         _fp_csr(dc, i, kind, src, writes)
+        return
+    if dc.system:
+        from .trans_priv import system_csr
+
+        system_csr(dc, i, kind, src, writes)
         return
     (old,) = dc.ctx.call(helpers.CSR_ACCESS, [dc.const(i.csr), src, dc.const(kind),
                                                dc.const(int(writes))])

@@ -18,6 +18,7 @@ MAX_INSNS = 128
 PAGE_SIZE = 4096
 
 TRANSLATORS: dict[str, Callable[[DisasContext, Insn], None]] = {}
+FP_INSNS: set[str] = set()  # filled by trans_rvf: instructions FS gates
 
 
 def translator(*names: str):
@@ -35,7 +36,8 @@ def make_globals() -> dict[int, Temp]:
     for i in range(32):
         g[cs.F0 + i] = Temp(Kind.GLOBAL, cs.F0 + i, f"f{i}")
     for idx, name in ((cs.PC, "pc"), (cs.FFLAGS, "fflags"), (cs.FRM, "frm"),
-                      (cs.LR_ADDR, "lr_addr"), (cs.LR_VALUE, "lr_value")):
+                      (cs.LR_ADDR, "lr_addr"), (cs.LR_VALUE, "lr_value"),
+                      (cs.MSTATUS, "mstatus")):
         g[idx] = Temp(Kind.GLOBAL, idx, name)
     return g
 
@@ -57,6 +59,15 @@ class DisasContext:
         self.page = 0
         # Index in ctx.ops after which frm is known valid (trans_rvf), or None.
         self.frm_checked_from: int | None = None
+        # System emulation: the block's flags (hart.tb_flags) and whether this block
+        # already marked the FP state dirty.
+        self.system = False
+        self.flags = 0
+        self.fs_marked = False
+
+    @property
+    def priv(self) -> int:
+        return self.flags & 3
 
     # operands -----------------------------------------------------------------
     def x(self, r: int) -> Temp:
@@ -118,12 +129,14 @@ class RiscvTranslator:
     """Builds IR for blocks of one address space (user mode: guest virtual = physical)."""
 
     def __init__(self, mem, can_execute: Callable[[int], bool]) -> None:
-        from . import trans_rva, trans_rvf, trans_rvi, trans_rvm, trans_zb  # noqa: F401 (register)
+        from . import trans_priv, trans_rva, trans_rvf, trans_rvi, trans_rvm, trans_zb  # noqa: F401
 
         self.mem = mem
         self.can_execute = can_execute
         self.globals = make_globals()
         self.max_insns = MAX_INSNS
+        self.system = False  # system emulation: privileged instructions, FS gating
+        self.flags = 0  # the block's TB flags (system emulation)
 
     def _fetch16(self, addr: int) -> int:
         return self.mem.read_u16(addr)
@@ -137,6 +150,8 @@ class RiscvTranslator:
         if not self.fetchable(pc):
             raise GuestFetchFault(pc)
         dc = DisasContext(ctx, self.globals)
+        dc.system = self.system
+        dc.flags = self.flags
         dc.extend = self.max_insns > 1
         dc.page = pc >> 12
         start = pc
@@ -159,6 +174,8 @@ class RiscvTranslator:
             ctx.emit("insn_start", [], [], pc, insn.length if insn else 4)
             n += 1
             dc.pc = pc
+            if insn is not None and dc.system and insn.name in FP_INSNS and not self._fp_ok(dc):
+                insn = None  # mstatus.FS is Off: FP instructions are illegal
             if insn is None or insn.name not in TRANSLATORS:
                 dc.exit_to_loop(ExitReason.ILLEGAL, pc)
                 pc += 2
@@ -180,6 +197,19 @@ class RiscvTranslator:
                 self._close_pending(dc)
                 break
         return n, end
+
+    @staticmethod
+    def _fp_ok(dc: DisasContext) -> bool:
+        """FS gating (privileged ISA ch. 3.1.6.6): Off makes FP instructions illegal;
+        otherwise the first FP instruction of a block whose flags say "not dirty" sets
+        FS (and so SD) to Dirty, which the OS uses to know it must save FP state."""
+        fs = (dc.flags >> 6) & 3
+        if fs == 0:
+            return False
+        if fs != 3 and not dc.fs_marked:
+            dc.op2("or", dc.g[cs.MSTATUS], dc.const(3 << 13), dc.g[cs.MSTATUS])
+            dc.fs_marked = True
+        return True
 
     @staticmethod
     def _close_pending(dc: DisasContext) -> None:

@@ -67,6 +67,9 @@ class BlockInfo:
     n_exits: int = 2
     self_loop: bool = True
     log_exec: bool = False
+    # System emulation: loads and stores go through the TLB dicts TR/TW (softmmu) and
+    # the RAM views r8..rs64, with LD/ST as the slow path.
+    softmmu: bool = False
 
 
 @dataclass
@@ -444,7 +447,54 @@ class PythonCodegen:
             return f"({e.base} + {_c((e.offset - self.low) & ((1 << 64) - 1))}) & {self.hmask:#x}"
         return f"({p(e)} - {self.low:#x}) & {self.hmask:#x}"
 
+    def _softmmu_addr(self, addr: Temp, tlb: str) -> tuple[str, str]:
+        """Emit the canonical virtual address and its TLB lookup; (va name, addend name)."""
+        e = self.operand(addr)
+        self.n_hosts += 1
+        v, a = f"v{self.n_hosts}", f"a{self.n_hosts}"
+        self.emit(f"{v} = {canon(e)}")
+        self.emit(f"{a} = {tlb}.get({v} >> 12)")
+        return v, a
+
+    def gen_ld_softmmu(self, op: Op) -> None:
+        mo = op.aux[0]
+        size = mo.size
+        v, a = self._softmmu_addr(op.ins[0], "TR")
+        view = ("rs" if mo.signed else "r") + str(size * 8)
+        form = dict(exact=not mo.signed, signed=mo.signed, small=size < 4 or (mo.signed and size == 4),
+                    bits=size * 8, is_load=True)
+        slow = f"LD({v}, {size}, {int(mo.signed)})"
+        if size == 1:
+            text = f"({view}[{v} + {a}] if {a} is not None else {slow})"
+        else:
+            sh = size.bit_length() - 1
+            text = f"({view}[({v} + {a}) >> {sh}] if {a} is not None and not {v} & {size - 1} else {slow})"
+        self.define(op.outs[0], Expr(text, reads=frozenset(), **form))
+
+    def gen_st_softmmu(self, op: Op) -> None:
+        mo = op.aux[0]
+        size = mo.size
+        v_e = self.operand(op.ins[0])
+        self.flush_loads()
+        view = f"r{size * 8}"
+        if size < 8:
+            val = slow = f"{p(v_e)} & {(1 << (size * 8)) - 1:#x}"
+        elif v_e.signed and not v_e.exact:
+            val, slow, view = p(v_e), canon(v_e), "rs64"
+        else:
+            val = slow = canon(v_e)
+        v, a = self._softmmu_addr(op.ins[1], "TW")
+        if size == 1:
+            self.emit(f"if {a} is None: ST({v}, 1, {slow})")
+            self.emit(f"else: r8[{v} + {a}] = {val}")
+            return
+        sh = size.bit_length() - 1
+        self.emit(f"if {a} is None or {v} & {size - 1}: ST({v}, {size}, {slow})")
+        self.emit(f"else: {view}[({v} + {a}) >> {sh}] = {val}")
+
     def gen_ld(self, op: Op) -> None:
+        if self.info.softmmu:
+            return self.gen_ld_softmmu(op)
         mo = op.aux[0]
         d = op.outs[0]
         h = self.host_addr(op.ins[0])
@@ -465,6 +515,8 @@ class PythonCodegen:
         self.define(d, e)
 
     def gen_st(self, op: Op) -> None:
+        if self.info.softmmu:
+            return self.gen_st_softmmu(op)
         mo = op.aux[0]
         v = self.operand(op.ins[0])
         h = self.host_addr(op.ins[1])

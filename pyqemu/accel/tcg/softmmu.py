@@ -1,0 +1,156 @@
+"""The softmmu of a system-mode hart: TLBs that generated code consults inline, and the
+slow paths behind them (DESIGN.md section 3, "Softmmu").
+
+A TLB here is a dict per data-access mode, ``virtual page number -> addend``, with
+``va + addend`` the index of the byte in the fast RAM view (the board's main RAM).
+Generated code does ``a = TR.get(va >> 12)`` and, on a hit with an aligned access,
+indexes the RAM view directly; anything else — a miss, a misaligned or page-crossing
+access, MMIO, ROM, a page PMP splits — calls ``LD``/``ST`` here, which walk the page
+tables, refill the TLB when the page may be cached, and do the access.
+"""
+
+from __future__ import annotations
+
+from ...memory import GuestMemoryError
+from ...target.riscv import mmu as m
+from ...target.riscv import trap as t
+
+PAGE = 4096
+TLB_LIMIT = 8192  # entries per mode before a refill starts over
+
+
+class SoftMMU:
+    def __init__(self, hart, phys) -> None:
+        self.hart = hart
+        self.phys = phys
+        self.mmu = m.MMU(hart, phys)
+        # The fast RAM: the largest RAM section (DRAM on virt).
+        ram = max((s for s in phys.ram_sections() if not s.readonly),
+                  key=lambda s: s.size)
+        self.ram_base = ram.base
+        self.ram_size = ram.size
+        self.ram = ram.ram.view[ram.ram_offset:ram.ram_offset + ram.size]
+        self.views = {"r8": self.ram.cast("B"), "r16": self.ram.cast("H"),
+                      "r32": self.ram.cast("I"), "r64": self.ram.cast("Q"),
+                      "rs8": self.ram.cast("b"), "rs16": self.ram.cast("h"),
+                      "rs32": self.ram.cast("i"), "rs64": self.ram.cast("q")}
+        # mode key (effective privilege, SUM, MXR) -> (read TLB, write TLB)
+        self.tlbs: dict[tuple[int, bool, bool], tuple[dict, dict]] = {}
+        self.fetch_tlb: dict[tuple[int, int], int] = {}  # (priv, vpn) -> physical page
+
+    # ------------------------------------------------------------------ TLBs
+    def tlb_pair(self, mode: tuple[int, bool, bool]) -> tuple[dict, dict]:
+        pair = self.tlbs.get(mode)
+        if pair is None:
+            pair = self.tlbs[mode] = ({}, {})
+        return pair
+
+    def flush(self) -> None:
+        """satp write, sfence.vma, PMP change: forget every cached translation (the
+        dict objects stay: blocks hold references to them)."""
+        for r, w in self.tlbs.values():
+            r.clear()
+            w.clear()
+        self.fetch_tlb.clear()
+
+    def _mode(self) -> tuple[int, bool, bool]:
+        return self.hart.data_mode()
+
+    def _translate(self, va: int, access: int) -> int:
+        priv, sum_, mxr = mode = self._mode()
+        pa, whole = self.mmu.translate(va, access, priv, sum_, mxr)
+        off = pa - self.ram_base
+        if whole and 0 <= off < self.ram_size:
+            r, w = self.tlb_pair(mode)
+            if len(r) > TLB_LIMIT or len(w) > TLB_LIMIT:
+                r.clear()
+                w.clear()
+            addend = (off & ~(PAGE - 1)) - (va & ~(PAGE - 1))
+            vpn = va >> 12
+            if access == m.WRITE:
+                w[vpn] = addend
+                # A store set D; a later load of the page may use it too.
+                r[vpn] = addend
+            else:
+                r[vpn] = addend
+        return pa
+
+    # ------------------------------------------------------------------ slow paths
+    def load(self, va: int, size: int, signed: int) -> int:
+        va &= 0xFFFFFFFFFFFFFFFF
+        if (va & (PAGE - 1)) + size > PAGE:
+            v = 0
+            for k in range(size):  # crosses a page: byte by byte, each page checked
+                v |= self.load(va + k, 1, 0) << (8 * k)
+        else:
+            pa = self._translate(va, m.READ)
+            try:
+                v = self.phys.load(pa, size)
+            except GuestMemoryError:
+                raise t.RiscvTrap(t.LOAD_ACCESS_FAULT, va) from None
+        if signed and v >> (8 * size - 1):
+            v -= 1 << (8 * size)
+        return v
+
+    def store(self, va: int, size: int, value: int) -> None:
+        va &= 0xFFFFFFFFFFFFFFFF
+        value &= (1 << (8 * size)) - 1
+        if (va & (PAGE - 1)) + size > PAGE:
+            # Check both pages before writing anything.
+            self._translate(va, m.WRITE)
+            self._translate(va + size - 1, m.WRITE)
+            for k in range(size):
+                self.store(va + k, 1, value >> (8 * k))
+            return
+        pa = self._translate(va, m.WRITE)
+        try:
+            self.phys.store(pa, size, value)
+        except GuestMemoryError:
+            raise t.RiscvTrap(t.STORE_ACCESS_FAULT, va) from None
+
+    # ------------------------------------------------------------------ fetch
+    def fetch_page(self, va: int) -> int:
+        """Physical address of the page holding va for instruction fetch (raises the
+        fetch page/access fault)."""
+        priv = self.hart.q_priv()
+        key = (priv, va >> 12)
+        pp = self.fetch_tlb.get(key)
+        if pp is None:
+            pa, whole = self.mmu.translate(va, m.FETCH, priv, False, False)
+            pp = pa & ~(PAGE - 1)
+            sec = self.phys.lookup(pa)
+            if sec is None or sec.ram is None:
+                raise t.RiscvTrap(t.INSN_ACCESS_FAULT, va)
+            if whole:
+                self.fetch_tlb[key] = pp
+        return pp | (va & (PAGE - 1))
+
+    def fetch16(self, va: int) -> int:
+        pa = self.fetch_page(va)
+        try:
+            return self.phys.load(pa, 2)
+        except GuestMemoryError:
+            raise t.RiscvTrap(t.INSN_ACCESS_FAULT, va) from None
+
+
+class FetchView:
+    """What the translator reads code through: virtual addresses, fetch permission."""
+
+    def __init__(self, smmu: SoftMMU) -> None:
+        self.smmu = smmu
+
+    def read_u16(self, va: int) -> int:
+        return self.smmu.fetch16(va)
+
+    def read(self, va: int, n: int) -> bytes:
+        out = bytearray()
+        for k in range(0, n, 2):
+            out += self.smmu.fetch16(va + k).to_bytes(2, "little")
+        return bytes(out[:n])
+
+    def can_execute(self, va: int) -> bool:
+        try:
+            self.smmu.fetch_page(va)
+            return True
+        except t.RiscvTrap:
+            return False

@@ -1,0 +1,283 @@
+"""TCG for system emulation: ``-accel tcg`` on a board (DESIGN.md section 1).
+
+All harts run in one vCPU thread, round-robin, like QEMU's single-threaded TCG: each
+runs until its exit request is raised (an interrupt line, a time slice ending, a block
+that changed the hart's state), then the next one. Everything a block leaves to the
+loop arrives in :meth:`HartRunner.step`: exits (ecall, mret, wfi...) are functions the
+block returns, synchronous exceptions are :class:`RiscvTrap` raised inside it after it
+stored the faulting pc, interrupts are checked between blocks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ...target.riscv import cpu_state as cs
+from ...target.riscv import trap as t
+from ...target.riscv.hart import RiscvSystemHart
+from ...target.riscv.translate import RiscvTranslator
+from ...tcg.ir import ExitReason
+from .cpu_exec import _bswap64, _ctz, _rotl, _rotr
+from .softmmu import FetchView, SoftMMU
+from .system_tb import PAGE, SystemTBCache
+
+ISA = "rv64imafdc_zicsr_zifencei_zba_zbb_zbs"
+MMU_TYPE = "riscv,sv57"
+TIME_SLICE = 0.005  # seconds a hart runs before the next one when several are awake
+
+
+class HartRunner:
+    """Runs one hart: its softmmu, its blocks and the dispatch of their exits."""
+
+    def __init__(self, hart: RiscvSystemHart, machine, log=None) -> None:
+        self.hart = hart
+        self.q = hart.q
+        self.machine = machine
+        self.smmu = SoftMMU(hart, machine.sysmem)
+        self.fetch = FetchView(self.smmu)
+        self.translator = RiscvTranslator(self.fetch, self.fetch.can_execute)
+        self.translator.system = True
+        exits = [None] * (max(ExitReason) + 1)
+        exits[ExitReason.LOOKUP] = self._exit_lookup
+        exits[ExitReason.SYSCALL] = self._exit_ecall
+        exits[ExitReason.EBREAK] = self._exit_ebreak
+        exits[ExitReason.ILLEGAL] = self._exit_illegal
+        exits[ExitReason.FENCE_I] = self._exit_fence_i
+        exits[ExitReason.MRET] = self._exit_mret
+        exits[ExitReason.SRET] = self._exit_sret
+        exits[ExitReason.WFI] = self._exit_wfi
+        exits[ExitReason.SFENCE_VMA] = self._exit_sfence
+        exits[ExitReason.STATE_CHANGED] = self._exit_state
+        for fn in exits:
+            if fn is not None:
+                fn.__func__.is_exit = True
+        runtime = dict(self.smmu.views)
+        runtime.update({
+            "LD": self.smmu.load, "ST": self.smmu.store, "X": hart.exit_request,
+            "EXIT": exits, "rotl": _rotl, "rotr": _rotr, "ctz": _ctz, "bswap64": _bswap64,
+            "LOG_EXEC": lambda pc, q: None,
+        })
+        self.tbc = SystemTBCache(self, self.translator, runtime, log)
+        ram = self.smmu
+
+        def csr_sys(q, csr, src, kind, writes, raw):
+            return hart.csrs.access(csr, src, kind, writes, raw)
+
+        self.csr_helper = csr_sys
+        self.ram_view = ram.ram
+        hart.on_tlb_flush = self.flush_tlb
+        self.tbc.set_flags(hart.tb_flags())
+
+    # ------------------------------------------------------------ blocks
+    def block_ns(self, flags: int) -> dict:
+        priv_d = (flags >> 2) & 3
+        tr, tw = self.smmu.tlb_pair((priv_d, bool(flags >> 4 & 1), bool(flags >> 5 & 1)))
+        return {"TR": tr, "TW": tw, "H_csr_sys": self.csr_helper}
+
+    def page_snapshot(self, page: int) -> bytes | None:
+        off = page - self.smmu.ram_base
+        if 0 <= off < self.smmu.ram_size:
+            return bytes(self.ram_view[off:off + PAGE])
+        return None  # ROM: never changes under the guest
+
+    def flush_tlb(self) -> None:
+        self.smmu.flush()
+        self.tbc.flush_jump_cache()
+
+    def update_flags(self) -> None:
+        self.tbc.set_flags(self.hart.tb_flags())
+
+    # ------------------------------------------------------------ exits
+    def _exit_lookup(self, q):
+        return self.tbc.lookup_q(q)
+
+    def _exit_ecall(self, q):
+        cause = (t.ECALL_FROM_U, t.ECALL_FROM_S, None, t.ECALL_FROM_M)[q[cs.PRIV]]
+        raise t.RiscvTrap(cause, 0)
+
+    def _exit_ebreak(self, q):
+        raise t.RiscvTrap(t.BREAKPOINT, q[cs.PC])
+
+    def _exit_illegal(self, q):
+        raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
+
+    def _insn_bits(self, pc: int) -> int:
+        try:
+            lo = self.smmu.fetch16(pc)
+            if lo & 3 != 3:
+                return lo
+            return lo | (self.smmu.fetch16(pc + 2) << 16)
+        except t.RiscvTrap:
+            return 0
+
+    def _exit_fence_i(self, q):
+        self.tbc.check_code_pages()
+        return self.tbc.lookup_q(q)
+
+    def _exit_mret(self, q):
+        t.mret(q)
+        self.update_flags()
+        self.hart.exit_request[0] = 1  # interrupts may have become enabled
+        return self.tbc.lookup_q(q)
+
+    def _exit_sret(self, q):
+        if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TSR:
+            raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
+        t.sret(q)
+        self.update_flags()
+        self.hart.exit_request[0] = 1
+        return self.tbc.lookup_q(q)
+
+    def _exit_wfi(self, q):
+        priv = q[cs.PRIV]
+        st = q[cs.MSTATUS]
+        if priv == t.PRV_U or (priv == t.PRV_S and st & t.MSTATUS_TW):
+            raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
+        q[cs.PC] += 4
+        # wfi waits for any interrupt pending and enabled in mie, whatever xIE says.
+        if not self.hart.mip() & q[cs.MIE]:
+            self.hart.waiting = True
+            self.hart.exit_request[0] = 1
+        return self.tbc.lookup_q(q)
+
+    def _exit_sfence(self, q):
+        if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TVM:
+            raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
+        q[cs.PC] += 4
+        self.flush_tlb()
+        return self.tbc.lookup_q(q)
+
+    def _exit_state(self, q):
+        self.update_flags()
+        self.hart.exit_request[0] = 1
+        return self.tbc.lookup_q(q)
+
+    # ------------------------------------------------------------ the loop
+    def step(self) -> None:
+        """Run this hart until its exit request is raised."""
+        hart = self.hart
+        q = self.q
+        X = hart.exit_request
+        X[0] = 0
+        irq = t.pending_interrupt(q, hart.mip())
+        if irq is not None:
+            hart.waiting = False
+            t.take_trap(q, irq, 0, True, q[cs.PC])
+            self.update_flags()
+        elif hart.waiting:
+            if hart.mip() & q[cs.MIE]:
+                hart.waiting = False  # woken by an interrupt it does not take now
+            else:
+                return
+        try:
+            fn = self.tbc.lookup(q[cs.PC])
+            while not X[0]:
+                fn = fn(q)
+            if getattr(fn, "is_exit", False):
+                fn = fn(q)  # finish the instruction that exited to the loop
+            if hasattr(fn, "guest_pc"):
+                q[cs.PC] = fn.guest_pc
+        except t.RiscvTrap as e:
+            t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
+            self.update_flags()
+
+
+class TcgAccelerator:
+    """The Accelerator of hw/core/machine.py for RISC-V boards."""
+
+    name = "tcg"
+
+    def __init__(self, opts: dict[str, str]) -> None:
+        backend = opts.pop("backend", "python")
+        if backend != "python":
+            raise ValueError(f"-accel tcg: backend={backend} is not available for system "
+                             f"emulation yet (use backend=python)")
+        for k in opts:
+            raise ValueError(f"-accel tcg: Property 'tcg-accel.{k}' not found")
+        self.runners: list[HartRunner] = []
+        self.thread: threading.Thread | None = None
+        self.run_flag = threading.Event()
+        self.idle = threading.Event()
+        self.wakeup = threading.Event()
+        self.quit = False
+
+    def init_machine(self, machine) -> None:
+        self.machine = machine
+        machine.cpu_isa = ISA
+        machine.cpu_mmu_type = MMU_TYPE
+        harts = [RiscvSystemHart(i, self.wakeup) for i in range(machine.smp)]
+        machine.attach_cpus(harts)
+        self.runners = [HartRunner(h, machine) for h in harts]
+
+    def reset_cpus(self) -> None:
+        for r in self.runners:
+            r.hart.reset(self.machine.reset_pc)
+            r.tbc.flush()
+            r.smmu.flush()
+            r.update_flags()
+
+    def start(self) -> None:
+        self.idle.clear()
+        self.run_flag.set()
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._vcpu_thread, name="vcpu", daemon=True)
+            self.thread.start()
+
+    def pause(self) -> None:
+        self.run_flag.clear()
+        for r in self.runners:
+            r.hart.kick()
+        if self.thread is not None and self.thread.is_alive():
+            self.idle.wait(timeout=5)
+
+    def stop(self) -> None:
+        self.quit = True
+        self.pause()
+
+    def _vcpu_thread(self) -> None:
+        runners = self.runners
+        lock = self.machine.main_loop.bql
+        while not self.quit:
+            if not self.run_flag.is_set():
+                self.idle.set()
+                self.run_flag.wait(0.1)
+                continue
+            self.idle.clear()
+            ran = False
+            for r in runners:
+                if not self.run_flag.is_set():
+                    break
+                if r.hart.waiting and not (r.hart.mip() & r.q[cs.MIE]):
+                    continue
+                ran = True
+                if len(runners) > 1:
+                    self._slice(r)
+                else:
+                    r.step()
+            if not ran:
+                # Every hart is in wfi: sleep until a device raises a line.
+                self.wakeup.wait(0.01)
+                self.wakeup.clear()
+        _ = lock
+
+    def _slice(self, r: HartRunner) -> None:
+        """Run one hart for a time slice (several steps: exits to the loop are common)."""
+        end = time.monotonic() + TIME_SLICE
+        timer = threading.Timer(TIME_SLICE, r.hart.kick)
+        timer.start()
+        try:
+            while time.monotonic() < end and self.run_flag.is_set():
+                r.step()
+                if r.hart.waiting:
+                    break
+        finally:
+            timer.cancel()
+
+
+def create_accelerator(opts: dict[str, str]) -> TcgAccelerator:
+    return TcgAccelerator(dict(opts))
+
+
+def supports_arch(arch: str) -> bool:
+    return arch == "riscv64"

@@ -1,0 +1,64 @@
+"""Privileged instructions (privileged ISA ch. 3.3, 4.2): mret, sret, wfi, sfence.vma,
+and the system-emulation forms of ecall, ebreak and the CSR instructions.
+
+Each ends the block and lets the system loop carry it out: they change the privilege
+level, the translation or the interrupt state, all of which the next block's flags and
+the loop's interrupt check depend on. In user-mode emulation they are illegal.
+"""
+
+from __future__ import annotations
+
+from ...tcg.ir import ExitReason, Helper
+from .decode import Insn
+from .translate import DisasContext, translator
+
+
+def _csr_unbound(*_args) -> int:
+    raise RuntimeError("csr_sys is bound per hart by the system accelerator")
+
+
+# csr_sys(q, csr, src, kind, writes, raw) -> old value; the accelerator binds it to the
+# hart running the block (target/riscv/csr.py CsrFile.access).
+CSR_SYS = Helper("csr_sys", _csr_unbound, 1, state=True, can_raise=True)
+
+
+def _illegal(dc: DisasContext) -> None:
+    dc.exit_to_loop(ExitReason.ILLEGAL, dc.pc)
+
+
+@translator()
+def trans_mret(dc: DisasContext, i: Insn) -> None:
+    if not dc.system or dc.priv < 3:
+        return _illegal(dc)
+    dc.exit_to_loop(ExitReason.MRET, dc.pc)
+
+
+@translator()
+def trans_sret(dc: DisasContext, i: Insn) -> None:
+    if not dc.system or dc.priv < 1:
+        return _illegal(dc)
+    dc.exit_to_loop(ExitReason.SRET, dc.pc)  # the loop checks mstatus.TSR
+
+
+@translator()
+def trans_wfi(dc: DisasContext, i: Insn) -> None:
+    if not dc.system:
+        return _illegal(dc)
+    dc.exit_to_loop(ExitReason.WFI, dc.pc)  # the loop checks mstatus.TW and U-mode
+
+
+@translator()
+def trans_sfence_vma(dc: DisasContext, i: Insn) -> None:
+    if not dc.system or dc.priv < 1:
+        return _illegal(dc)
+    dc.exit_to_loop(ExitReason.SFENCE_VMA, dc.pc)  # the loop checks mstatus.TVM
+
+
+def system_csr(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> None:
+    """A CSR instruction in system emulation: the hart's CSR file does it; a write
+    ends the block (flags, TLBs or pending interrupts may have changed)."""
+    (old,) = dc.ctx.call(CSR_SYS, [dc.const(i.csr), src, dc.const(kind),
+                                    dc.const(int(writes)), dc.const(i.raw)])
+    dc.mov(dc.xd(i.rd), old)
+    if writes:
+        dc.exit_to_loop(ExitReason.STATE_CHANGED, dc.next_pc)
