@@ -26,5 +26,5 @@ SOURCE = {"reset-no-reboot": "reset"}
 def test_guest_matches_qemu(name: str) -> None:
     image = build_guest(SOURCE.get(name, name))
     ref, ours = run_both(["-bios", str(image), *DEBUG_EXIT, *GUESTS[name]])
-    assert ref.returncode != 0 and ref.stdout, "the reference run produced nothing"
+    assert ref.stdout, "the reference run produced nothing"
     assert_same(ref, ours)
