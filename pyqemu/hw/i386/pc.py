@@ -63,8 +63,16 @@ class PcMachine(Machine):
         self.sysmem.map_mmio(HPET_BASE, HPET_SIZE, self.hpet, "hpet")
         from pyqemu.hw.i386.pc_devices import build_pci_and_devices
         build_pci_and_devices(self)
+        from pyqemu.hw.i386.acpi_pm import PM_BASE, PM_SIZE, AcpiPm
+        self.acpi_pm = self.add_device(AcpiPm(self.isa_irqs[9], self.request_poweroff))
+        self.io.map_mmio(PM_BASE, PM_SIZE, self.acpi_pm, "acpi-pm")
+        self.acpi_rsdp_addr = 0
         self.linux = None
         if cfg.kernel:
+            # No firmware: the VMM provides what a BIOS would, in the BIOS area.
+            self.bios_area = self.sysmem.add_ram(0xE_0000, 0x2_0000, "pc.bios-area")
+            from pyqemu.hw.i386.acpi import build_tables
+            self.acpi_tables, self.acpi_rsdp_addr = build_tables(0xE_0000, self.smp)
             from pyqemu.hw.i386.linux_boot import LinuxLoader
             self.linux = LinuxLoader(self, cfg.kernel, cfg.initrd, cfg.append or "")
         elif cfg.initrd or cfg.append:
@@ -122,6 +130,9 @@ class PcMachine(Machine):
         self.port92 = self.add_device(Port92(self.request_reset))
         io.map_mmio(0x92, 1, self.port92, "port92")
         self.reset_control = self.add_device(ResetControl(self.request_reset))
+        from pyqemu.hw.i386.mc146818rtc import Mc146818Rtc
+        self.rtc = self.add_device(Mc146818Rtc(self.below_4g, self.above_4g))
+        io.map_mmio(0x70, 2, self.rtc, "rtc")
         self.serials = []
         for i, chardev in enumerate(self.config.serials[:len(COM_PORTS)]):
             if chardev is None:
@@ -158,6 +169,10 @@ class PcMachine(Machine):
     def request_poweroff(self) -> None:
         self.runstate.request_shutdown(ShutdownCause.GUEST_SHUTDOWN, 0)
 
+    def powerdown(self) -> None:
+        """system_powerdown: the ACPI power button."""
+        self.acpi_pm.press_power_button()
+
     # --- accelerator hooks --------------------------------------------------------------
     def kvm_vm_created(self, vm: Any) -> None:
         """Wire the ISA IRQ lines to the in-kernel PIC/IOAPIC (GSI n = ISA IRQ n)."""
@@ -173,6 +188,7 @@ class PcMachine(Machine):
         if self.bios_image:
             self.bios.load(0, self.bios_image)
         if self.linux is not None:
+            self.bios_area.load(0, self.acpi_tables)
             self.linux.load()
 
     def setup_boot_cpu(self, cpu: Any) -> None:
