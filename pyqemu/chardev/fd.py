@@ -37,6 +37,7 @@ class FdChardev(Chardev):
         self.in_fd = in_fd
         self.out_fd = out_fd
         self._reading = False
+        self._polled = False
         self._eof = False
 
     def open(self, main_loop: MainLoop) -> None:
@@ -45,14 +46,28 @@ class FdChardev(Chardev):
         self.send_event(CHR_EVENT_OPENED)
 
     def _start_reading(self) -> None:
-        if self.in_fd is not None and not self._reading and not self._eof and self.main_loop:
+        if self.in_fd is None or self._reading or self._eof or not self.main_loop:
+            return
+        self._reading = True
+        try:
             self.main_loop.add_reader(self.in_fd, self._on_readable)
-            self._reading = True
+            self._polled = False
+        except PermissionError:
+            # A regular file or /dev/null: epoll refuses it, and it is always readable.
+            # Read it from the loop, one chunk per iteration, until EOF.
+            self._polled = True
+            self.main_loop.loop.call_soon(self._poll_file)
+
+    def _poll_file(self) -> None:
+        if self._reading and self._polled:
+            self._on_readable()
+            if self._reading:
+                self.main_loop.loop.call_soon(self._poll_file)
 
     def _stop_reading(self) -> None:
-        if self._reading and self.main_loop is not None:
+        if self._reading and self.main_loop is not None and not self._polled:
             self.main_loop.remove_reader(self.in_fd)
-            self._reading = False
+        self._reading = False
 
     def _on_readable(self) -> None:
         try:

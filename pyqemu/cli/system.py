@@ -333,6 +333,10 @@ def run_system(prog: str, argv: list[str], boards: dict[str, Callable[[MachineCo
     except (UsageError, MachineError, DeviceError, ChardevError) as e:
         sys.stderr.write(f"{prog}: {e}\n")
         return 1
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        sys.stderr.write(f"{prog}: {where}{e.strerror or e}\n")
+        return 1
     finally:
         if machine is not None and machine.accel is None and args is not None:
             machine.close_chardevs()

@@ -211,3 +211,27 @@ def test_runstate():
     nr = RunState(no_reboot=True)
     nr.request_reset()
     assert nr.shutdown_requested() and nr.exit_status == 0
+
+
+def test_regular_file_and_devnull_as_input(ml, tmp_path):
+    # epoll refuses regular files: they are read from the loop until EOF instead.
+    f = tmp_path / "in"
+    f.write_bytes(b"from a file")
+    sink = Sink()
+    fd = os.open(f, os.O_RDONLY)
+    ch = FdChardev("c", fd, None)
+    ch.attach(sink)
+    ch.open(ml)
+    pump(ml, lambda: "closed" in sink.events)
+    assert sink.got == b"from a file"
+    ch.close()
+    os.close(fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    sink2 = Sink()
+    ch2 = FdChardev("n", null, None)
+    ch2.attach(sink2)
+    ch2.open(ml)
+    pump(ml, lambda: "closed" in sink2.events)
+    assert sink2.got == b"" and "closed" in sink2.events
+    ch2.close()
+    os.close(null)
