@@ -50,3 +50,26 @@ def test_boot_params_large_memory(boot_files) -> None:
     assert "e820: usable [1 MiB, 16 MiB): yes" in out, ours.stderr.decode()
     assert "initrd page aligned: yes" in out
     assert ours.returncode == (0x70 << 1) | 1
+
+
+def test_pvh_elf_matches_qemu(boot_files) -> None:
+    """An ELF kernel with a XEN_ELFNOTE_PHYS32_ENTRY note boots through PVH."""
+    _, initrd = boot_files
+    kernel = build_guest("pvh", "pvh.ld", ".elf")
+    args = ["-m", "128M", "-kernel", str(kernel), "-initrd", str(initrd),
+            "-append", "console=ttyS0 pvh=1", *DEBUG_EXIT]
+    ref = run_vmm(qemu_cmd([*args, "-net", "none"]), timeout=600)
+    ours = run_vmm(pyqemu_cmd(args), timeout=120)
+    marker = b"PVH entry reached"
+    assert marker in ref.stdout, ref.stdout[-500:]
+    assert ours.stdout == ref.stdout[ref.stdout.index(marker):], ours.stderr.decode()
+    assert ours.returncode == ref.returncode == (0x78 << 1) | 1
+
+
+def test_elf_without_pvh_note_is_refused(tmp_path) -> None:
+    elf = build_guest("pvh", "pvh.ld", ".elf").read_bytes()
+    bad = tmp_path / "nonote.elf"
+    bad.write_bytes(elf.replace(b"Xen\0", b"Nex\0"))
+    proc = run_vmm(pyqemu_cmd(["-kernel", str(bad)]))
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "PVH entry note" in err and "Traceback" not in err, err
