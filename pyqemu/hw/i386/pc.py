@@ -23,6 +23,7 @@ local APICs are KVM's in-kernel models.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pyqemu.hw.core.machine import Machine, MachineError
@@ -38,6 +39,7 @@ ISA_BIOS_SIZE = 128 << 10
 PCI_HOLE_START_LARGE = 3 * GiB
 LOWMEM_LIMIT = 0xE000_0000
 PCI_WINDOW_END = 0xFEC0_0000
+MAX_MSI_ROUTES = 512
 COM_PORTS = ((0x3F8, 4), (0x2F8, 3), (0x3E8, 4), (0x2E8, 3))
 
 
@@ -55,6 +57,7 @@ class PcMachine(Machine):
         # GSI lines: 0-15 are the ISA IRQs (PIC and IOAPIC), 16-23 IOAPIC only.
         self.isa_irqs = [IrqLine(name=f"gsi{i}") for i in range(24)]
         self.kvm_vm: Any = None
+        self._msi_irqfds: dict[tuple[int, int], int] = {}
         self._build_ram()
         self._build_firmware()
         self._build_isa()
@@ -162,9 +165,30 @@ class PcMachine(Machine):
             cpu.kick()
 
     def deliver_msi(self, address: int, data: int) -> None:
-        """A PCI function's MSI/MSI-X message write, delivered by the in-kernel APIC."""
-        if self.kvm_vm is not None:
-            self.kvm_vm.signal_msi(address, data)
+        """A PCI function's MSI/MSI-X message write, delivered by the in-kernel APIC.
+
+        Each distinct message gets a GSI routed to it (KVM_SET_GSI_ROUTING) and an
+        irqfd: raising it is one eventfd write, which KVM turns into the interrupt
+        without a user-space round trip through the irqchip code.
+        """
+        vm = self.kvm_vm
+        if vm is None:
+            return
+        key = (address, data)
+        fd = self._msi_irqfds.get(key)
+        if fd is None:
+            if len(self._msi_irqfds) >= MAX_MSI_ROUTES:
+                vm.signal_msi(address, data)          # table full: inject directly
+                return
+            try:
+                gsi = vm.add_msi_route(address, data)
+                fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+                vm.irqfd(fd, gsi)
+            except (OSError, MachineError):
+                vm.signal_msi(address, data)
+                return
+            self._msi_irqfds[key] = fd
+        os.eventfd_write(fd, 1)
 
     def request_poweroff(self) -> None:
         self.runstate.request_shutdown(ShutdownCause.GUEST_SHUTDOWN, 0)

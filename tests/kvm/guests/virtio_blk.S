@@ -13,6 +13,10 @@
     .set NOTIFY_MULT, 0x680
     .set NOTIFY_ADDR, 0x688
     .set AVAIL_SHADOW, 0x690
+    .set MSIX_CAP, 0x698
+    .set IRQ_COUNT, 0x6A0
+    .set IDT, 0x8000
+    .set LAPIC, 0xFEE00000
     .set VQ_DESC, 0x200000
     .set VQ_AVAIL, 0x201000
     .set VQ_USED, 0x202000
@@ -109,7 +113,11 @@ found:
     lea (%r12, %r10), %ebx
     call pci_read32
     mov %eax, %r11d                   /* id | next << 8 | len << 16 | type << 24 */
-    cmp $0x09, %al
+    cmp $0x11, %al                    /* MSI-X */
+    jne 72f
+    mov %r10d, MSIX_CAP
+    jmp 8f
+72: cmp $0x09, %al
     jne 8f
     add $4, %ebx
     call pci_read32
@@ -154,6 +162,9 @@ found:
     jz nocaps
     lea msg_yes(%rip), %rsi
     call puts64
+    .ifdef MSIX
+    call setup_msix
+    .endif
     /* --- virtio initialisation (3.1.1) ------------------------------------------- */
     mov %r13, %rdi
     movb $0, 0x14(%rdi)
@@ -197,12 +208,25 @@ found:
     imul NOTIFY_MULT, %eax
     add %r14, %rax
     mov %rax, NOTIFY_ADDR
-    mov $VQ_AVAIL, %ebx               /* rings empty; no interrupts wanted */
-    movw $1, (%rbx)
+    mov $VQ_AVAIL, %ebx               /* rings empty; interrupts wanted with MSI-X only */
+    .ifdef MSIX
+    movw $0, (%rbx)
+    .else
+    movw $1, (%rbx)                   /* VRING_AVAIL_F_NO_INTERRUPT */
+    .endif
     movw $0, 2(%rbx)
     movw $0, AVAIL_SHADOW
     mov $VQ_USED, %ebx
     movl $0, (%rbx)
+    .ifdef MSIX
+    movw $0, 0x1A(%rdi)               /* queue 0 -> MSI-X vector 0 */
+    lea msg_qvec(%rip), %rsi
+    call puts64
+    movzwl 0x1A(%rdi), %eax
+    mov $4, %ecx
+    call hex64
+    call newline64
+    .endif
     movw $1, 0x1C(%rdi)               /* queue_enable */
     movb $0x0F, 0x14(%rdi)            /* DRIVER_OK */
     /* --- device configuration: capacity in 512-byte sectors --------------------- */
@@ -289,6 +313,14 @@ msg_nr: .asciz "DEVICE_NEEDS_RESET after a ring outside RAM: "
     lea msg_end(%rip), %rsi
     call puts64
     call newline64
+    .ifdef MSIX
+    lea msg_nirq(%rip), %rsi
+    call puts64
+    mov IRQ_COUNT, %rax
+    mov $4, %ecx
+    call hex64
+    call newline64
+    .endif
     lea msg_bye(%rip), %rsi
     call puts64
     EXIT 0x70
@@ -335,6 +367,14 @@ blk_request:
     mov NOTIFY_ADDR, %rdi
     movw $0, (%rdi)                   /* notify queue 0 */
     mov $VQ_USED, %edi
+    .ifdef MSIX
+1:  cli                               /* wait for the used-buffer interrupt */
+    cmp %ax, 2(%rdi)
+    je 2f
+    sti
+    hlt
+    jmp 1b
+    .endif
     mov $100000000, %rcx
 1:  cmp %ax, 2(%rdi)
     je 2f
@@ -351,6 +391,65 @@ blk_request:
     call hex64
     pop %rdi
     ret
+
+    .ifdef MSIX
+/* MSI-X: a 64-bit IDT gate for vector 0x50, the local APIC on, table entry 0 aimed at
+ * APIC 0 with vector 0x50, then MSI-X Enable in the capability's Message Control. */
+setup_msix:
+    movq $0, IRQ_COUNT
+    mov $IDT, %edi
+    xor %eax, %eax
+    mov $(256 * 16 / 8), %ecx
+    rep stosq
+    lea msix_isr(%rip), %rax
+    mov $(IDT + 0x50 * 16), %ebx
+    mov %ax, (%rbx)
+    movw $0x08, 2(%rbx)
+    movw $0x8E00, 4(%rbx)
+    shr $16, %rax
+    mov %ax, 6(%rbx)
+    shr $16, %rax
+    mov %eax, 8(%rbx)
+    movl $0, 12(%rbx)
+    movw $(256 * 16 - 1), 0x7F00
+    movq $IDT, 0x7F02
+    lidt 0x7F00
+    mov $LAPIC, %edi
+    movl $0x1FF, 0xF0(%rdi)
+    mov MSIX_CAP, %ebx
+    add %r12d, %ebx
+    add $4, %ebx
+    call pci_read32                   /* table offset | BIR */
+    mov %eax, %ecx
+    and $7, %ecx
+    mov BAR_TABLE(, %rcx, 8), %rdi
+    and $~7, %eax
+    add %rax, %rdi
+    movl $0xFEE00000, (%rdi)          /* message address: APIC 0 */
+    movl $0, 4(%rdi)
+    movl $0x50, 8(%rdi)               /* message data: vector 0x50, fixed, edge */
+    movl $0, 12(%rdi)                 /* unmasked */
+    sub $4, %ebx
+    call pci_read32
+    or $0x80000000, %eax              /* Message Control bit 15: MSI-X Enable */
+    mov %eax, %ecx
+    call pci_write32
+    lea msg_msix(%rip), %rsi
+    call puts64
+    ret
+
+msix_isr:
+    push %rdi
+    incq IRQ_COUNT
+    mov $LAPIC, %edi
+    movl $0, 0xB0(%rdi)               /* EOI */
+    pop %rdi
+    iretq
+
+msg_msix: .asciz "MSI-X enabled, vector 0 -> APIC 0 vector 0x50\n"
+msg_qvec: .asciz "queue 0 MSI-X vector="
+msg_nirq: .asciz "MSI-X interrupts taken: "
+    .endif
 
 pci_read32:                           /* %ebx = devfn << 8 | reg -> %eax */
     push %rdx
