@@ -368,12 +368,20 @@ blk_request:
     movw $0, (%rdi)                   /* notify queue 0 */
     mov $VQ_USED, %edi
     .ifdef MSIX
-1:  cli                               /* wait for the used-buffer interrupt */
-    cmp %ax, 2(%rdi)
-    je 2f
+    /* Sleep until this request's interrupt has been taken (one per request: each
+     * waits for the previous one's, so none coalesce), then check the ring. */
+    movzwl %ax, %ecx
+1:  cli
+    cmp %rcx, IRQ_COUNT
+    jae 3f
     sti
     hlt
     jmp 1b
+3:  cmp %ax, 2(%rdi)
+    je 2f
+    lea msg_early(%rip), %rsi         /* interrupt before the used index moved */
+    call puts64
+    EXIT 0x76
     .endif
     mov $100000000, %rcx
 1:  cmp %ax, 2(%rdi)
@@ -449,6 +457,7 @@ msix_isr:
 msg_msix: .asciz "MSI-X enabled, vector 0 -> APIC 0 vector 0x50\n"
 msg_qvec: .asciz "queue 0 MSI-X vector="
 msg_nirq: .asciz "MSI-X interrupts taken: "
+msg_early: .asciz "interrupt came before the used index moved\n"
     .endif
 
 pci_read32:                           /* %ebx = devfn << 8 | reg -> %eax */
