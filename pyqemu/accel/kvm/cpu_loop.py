@@ -136,6 +136,14 @@ class KvmCpuThread:
         io_hdr = _IO.unpack_from
         ports = self.ports
         inp, outp = ports.inp, ports.outp
+        # (port, size) -> (device write, base): skips the bus lookup for the ports a guest hammers.
+        # Any change of the port map (a PCI I/O BAR moving) empties it.
+        cache: dict[int, tuple] = {}
+        if hasattr(ports, "add_listener") and hasattr(ports, "lookup"):
+            ports.add_listener(lambda _event, _section: cache.clear())
+            lookup = ports.lookup
+        else:
+            lookup = None
         lock = self.machine.lock
         EXIT_IO, EXIT_MMIO = api.KVM_EXIT_IO, api.KVM_EXIT_MMIO
         OUT = api.KVM_EXIT_IO_OUT
@@ -161,7 +169,18 @@ class KvmCpuThread:
                 with lock:
                     if direction == OUT:
                         if count == 1:
-                            outp(port, size, from_bytes(mm[off:off + size], "little"))
+                            key = (port << 4) | size
+                            hit = cache.get(key)
+                            if hit is None and lookup is not None:
+                                sec = lookup(port)
+                                if sec is not None and sec.mmio is not None and \
+                                        port + size <= sec.base + sec.size:
+                                    hit = cache[key] = (sec.mmio.write, sec.base)
+                            if hit is not None:
+                                hit[0](port - hit[1], size,
+                                       from_bytes(mm[off:off + size], "little"))
+                            else:
+                                outp(port, size, from_bytes(mm[off:off + size], "little"))
                         else:
                             for _ in range(count):
                                 outp(port, size, from_bytes(mm[off:off + size], "little"))
@@ -182,17 +201,17 @@ class KvmCpuThread:
         mm = self.vcpu.mm
         addr, data, length, is_write = _MMIO.unpack_from(mm, 32)
         from pyqemu.memory import GuestMemoryError
-        with self.machine.lock:
-            try:
-                if is_write:
-                    self.memory.store(addr, length, int.from_bytes(data[:length], "little"))
-                else:
-                    value = self.memory.load(addr, length) & _MASK.get(length, 0)
-                    mm[40:40 + length] = value.to_bytes(length, "little")
-            except GuestMemoryError:
-                # Nothing decodes this address: writes vanish, reads float high.
-                if not is_write:
-                    mm[40:40 + length] = b"\xff" * length
+        # The AddressSpace takes the machine lock around device accesses itself.
+        try:
+            if is_write:
+                self.memory.store(addr, length, int.from_bytes(data[:length], "little"))
+            else:
+                value = self.memory.load(addr, length) & _MASK.get(length, 0)
+                mm[40:40 + length] = value.to_bytes(length, "little")
+        except GuestMemoryError:
+            # Nothing decodes this address: writes vanish, reads float high.
+            if not is_write:
+                mm[40:40 + length] = b"\xff" * length
 
     def _other_exit(self, reason: int) -> bool:
         """The rare exits; returns False when this vCPU must stop running."""

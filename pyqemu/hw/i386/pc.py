@@ -52,8 +52,8 @@ class PcMachine(Machine):
 
     def build(self) -> None:
         cfg = self.config
+        # Port I/O comes only from vCPU threads, which hold the machine lock for it.
         self.io = IoPortSpace()
-        self.io.mmio_lock = self.main_loop.bql
         # GSI lines: 0-15 are the ISA IRQs (PIC and IOAPIC), 16-23 IOAPIC only.
         self.isa_irqs = [IrqLine(name=f"gsi{i}") for i in range(24)]
         self.kvm_vm: Any = None
