@@ -67,6 +67,12 @@ def test_sifive_test_finisher():
     t.write(0, 4, 0x1234)                # unknown: ignored
     t.write(4, 4, 0x5555)                # wrong offset: ignored
     assert not rs.shutdown_requested() and t.read(0, 4) == 0
+    rs = RunState()
+    SifiveTest(rs).write(0, 2, 0x5555)       # OpenSBI's 16-bit store
+    assert rs.shutdown_requested() and rs.exit_status == 0
+    rs = RunState()
+    SifiveTest(rs).write(0, 1, 0x55)         # a byte is not a command
+    assert not rs.any_request()
     rs = RunState(no_reboot=True)
     SifiveTest(rs).write(0, 4, 0x7777)
     assert rs.shutdown_requested() and rs.exit_status == 0

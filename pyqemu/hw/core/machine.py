@@ -162,6 +162,8 @@ class Machine:
         self.block_backends.clear()
 
     def _on_signal(self, signum: int) -> None:
+        if self.runstate.shutdown_requested():
+            return
         prog = getattr(self, "program_name", "pyqemu")
         print(f"{prog}: terminating on signal {signum}", file=sys.stderr)
         self.runstate.request_shutdown(ShutdownCause.HOST_SIGNAL, 0)
