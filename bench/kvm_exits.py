@@ -5,9 +5,10 @@ A guest (a raw -bios image built here with GNU as) executes N ``out`` instructio
 the 16550's scratch register, each a KVM_EXIT_IO handled in user space, then exits
 through isa-debug-exit.  Each VMM runs it for two values of N; the difference of the
 wall times divided by the difference of N is the time per exit, free of start-up cost.
-The report is the ratio pyqemu / QEMU per exit (and the small-guest run time of each).
+The report is the ratio pyqemu / QEMU per exit, then the wall time of each small test
+guest of tests/kvm/guests under both VMMs (start-up included).
 
-    python bench/kvm_exits.py [--exits 20000,200000] [--repeat 3]
+    python bench/kvm_exits.py [--exits 20000,200000] [--repeat 3] [--no-guests]
 
 This is a benchmark, never a timed test.
 """
@@ -89,6 +90,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--exits", default="20000,200000", help="two loop counts, low,high")
     ap.add_argument("--repeat", type=int, default=3, help="best of R runs each")
+    ap.add_argument("--no-guests", action="store_true", help="only the exit loop")
     args = ap.parse_args()
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         print("no usable /dev/kvm: nothing to measure")
@@ -109,7 +111,34 @@ def main() -> int:
               f"{per_exit[name] * 1e6:8.2f}us")
     ratio = per_exit["pyqemu"] / per_exit["qemu"] if per_exit["qemu"] > 0 else float("inf")
     print(f"pyqemu/qemu time per port-I/O exit: {ratio:.2f}x")
+    if not args.no_guests:
+        time_guests(args.repeat)
     return 0
+
+
+def time_guests(repeat: int) -> None:
+    """Wall time of the small test guests, best of repeat, both VMMs."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from kvm.kvmlib import DEBUG_EXIT, build_guest, pyqemu_cmd, qemu_cmd
+    disk = CACHE / "bench-disk.raw"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    guests = {"realmode": [], "longmode": [], "portio": [], "irq": [], "ioapic": [],
+              "smp": ["-smp", "2"], "mmio": [],
+              "virtio_blk": ["-drive", f"file={disk},if=virtio,format=raw"],
+              "virtio_msix": ["-drive", f"file={disk},if=virtio,format=raw"]}
+    print(f"\n{'guest':12} {'qemu':>9} {'pyqemu':>9} {'ratio':>7}")
+    for name, extra in guests.items():
+        disk.write_bytes(bytes(1 << 20))
+        args = ["-bios", str(build_guest(name)), *DEBUG_EXIT, *extra]
+        best = {}
+        for _ in range(repeat):
+            for who, build in (("qemu", qemu_cmd), ("pyqemu", pyqemu_cmd)):
+                t0 = time.perf_counter()
+                subprocess.run(build(args), input=b"", capture_output=True, timeout=300)
+                t = time.perf_counter() - t0
+                best[who] = min(best.get(who, t), t)
+        print(f"{name:12} {best['qemu']:8.3f}s {best['pyqemu']:8.3f}s "
+              f"{best['pyqemu'] / best['qemu']:6.2f}x")
 
 
 if __name__ == "__main__":
