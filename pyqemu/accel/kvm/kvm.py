@@ -222,6 +222,35 @@ class KvmVm:
         except OSError as e:
             raise KvmError(f"KVM_CREATE_PIT2: {e.strerror}") from None
 
+    def get_irqchip(self, chip_id: int) -> api.KvmIrqchip:
+        chip = api.KvmIrqchip(chip_id=chip_id)
+        ioctl(self.fd, api.KVM_GET_IRQCHIP, chip)
+        return chip
+
+    def reset_irqchip(self) -> None:
+        """System reset of the in-kernel 8259s and IOAPIC (KVM keeps their state).
+
+        The IOAPIC comes out of reset with every redirection entry masked (82093AA
+        datasheet, 3.2.4); the 8259s wait for their initialisation words, unmasked
+        and with nothing pending, their edge/level registers kept.
+        """
+        if not self.has_irqchip:
+            return
+        ioapic = self.get_irqchip(api.KVM_IRQCHIP_IOAPIC)
+        st = ioapic.chip.ioapic
+        st.ioregsel = st.irr = 0
+        st.id = 0
+        for i in range(api.KVM_IOAPIC_NUM_PINS):
+            st.redirtbl[i] = 1 << 16
+        ioctl(self.fd, api.KVM_SET_IRQCHIP, ioapic)
+        for chip_id in (api.KVM_IRQCHIP_PIC_MASTER, api.KVM_IRQCHIP_PIC_SLAVE):
+            pic = self.get_irqchip(chip_id)
+            p = pic.chip.pic
+            elcr, elcr_mask = p.elcr, p.elcr_mask
+            ctypes.memset(ctypes.addressof(p), 0, ctypes.sizeof(p))
+            p.elcr, p.elcr_mask = elcr, elcr_mask
+            ioctl(self.fd, api.KVM_SET_IRQCHIP, pic)
+
     def irq_line(self, gsi: int, level: int) -> None:
         ioctl(self.fd, api.KVM_IRQ_LINE, api.KvmIrqLevel(gsi, level))
 

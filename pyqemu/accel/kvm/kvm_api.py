@@ -226,6 +226,31 @@ class KvmLapicState(ctypes.Structure):
     _fields_ = [("regs", c_uint8 * 1024)]
 
 
+class KvmPicState(ctypes.Structure):
+    _fields_ = [(n, c_uint8) for n in (
+        "last_irr", "irr", "imr", "isr", "priority_add", "irq_base", "read_reg_select",
+        "poll", "special_mask", "init_state", "auto_eoi", "rotate_on_auto_eoi",
+        "special_fully_nested_mode", "init4", "elcr", "elcr_mask")]
+
+
+KVM_IOAPIC_NUM_PINS = 24
+
+
+class KvmIoapicState(ctypes.Structure):
+    _fields_ = [("base_address", c_uint64), ("ioregsel", c_uint32), ("id", c_uint32),
+                ("irr", c_uint32), ("pad", c_uint32),
+                ("redirtbl", c_uint64 * KVM_IOAPIC_NUM_PINS)]
+
+
+class _KvmIrqchipUnion(ctypes.Union):
+    _fields_ = [("dummy", ctypes.c_char * 512), ("pic", KvmPicState),
+                ("ioapic", KvmIoapicState)]
+
+
+class KvmIrqchip(ctypes.Structure):
+    _fields_ = [("chip_id", c_uint32), ("pad", c_uint32), ("chip", _KvmIrqchipUnion)]
+
+
 class KvmEnableCap(ctypes.Structure):
     _fields_ = [("cap", c_uint32), ("flags", c_uint32), ("args", c_uint64 * 4),
                 ("pad", c_uint8 * 64)]
@@ -352,6 +377,8 @@ KVM_SET_TSS_ADDR = _io(0x47)
 KVM_SET_IDENTITY_MAP_ADDR = _iow(0x48, c_uint64)
 KVM_CREATE_IRQCHIP = _io(0x60)
 KVM_IRQ_LINE = _iow(0x61, KvmIrqLevel)
+KVM_GET_IRQCHIP = _iowr(0x62, KvmIrqchip)
+KVM_SET_IRQCHIP = _ior(0x63, KvmIrqchip)      # (sic: declared _IOR in the UAPI header)
 KVM_SET_GSI_ROUTING = _iow(0x6A, KvmIrqRoutingHeader)
 KVM_IRQFD = _iow(0x76, KvmIrqfd)
 KVM_CREATE_PIT2 = _iow(0x77, KvmPitConfig)
@@ -383,7 +410,8 @@ def _check_layout() -> None:
     expected = {KvmUserspaceMemoryRegion: 32, KvmRegs: 144, KvmSegment: 24, KvmDtable: 16,
                 KvmSregs: 312, KvmFpu: 416, KvmCpuidEntry2: 40, KvmIrqRoutingEntry: 48,
                 KvmIrqfd: 32, KvmIoeventfd: 64, KvmMsi: 32, KvmClockData: 48,
-                KvmGuestDebug: 72, KvmPitConfig: 64, KvmEnableCap: 104}
+                KvmGuestDebug: 72, KvmPitConfig: 64, KvmEnableCap: 104, KvmIrqchip: 520,
+                KvmIoapicState: 216}
     for struct, size in expected.items():
         assert ctypes.sizeof(struct) == size, (struct.__name__, ctypes.sizeof(struct))
     assert KvmRun.exit.offset == 32 and KvmRun.kvm_valid_regs.offset == 288

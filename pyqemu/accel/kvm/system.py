@@ -117,6 +117,8 @@ class KvmAccel:
         machine.attach_cpus(self.vcpus)
 
     def reset_cpus(self) -> None:
+        if self.vm is not None and self._started:
+            self.vm.reset_irqchip()           # a power-on leaves it as KVM created it
         for i, vcpu in enumerate(self.vcpus):
             reset_vcpu(vcpu, self.cpuid[i], self.reset_msrs, bsp=(i == 0), apic_id=i,
                        irqchip=True)
