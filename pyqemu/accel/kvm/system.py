@@ -162,3 +162,8 @@ def create_accelerator(opts: dict[str, str]) -> KvmAccel:
 
 def kvm_available(path: str | None = None) -> bool:
     return os.access(path or os.environ.get("PYQEMU_KVM_DEVICE") or "/dev/kvm", os.R_OK | os.W_OK)
+
+
+def supports_arch(arch: str) -> bool:
+    """This accelerator's vCPU set-up (CPUID, MSRs, reset state) is x86-64's."""
+    return arch == "x86_64"
