@@ -97,7 +97,7 @@ class HartRunner:
         raise t.RiscvTrap(cause, 0)
 
     def _exit_ebreak(self, q):
-        raise t.RiscvTrap(t.BREAKPOINT, q[cs.PC])
+        raise t.RiscvTrap(t.BREAKPOINT, 0)  # xtval = 0 is allowed, and what QEMU writes
 
     def _exit_illegal(self, q):
         raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
@@ -236,6 +236,20 @@ class TcgAccelerator:
         self.pause()
 
     def _vcpu_thread(self) -> None:
+        import os
+
+        path = os.environ.get("PYQEMU_PROFILE")
+        if not path:
+            return self._vcpu_loop()
+        import cProfile
+
+        prof = cProfile.Profile()
+        try:
+            prof.runcall(self._vcpu_loop)
+        finally:
+            prof.dump_stats(path)
+
+    def _vcpu_loop(self) -> None:
         runners = self.runners
         lock = self.machine.main_loop.bql
         while not self.quit:

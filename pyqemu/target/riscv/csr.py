@@ -33,7 +33,6 @@ N_PMP = 16
 
 # Plain read/write CSRs held in the buffer: number -> (index, writable mask)
 _PLAIN = {
-    0x105: (cs.STVEC, ~2 & 0xFFFFFFFFFFFFFFFF),
     0x140: (cs.SSCRATCH, 0xFFFFFFFFFFFFFFFF),
     0x141: (cs.SEPC, ~1 & 0xFFFFFFFFFFFFFFFF),
     0x142: (cs.SCAUSE, 0xFFFFFFFFFFFFFFFF),
@@ -42,7 +41,6 @@ _PLAIN = {
     0x10A: (cs.SENVCFG, 0),
     0x302: (cs.MEDELEG, MEDELEG_WRITABLE),
     0x303: (cs.MIDELEG, S_INTERRUPTS),
-    0x305: (cs.MTVEC, ~2 & 0xFFFFFFFFFFFFFFFF),
     0x306: (cs.MCOUNTEREN, 0xFFFFFFFF),
     0x30A: (cs.MENVCFG, 0),
     0x320: (cs.MCOUNTINHIBIT, 0),
@@ -98,6 +96,10 @@ class CsrFile:
             return self._counter(csr - 0xB00)
         if 0x323 <= csr <= 0x33F:
             return 0  # mhpmevent3..31: no events implemented
+        if csr == 0x305:
+            return q[cs.MTVEC]
+        if csr == 0x105:
+            return q[cs.STVEC]
         if csr == 0x300:
             return self.status()
         if csr == 0x100:
@@ -167,7 +169,11 @@ class CsrFile:
             q[cs.MSTATUS] = new
             hart.state_changed()
             return
-        if csr == 0x304:
+        if csr in (0x305, 0x105):
+            # MODE 0 (direct) or 1 (vectored); a reserved mode leaves xtvec unchanged.
+            if v & 3 < 2:
+                q[cs.MTVEC if csr == 0x305 else cs.STVEC] = v
+        elif csr == 0x304:
             q[cs.MIE] = v & ALL_INTERRUPTS
         elif csr == 0x104:
             m = q[cs.MIDELEG]

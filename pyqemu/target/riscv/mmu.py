@@ -98,7 +98,6 @@ class MMU:
         covers the whole page (the softmmu may then cache the page)."""
         q = self.q
         prev = 0
-        any_active = False
         partial = False  # an entry covers part of the page only
         page = pa & ~PAGE_MASK
         for n in range(16):
@@ -118,7 +117,6 @@ class MMU:
             prev = addr
             if a_field == 0:
                 continue
-            any_active = True
             covers = lo <= page and page + 4096 <= hi
             if lo <= pa < hi:
                 whole = covers and not partial
@@ -130,6 +128,7 @@ class MMU:
                 return whole
             if lo < page + 4096 and page < hi:
                 partial = True  # decides other addresses of this page
-        if priv == t.PRV_M or not any_active:
+        if priv == t.PRV_M:
             return not partial
+        # S and U accesses no entry matches fail: this hart implements PMP entries.
         raise t.RiscvTrap(ACCESS_FAULT[access], va)

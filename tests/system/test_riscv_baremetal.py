@@ -1,0 +1,52 @@
+"""Bare-metal guests on the virt board, side by side with qemu-system-riscv64: the same
+console output and exit status. They exercise the privileged architecture directly:
+M-mode traps (illegal, ecall, ebreak, access faults, a jump to unmapped memory), PMP,
+Sv39 translation with A/D updates and delegated page faults, S-mode, an ecall from S,
+a CLINT timer interrupt taken after wfi, and the test device's exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUESTS = Path(__file__).resolve().parent / "guests"
+CACHE = ROOT / ".cache" / "guests" / "system"
+PYQEMU = [str(ROOT / ".venv" / "bin" / "pyqemu-system-riscv64")]
+QEMU = shutil.which("qemu-system-riscv64")
+
+
+def build(name: str) -> Path:
+    src = (GUESTS / f"{name}.S").read_bytes() + (GUESTS / "common.inc").read_bytes()
+    out = CACHE / f"{name}-{hashlib.sha256(src).hexdigest()[:12]}.bin"
+    if not out.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        elf = out.with_suffix(".elf")
+        subprocess.run(["riscv64-linux-gnu-gcc", "-nostdlib", "-static", "-no-pie",
+                        "-march=rv64gc", "-mabi=lp64d", "-Wl,-Ttext=0x80000000",
+                        "-Wl,--build-id=none", f"-I{GUESTS}", "-o", str(elf),
+                        str(GUESTS / f"{name}.S")], check=True)
+        subprocess.run(["riscv64-linux-gnu-objcopy", "-O", "binary", str(elf), str(out)],
+                       check=True)
+    return out
+
+
+def run(cmd: list[str], image: Path) -> tuple[int, str]:
+    r = subprocess.run(cmd + ["-M", "virt", "-nographic", "-bios", str(image)],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout
+
+
+@pytest.mark.parametrize("name, status", [("traps", 7), ("sv39", 0)])
+def test_baremetal_matches_qemu(name: str, status: int) -> None:
+    if QEMU is None:
+        pytest.skip("qemu-system-riscv64 is not installed")
+    image = build(name)
+    want = run([QEMU], image)
+    got = run(PYQEMU, image)
+    assert want[0] == status
+    assert got == want
