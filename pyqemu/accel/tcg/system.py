@@ -201,6 +201,7 @@ class TcgAccelerator:
         self.idle = threading.Event()
         self.wakeup = threading.Event()
         self.quit = False
+        self.idle_s = 0.0  # time every hart spent in wfi
 
     def init_machine(self, machine) -> None:
         self.machine = machine
@@ -234,6 +235,22 @@ class TcgAccelerator:
     def stop(self) -> None:
         self.quit = True
         self.pause()
+        self.write_stats()
+
+    def write_stats(self) -> None:
+        """Translation statistics for bench/ (PYQEMU_STATS=file), summed over harts."""
+        import json
+        import os
+
+        path = os.environ.get("PYQEMU_STATS")
+        if not path:
+            return
+        tbcs = [r.tbc for r in self.runners]
+        with open(path, "w") as f:
+            json.dump({"tbs": sum(len(c.by_key) for c in tbcs),
+                       "translated_insns": sum(c.translated_insns for c in tbcs),
+                       "translate_ns": sum(c.translate_ns for c in tbcs),
+                       "idle_s": round(self.idle_s, 3)}, f)
 
     def _vcpu_thread(self) -> None:
         import os
@@ -271,8 +288,10 @@ class TcgAccelerator:
                     r.step()
             if not ran:
                 # Every hart is in wfi: sleep until a device raises a line.
+                t0 = time.monotonic()
                 self.wakeup.wait(0.01)
                 self.wakeup.clear()
+                self.idle_s += time.monotonic() - t0
         _ = lock
 
     def _slice(self, r: HartRunner) -> None:
