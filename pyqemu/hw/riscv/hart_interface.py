@@ -28,6 +28,12 @@ accelerator a memory map.  The contract, end to end:
    BQL.  ``set_interrupt`` must therefore be cheap and thread-safe (set or clear one
    bit of a pending-interrupt word the CPU loop checks), and ``kick`` must make a hart
    sleeping in ``wfi`` (or a vCPU thread running a long TB chain) look at mip again.
+6. mip.SEIP is both a PLIC-driven signal and a software-writable bit.  A csrrs/csrrc
+   on mip reads their OR, but only the software bit takes part in the
+   read-modify-write (privileged spec, "Machine Interrupt Registers"); folding the
+   PLIC's level into the written value latches SEIP forever and the guest loops in
+   its external-interrupt handler claiming nothing.  OpenSBI does csrc/csrs on mip
+   (STIP) at every timer tick, so this shows up as a random hang.
 """
 
 from __future__ import annotations
