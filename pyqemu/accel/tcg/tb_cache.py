@@ -125,6 +125,8 @@ class TBCache:
         ns.update(extra_ns)
         ns["J"] = jumps
         ns["LINE_PC"] = gen.line_pc
+        ns["WB"] = gen.writeback
+        ns["FAULT"] = codegen.fault
         ns.setdefault("LOOKUP", self.lookup_q)
         code = compile(gen.source, f"<tb {pc:#x}>", "exec")
         exec(code, ns)

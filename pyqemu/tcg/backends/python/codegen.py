@@ -77,6 +77,7 @@ class Generated:
     source: str
     line_pc: list[int] = field(default_factory=list)  # source line (1-based) -> guest pc
     uses_exits: set[int] = field(default_factory=set)
+    writeback: tuple = ()  # (state index, local name) of the globals the block writes
 
 
 _ATOM = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|0x[0-9a-f]+|[0-9]+|\(.*\))$")
@@ -692,26 +693,30 @@ class PythonCodegen:
             head.append("        while True:")
             pcs.append(info.pc)
             body = ["    " + line for line in body]
+        # A fault publishes the registers written so far and the faulting pc (fault()).
         tail = ["    except BaseException as e:",
-                "        _pc = LINE_PC[e.__traceback__.tb_lineno - 1]"]
-        unbound_ok = [g for g in self.written if g.index not in self.loaded]
-        if unbound_ok:
-            # Globals first written in the block may not be bound yet at the fault.
-            tail.append("        _l = locals()")
-        for g in self.written:
-            # Forms are not known here: mask (an S value is negative).
-            if g.index in self.loaded:
-                tail.append(f"        q[{g.index}] = {g.name} & {M}")
-            else:
-                tail.append(f"        if '{g.name}' in _l: q[{g.index}] = _l['{g.name}'] & {M}")
-        tail.append(f"        q[{PC_INDEX}] = _pc")
-        tail.append("        raise")
+                "        FAULT(q, e, locals(), WB, LINE_PC)",
+                "        raise"]
         pcs_tail = [info.pc] * len(tail)
         lines = head + body + tail
-        return Generated("\n".join(lines) + "\n", pcs + body_pcs + pcs_tail)
+        return Generated("\n".join(lines) + "\n", pcs + body_pcs + pcs_tail,
+                         writeback=tuple((g.index, g.name) for g in self.written))
 
 
 PC_INDEX = 64  # set by the target at import time (RISC-V: cpu_state.PC)
+_MASK64 = (1 << 64) - 1
+
+
+def fault(q, e: BaseException, loc: dict, writeback: tuple, line_pc: list) -> None:
+    """A guest fault inside a block: write back the registers the block has written
+    (bound locals; forms are not known here, so mask), and the faulting guest pc from
+    the traceback's line in the block's function."""
+    pc = line_pc[e.__traceback__.tb_lineno - 1]
+    for idx, name in writeback:
+        v = loc.get(name)
+        if v is not None:
+            q[idx] = v & _MASK64
+    q[PC_INDEX] = pc
 
 
 def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int) -> tuple[Generated, dict]:
