@@ -202,6 +202,8 @@ class TcgAccelerator:
         self.wakeup = threading.Event()
         self.quit = False
         self.idle_s = 0.0  # time every hart spent in wfi
+        self.ticker: threading.Thread | None = None
+        self.current: HartRunner | None = None  # the hart running a time slice
 
     def init_machine(self, machine) -> None:
         self.machine = machine
@@ -295,17 +297,25 @@ class TcgAccelerator:
         _ = lock
 
     def _slice(self, r: HartRunner) -> None:
-        """Run one hart for a time slice (several steps: exits to the loop are common)."""
+        """Run one hart for a time slice (several steps: exits to the loop are common).
+        The ticker thread raises the running hart's exit request when the slice ends."""
+        if self.ticker is None:
+            self.ticker = threading.Thread(target=self._tick, name="tcg-tick", daemon=True)
+            self.ticker.start()
+        self.current = r
         end = time.monotonic() + TIME_SLICE
-        timer = threading.Timer(TIME_SLICE, r.hart.kick)
-        timer.start()
-        try:
-            while time.monotonic() < end and self.run_flag.is_set():
-                r.step()
-                if r.hart.waiting:
-                    break
-        finally:
-            timer.cancel()
+        while time.monotonic() < end and self.run_flag.is_set():
+            r.step()
+            if r.hart.waiting:
+                break
+        self.current = None
+
+    def _tick(self) -> None:
+        while not self.quit:
+            time.sleep(TIME_SLICE)
+            r = self.current
+            if r is not None:
+                r.hart.exit_request[0] = 1
 
 
 def create_accelerator(opts: dict[str, str]) -> TcgAccelerator:
