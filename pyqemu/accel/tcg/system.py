@@ -30,7 +30,8 @@ TIME_SLICE = 0.005  # seconds a hart runs before the next one when several are a
 class HartRunner:
     """Runs one hart: its softmmu, its blocks and the dispatch of their exits."""
 
-    def __init__(self, hart: RiscvSystemHart, machine, log=None) -> None:
+    def __init__(self, hart: RiscvSystemHart, machine, log=None,
+                 shared: dict | None = None) -> None:
         self.hart = hart
         self.q = hart.q
         self.machine = machine
@@ -58,7 +59,7 @@ class HartRunner:
             "EXIT": exits, "rotl": _rotl, "rotr": _rotr, "ctz": _ctz, "bswap64": _bswap64,
             "LOG_EXEC": lambda pc, q: None,
         })
-        self.tbc = SystemTBCache(self, self.translator, runtime, log)
+        self.tbc = SystemTBCache(self, self.translator, runtime, log, shared=shared)
         ram = self.smmu
 
         def csr_sys(q, csr, src, kind, writes, raw):
@@ -211,11 +212,13 @@ class TcgAccelerator:
         machine.cpu_mmu_type = MMU_TYPE
         harts = [RiscvSystemHart(i, self.wakeup) for i in range(machine.smp)]
         machine.attach_cpus(harts)
-        self.runners = [HartRunner(h, machine) for h in harts]
+        shared: dict = {}  # translations all harts use (SystemTBCache.shared)
+        self.runners = [HartRunner(h, machine, shared=shared) for h in harts]
 
     def reset_cpus(self) -> None:
         for r in self.runners:
             r.hart.reset(self.machine.reset_pc)
+            r.tbc.shared.clear()
             r.tbc.flush()
             r.smmu.flush()
             r.update_flags()

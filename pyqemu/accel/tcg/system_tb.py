@@ -30,8 +30,11 @@ PAGE = 1 << PAGE_BITS
 
 class SystemTBCache(TBCache):
     def __init__(self, runner, translator, runtime_ns: dict, log=None,
-                 exec_log: bool = False) -> None:
+                 exec_log: bool = False, shared: dict | None = None) -> None:
         super().__init__(translator, runtime_ns, 0, 0, log, exec_log)
+        # Translations shared by the harts of a machine: key -> (BlockCode, page bytes
+        # it was translated from, second page or None).
+        self.shared = {} if shared is None else shared
         self.runner = runner
         self.smmu = runner.smmu
         self.by_key: dict[tuple[int, int, int], TranslationBlock] = {}
@@ -99,17 +102,29 @@ class SystemTBCache(TBCache):
     # ------------------------------------------------------------ build
     def build_system(self, vpc: int, ppc: int) -> TranslationBlock:
         t0 = time.perf_counter_ns()
-        ctx = TCGContext(self.translator.globals)
-        self.translator.flags = self.flags
-        try:
-            n_insns, end = self.translator.translate(ctx, vpc)
-        except GuestFetchFault:
-            raise self.fetch_trap(vpc) from None
-        tb = self.compile_block(ctx, vpc, n_insns, end, self.runner.block_ns(self.flags),
-                                softmmu=True)
+        key = (vpc, ppc, self.flags)
+        page = ppc & ~(PAGE - 1)
+        snap = self.runner.page_snapshot(page)
+        shared = self.shared.get(key)
+        if shared is not None and shared[1] == snap and shared[2] is None:
+            # Another hart translated this code from the same bytes: bind its code here.
+            tb = self.instantiate(shared[0], self.runner.block_ns(self.flags))
+            n_insns, end = tb.n_insns, tb.end
+        else:
+            ctx = TCGContext(self.translator.globals)
+            self.translator.flags = self.flags
+            try:
+                n_insns, end = self.translator.translate(ctx, vpc)
+            except GuestFetchFault:
+                raise self.fetch_trap(vpc) from None
+            tb = self.compile_block(ctx, vpc, n_insns, end, self.runner.block_ns(self.flags),
+                                    softmmu=True)
+            self.translated_insns += n_insns
         tb.phys2 = None
         if (end - 1) >> PAGE_BITS != vpc >> PAGE_BITS:
             tb.phys2 = self.smmu.fetch_page(end - 1) & ~(PAGE - 1)
+        if snap is not None:
+            self.shared[key] = (tb.template, snap, tb.phys2)
         tb.key = (vpc, ppc, self.flags)
         for i, target in enumerate(tb.targets):
             tb.jumps[i] = self._system_stub(tb, i, target)
@@ -121,7 +136,6 @@ class SystemTBCache(TBCache):
                 self.code_pages[page] = self.runner.page_snapshot(page)
             self.page_tbs.setdefault(page, []).append(tb)
         self.translate_ns += time.perf_counter_ns() - t0
-        self.translated_insns += n_insns
         return tb
 
     def _system_stub(self, tb: TranslationBlock, slot: int, target: int) -> Callable:

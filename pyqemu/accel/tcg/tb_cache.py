@@ -31,6 +31,20 @@ class TranslationBlock:
     targets: list[int] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class BlockCode:
+    """A translated block before it is bound to a vCPU: compiled code and its tables."""
+
+    pc: int
+    end: int
+    n_insns: int
+    code: object
+    line_pc: list
+    writeback: tuple
+    helpers: dict
+    targets: list
+
+
 class GuestFetchFault(Exception):
     """The guest tried to execute from an address that is not executable."""
 
@@ -117,22 +131,31 @@ class TBCache:
         gen, helpers = codegen.generate(ctx.ops, info, self.low, self.hmask)
         if log and log.enabled("out_asm"):
             log.write(f"OUT: [size={len(gen.source)}]\n{gen.source}\n")
-        jumps: list = [None] * max(n_exits, 1)
         exit_targets = {op.aux[0]: op.aux[1] for op in ctx.ops if op.name == "goto_tb"}
-        targets = [exit_targets.get(i, pc) for i in range(len(jumps))]
+        targets = [exit_targets.get(i, pc) for i in range(max(n_exits, 1))]
+        code = compile(gen.source, f"<tb {pc:#x}>", "exec")
+        template = BlockCode(pc, end, n_insns, code, gen.line_pc, gen.writeback, helpers,
+                             targets)
+        return self.instantiate(template, extra_ns)
+
+    def instantiate(self, t: BlockCode, extra_ns: dict) -> TranslationBlock:
+        """A block function from compiled block code, bound to this cache's runtime (a
+        vCPU's views, TLBs and exits): several vCPUs share one translation."""
+        jumps: list = [None] * len(t.targets)
         ns = dict(self.runtime_ns)
-        ns.update(helpers)
+        ns.update(t.helpers)
         ns.update(extra_ns)
         ns["J"] = jumps
-        ns["LINE_PC"] = gen.line_pc
-        ns["WB"] = gen.writeback
+        ns["LINE_PC"] = t.line_pc
+        ns["WB"] = t.writeback
         ns["FAULT"] = codegen.fault
         ns.setdefault("LOOKUP", self.lookup_q)
-        code = compile(gen.source, f"<tb {pc:#x}>", "exec")
-        exec(code, ns)
-        fn = ns[f"tb_{pc:x}"]
-        fn.guest_pc = pc
-        return TranslationBlock(pc, end, n_insns, fn, jumps, targets)
+        exec(t.code, ns)
+        fn = ns[f"tb_{t.pc:x}"]
+        fn.guest_pc = t.pc
+        tb = TranslationBlock(t.pc, t.end, t.n_insns, fn, jumps, list(t.targets))
+        tb.template = t
+        return tb
 
     def _stub(self, tb: TranslationBlock, slot: int, target: int) -> Callable:
         jumps = tb.jumps
