@@ -205,12 +205,15 @@ class TcgAccelerator:
         self.idle_s = 0.0  # time every hart spent in wfi
         self.ticker: threading.Thread | None = None
         self.current: HartRunner | None = None  # the hart running a time slice
+        self.yield_now = False
 
     def init_machine(self, machine) -> None:
         self.machine = machine
         machine.cpu_isa = ISA
         machine.cpu_mmu_type = MMU_TYPE
         harts = [RiscvSystemHart(i, self.wakeup) for i in range(machine.smp)]
+        for h in harts:
+            h.on_kick = self._on_kick
         machine.attach_cpus(harts)
         shared: dict = {}  # translations all harts use (SystemTBCache.shared)
         self.runners = [HartRunner(h, machine, shared=shared) for h in harts]
@@ -306,12 +309,22 @@ class TcgAccelerator:
             self.ticker = threading.Thread(target=self._tick, name="tcg-tick", daemon=True)
             self.ticker.start()
         self.current = r
+        self.yield_now = False
         end = time.monotonic() + TIME_SLICE
-        while time.monotonic() < end and self.run_flag.is_set():
+        while time.monotonic() < end and self.run_flag.is_set() and not self.yield_now:
             r.step()
             if r.hart.waiting:
                 break
         self.current = None
+
+    def _on_kick(self, hart: RiscvSystemHart) -> None:
+        """An interrupt line of a hart that is not running (an IPI, a device): end the
+        running hart's slice, so that one answering an IPI the running hart may be
+        spinning on gets to run now rather than a time slice later."""
+        r = self.current
+        if r is not None and r.hart is not hart:
+            self.yield_now = True
+            r.hart.exit_request[0] = 1
 
     def _tick(self) -> None:
         while not self.quit:

@@ -34,6 +34,7 @@ class RiscvSystemHart(RiscvCPU):
         self.read_mtime: Callable[[], int] = self._host_mtime
         self.on_state_change: Callable[[], None] = lambda: None
         self.on_tlb_flush: Callable[[], None] = lambda: None
+        self.on_kick: Callable[[RiscvSystemHart], None] = lambda hart: None
         self.insns_base = 0
 
     # ------------------------------------------------------------------ board interface
@@ -47,6 +48,7 @@ class RiscvSystemHart(RiscvCPU):
     def kick(self) -> None:
         self.exit_request[0] = 1
         self.wakeup.set()
+        self.on_kick(self)
 
     def set_time_source(self, read_mtime: Callable[[], int]) -> None:
         self.read_mtime = read_mtime
