@@ -235,9 +235,11 @@ class TcgAccelerator:
 
     def pause(self) -> None:
         self.run_flag.clear()
+        self.idle.clear()
         for r in self.runners:
             r.hart.kick()
-        if self.thread is not None and self.thread.is_alive():
+        if self.thread is not None and self.thread.is_alive() \
+                and threading.current_thread() is not self.thread:
             self.idle.wait(timeout=5)
 
     def stop(self) -> None:
@@ -280,7 +282,7 @@ class TcgAccelerator:
         while not self.quit:
             if not self.run_flag.is_set():
                 self.idle.set()
-                self.run_flag.wait(0.1)
+                self.run_flag.wait(0.05)
                 continue
             self.idle.clear()
             ran = False
@@ -300,6 +302,7 @@ class TcgAccelerator:
                 self.wakeup.wait(0.01)
                 self.wakeup.clear()
                 self.idle_s += time.monotonic() - t0
+        self.idle.set()
         _ = lock
 
     def _slice(self, r: HartRunner) -> None:

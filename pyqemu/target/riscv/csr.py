@@ -75,7 +75,15 @@ class CsrFile:
             raise t.RiscvTrap(t.ILLEGAL_INSN, raw)
         old = self.read(csr, raw)
         if writes:
-            new = src if kind == 0 else (old | src if kind == 1 else old & ~src)
+            # mip/sip read as the software bits ORed with the lines devices drive, but a
+            # read-modify-write only acts on the software bits (ch. 3.1.9): a device's
+            # SEIP must not be latched into mip.
+            base = old
+            if csr == 0x344:
+                base = q[cs.MIP]
+            elif csr == 0x144:
+                base = q[cs.MIP] & q[cs.MIDELEG]
+            new = src if kind == 0 else (base | src if kind == 1 else base & ~src)
             self.write(csr, new & 0xFFFFFFFFFFFFFFFF, raw)
         return old
 
