@@ -267,7 +267,11 @@ class TcgAccelerator:
 
         path = os.environ.get("PYQEMU_PROFILE")
         if not path:
-            return self._vcpu_loop()
+            try:
+                return self._vcpu_loop()
+            except Exception as e:  # a bug of ours, not the guest's: say so and stop
+                self._internal_error(e)
+                return None
         import cProfile
 
         prof = cProfile.Profile()
@@ -275,6 +279,19 @@ class TcgAccelerator:
             prof.runcall(self._vcpu_loop)
         finally:
             prof.dump_stats(path)
+
+    def _internal_error(self, e: Exception) -> None:
+        import sys
+
+        from ...sysemu import ShutdownCause
+
+        prog = getattr(self.machine, "program_name", "pyqemu")
+        where = " ".join(f"hart {r.hart.hartid} pc={r.q[cs.PC]:#x} priv={r.q[cs.PRIV]}"
+                         for r in self.runners)
+        print(f"{prog}: internal error in the TCG vCPU ({where}): {type(e).__name__}: {e}",
+              file=sys.stderr)
+        self.machine.runstate.request_shutdown(ShutdownCause.HOST_ERROR, 1)
+        self.idle.set()
 
     def _vcpu_loop(self) -> None:
         runners = self.runners
