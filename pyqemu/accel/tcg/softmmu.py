@@ -53,6 +53,15 @@ class SoftMMU:
             w.clear()
         self.fetch_tlb.clear()
 
+    def flush_page(self, va: int) -> None:
+        """sfence.vma with an address: forget that page's translations only."""
+        vpn = (va & 0xFFFFFFFFFFFFFFFF) >> 12
+        for r, w in self.tlbs.values():
+            r.pop(vpn, None)
+            w.pop(vpn, None)
+        for priv in (0, 1, 3):
+            self.fetch_tlb.pop((priv, vpn), None)
+
     def _mode(self) -> tuple[int, bool, bool]:
         return self.hart.data_mode()
 

@@ -146,7 +146,12 @@ class HartRunner:
         if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TVM:
             raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
         q[cs.PC] += 4
-        self.flush_tlb()
+        va = q[cs.SFENCE_VA]
+        if va == 0xFFFFFFFFFFFFFFFF:
+            self.flush_tlb()
+        else:
+            self.smmu.flush_page(va)
+            self.tbc.flush_jump_cache_page(va >> 12)
         return self.tbc.lookup_q(q)
 
     def _exit_state(self, q):

@@ -41,6 +41,7 @@ class SystemTBCache(TBCache):
         self.jcs: dict[int, dict[int, Callable]] = {}
         self.flags = 0
         self.jc: dict[int, Callable] = {}
+        self.jc_pages: set[int] = set()  # virtual pages with jump-cache entries
         self.code_pages: dict[int, bytes | None] = {}  # physical page -> snapshot
         self.page_tbs: dict[int, list[TranslationBlock]] = {}
 
@@ -51,9 +52,19 @@ class SystemTBCache(TBCache):
             jc = self.jcs[flags] = {}
         self.jc = jc
 
+    def flush_jump_cache_page(self, vpn: int) -> None:
+        """Forget the jump-cache entries of one virtual page (sfence.vma with rs1)."""
+        if vpn not in self.jc_pages:
+            return  # a data page: the common case
+        self.jc_pages.discard(vpn)
+        for jc in self.jcs.values():
+            for vpc in [v for v in jc if v >> PAGE_BITS == vpn]:
+                del jc[vpc]
+
     def flush_jump_cache(self) -> None:
         for jc in self.jcs.values():
             jc.clear()
+        self.jc_pages.clear()
 
     # ------------------------------------------------------------ lookup
     def lookup(self, vpc: int) -> Callable:
@@ -69,6 +80,7 @@ class SystemTBCache(TBCache):
                           and self.smmu.fetch_page(tb.end - 1) & ~(PAGE - 1) != tb.phys2):
             tb = self.build_system(vpc, ppc)
         self.jc[vpc] = tb.fn
+        self.jc_pages.add(vpc >> PAGE_BITS)
         return tb.fn
 
     def lookup_q(self, q) -> Callable:

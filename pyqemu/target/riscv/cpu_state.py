@@ -23,6 +23,7 @@ LR_ADDR = 67  # LR/SC reservation address, or RESERVATION_NONE
 LR_VALUE = 68  # value loaded by LR (user mode emulates SC as compare-and-swap)
 INSTRET = 69  # instructions retired up to the last exit to the loop
 PRIV = 70  # privilege level (3 M, 1 S, 0 U); user mode keeps 0
+SFENCE_VA = 71  # sfence.vma's rs1 for the loop (all ones: every address)
 # Privileged state (system emulation; privileged ISA ch. 3, 4). Each CSR is one word.
 MSTATUS = 80
 MISA = 81
@@ -69,7 +70,8 @@ class RiscvCPUState(ctypes.Structure):
         ("lr_value", ctypes.c_uint64),
         ("instret", ctypes.c_uint64),
         ("priv", ctypes.c_uint64),
-        ("_reserved", ctypes.c_uint64 * (MSTATUS - 71)),
+        ("sfence_va", ctypes.c_uint64),
+        ("_reserved", ctypes.c_uint64 * (MSTATUS - 72)),
         ("csr", ctypes.c_uint64 * (NUM_WORDS - MSTATUS)),  # MSTATUS.. by index above
     ]
 

@@ -51,6 +51,11 @@ def trans_wfi(dc: DisasContext, i: Insn) -> None:
 def trans_sfence_vma(dc: DisasContext, i: Insn) -> None:
     if not dc.system or dc.priv < 1:
         return _illegal(dc)
+    # The loop flushes one page when rs1 names it, else everything.
+    from . import cpu_state as cs
+
+    va = dc.x(i.rs1) if i.rs1 else dc.const((1 << 64) - 1)
+    dc.mov(dc.g[cs.SFENCE_VA], va)
     dc.exit_to_loop(ExitReason.SFENCE_VMA, dc.pc)  # the loop checks mstatus.TVM
 
 

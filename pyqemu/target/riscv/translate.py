@@ -37,7 +37,7 @@ def make_globals() -> dict[int, Temp]:
         g[cs.F0 + i] = Temp(Kind.GLOBAL, cs.F0 + i, f"f{i}")
     for idx, name in ((cs.PC, "pc"), (cs.FFLAGS, "fflags"), (cs.FRM, "frm"),
                       (cs.LR_ADDR, "lr_addr"), (cs.LR_VALUE, "lr_value"),
-                      (cs.MSTATUS, "mstatus")):
+                      (cs.MSTATUS, "mstatus"), (cs.SFENCE_VA, "sfence_va")):
         g[idx] = Temp(Kind.GLOBAL, idx, name)
     return g
 
