@@ -84,7 +84,31 @@ s_entry:
     ld t1, 0(t0)              /* not a canonical Sv39 address */
     csrr a0, sstatus
     call puthex
+    /* Remap VA 0x40000000 (data and code) to page2, flush only that address: loads and
+       instruction fetches there now see page2; then page3 the same way. */
+    lla t0, page2
+    call remap
+    li t0, 0x40000000
+    ld a0, 0(t0)
+    call puthex
+    li t0, 0x40000008
+    jalr t0
+    call puthex
+    lla t0, page3
+    call remap
+    li t0, 0x40000008
+    jalr t0
+    call puthex
     ecall                     /* to M: ecall from S is not delegated */
+
+/* remap: leaf PTE for VA 0x40000000 -> page at t0 (RWX, A, D); sfence.vma that VA */
+remap:
+    srli t0, t0, 2
+    ori t0, t0, PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D
+    sd t0, 0(s2)
+    li t0, 0x40000000
+    sfence.vma t0
+    ret
 
     .align 2
 s_handler:
@@ -132,5 +156,13 @@ pt_l1: .space 4096
 pt_l0: .space 4096
 data_page: .dword 0x5a5a5a5a5a5a5a5a
     .space 4088
+page2: .dword 0x2222222222222222
+    li a0, 0x77
+    ret
+    .align 12
+page3: .dword 0x3333333333333333
+    li a0, 0x99
+    ret
+    .align 12
     .space 1024
 stack_top:
