@@ -94,12 +94,30 @@ def decode32(i: int, length: int = 4, raw: int | None = None) -> Insn | None:
     return None
 
 
+# Decoded instructions by encoding (16-bit compressed ones under their halfword, which
+# cannot collide with a 32-bit word: those have both low bits set). Insn records are
+# never modified after decoding, so blocks share them; code repeats the same encodings
+# (stack spills, moves, returns) many times.
+_CACHE: dict[int, Insn | None] = {}
+_CACHE_LIMIT = 1 << 17
+
+
 def decode(fetch16, pc: int) -> Insn | None:
     """Decode the instruction at pc; fetch16(addr) returns the halfword there."""
     lo = fetch16(pc)
+    key = lo if lo & 3 != 3 else lo | (fetch16(pc + 2) << 16)
+    try:
+        return _CACHE[key]
+    except KeyError:
+        pass
     if lo & 3 != 3:
         from .decode_rvc import expand_rvc
 
         word = expand_rvc(lo)
-        return decode32(word, 2, lo) if word else None
-    return decode32(lo | (fetch16(pc + 2) << 16))
+        d = decode32(word, 2, lo) if word else None
+    else:
+        d = decode32(key)
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[key] = d
+    return d
