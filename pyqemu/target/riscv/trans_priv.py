@@ -65,5 +65,22 @@ def system_csr(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> None:
     (old,) = dc.ctx.call(CSR_SYS, [dc.const(i.csr), src, dc.const(kind),
                                     dc.const(int(writes)), dc.const(i.raw)])
     dc.mov(dc.xd(i.rd), old)
-    if writes:
+    if writes and not _write_keeps_state(i):
         dc.exit_to_loop(ExitReason.STATE_CHANGED, dc.next_pc)
+
+
+# CSRs whose writes change neither translation nor which interrupts can be taken:
+# trap-handler scratch and return registers, vectors, counter enables. Linux writes
+# sscratch, sepc... on every trap; those need not end the block.
+_PLAIN_CSRS = frozenset({0x105, 0x106, 0x10A, 0x140, 0x141, 0x142, 0x143, 0x305, 0x306,
+                         0x30A, 0x320, 0x340, 0x341, 0x342, 0x343}
+                        | set(range(0x323, 0x340)) | set(range(0xB00, 0xB20)))
+_STATUS_IE = (1 << 1) | (1 << 3)  # sstatus/mstatus SIE and MIE
+
+
+def _write_keeps_state(i: Insn) -> bool:
+    if i.csr in _PLAIN_CSRS:
+        return True
+    # Clearing SIE/MIE by an immediate (local_irq_disable) enables nothing and leaves
+    # the block's flags as they are.
+    return i.name == "csrrci" and i.csr in (0x100, 0x300) and not i.rs1 & ~_STATUS_IE
