@@ -60,13 +60,12 @@ class HartRunner:
             "LOG_EXEC": lambda pc, q: None,
         })
         self.tbc = SystemTBCache(self, self.translator, runtime, log, shared=shared)
-        ram = self.smmu
 
         def csr_sys(q, csr, src, kind, writes, raw):
             return hart.csrs.access(csr, src, kind, writes, raw)
 
         self.csr_helper = csr_sys
-        self.ram_view = ram.ram
+        self.ram_view = self.smmu.ram
         hart.on_tlb_flush = self.flush_tlb
         self.tbc.set_flags(hart.tb_flags())
 
@@ -300,7 +299,6 @@ class TcgAccelerator:
 
     def _vcpu_loop(self) -> None:
         runners = self.runners
-        lock = self.machine.main_loop.bql
         while not self.quit:
             if not self.run_flag.is_set():
                 self.idle.set()
@@ -325,7 +323,6 @@ class TcgAccelerator:
                 self.wakeup.clear()
                 self.idle_s += time.monotonic() - t0
         self.idle.set()
-        _ = lock
 
     def _slice(self, r: HartRunner) -> None:
         """Run one hart for a time slice (several steps: exits to the loop are common).

@@ -164,7 +164,7 @@ class CsrFile:
             return
         if csr in (0x001, 0x002, 0x003):
             if csr != 0x002:
-                q[cs.FFLAGS] = (v if csr == 0x001 else v) & 0x1F
+                q[cs.FFLAGS] = v & 0x1F  # fflags, or fcsr's low five bits
             if csr != 0x001:
                 q[cs.FRM] = ((v >> 5) if csr == 0x003 else v) & 7
             q[cs.MSTATUS] |= t.MSTATUS_FS_DIRTY

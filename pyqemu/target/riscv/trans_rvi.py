@@ -6,7 +6,7 @@ from ...tcg.ir import INVERT_COND, Cond, ExitReason
 from . import cpu_state as cs
 from . import helpers
 from .decode import Insn
-from .translate import DisasContext, translator
+from .translate import DisasContext, mark_fs_dirty, translator
 
 # ---------------------------------------------------------------- upper immediates, jumps
 
@@ -200,8 +200,8 @@ def trans_csr(dc: DisasContext, i: Insn) -> None:
             if not (dc.flags >> 6) & 3:
                 dc.exit_to_loop(ExitReason.ILLEGAL, dc.pc)
                 return
-            if writes:
-                dc.op2("or", dc.g[cs.MSTATUS], dc.const(3 << 13), dc.g[cs.MSTATUS])
+            if writes and (dc.flags >> 6) & 3 != 3:
+                mark_fs_dirty(dc)
         _fp_csr(dc, i, kind, src, writes)
         return
     if dc.system:

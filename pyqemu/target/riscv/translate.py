@@ -125,6 +125,13 @@ class DisasContext:
         self.ended = True
 
 
+def mark_fs_dirty(dc: DisasContext) -> None:
+    """mstatus.FS (and so SD) to Dirty, once per block: the OS saves FP state then."""
+    if not dc.fs_marked:
+        dc.op2("or", dc.g[cs.MSTATUS], dc.const(3 << 13), dc.g[cs.MSTATUS])
+        dc.fs_marked = True
+
+
 class RiscvTranslator:
     """Builds IR for blocks of one address space (user mode: guest virtual = physical)."""
 
@@ -206,9 +213,8 @@ class RiscvTranslator:
         fs = (dc.flags >> 6) & 3
         if fs == 0:
             return False
-        if fs != 3 and not dc.fs_marked:
-            dc.op2("or", dc.g[cs.MSTATUS], dc.const(3 << 13), dc.g[cs.MSTATUS])
-            dc.fs_marked = True
+        if fs != 3:
+            mark_fs_dirty(dc)
         return True
 
     @staticmethod

@@ -160,6 +160,24 @@ def _form_of(e: Expr) -> str:
     return "L"
 
 
+def _load_form(mo) -> dict:
+    """Expr form of a loaded value: signed views give S values (so do the slow paths)."""
+    size = mo.size
+    return dict(exact=not mo.signed, signed=mo.signed,
+                small=size < 4 or (mo.signed and size == 4), bits=size * 8, is_load=True)
+
+
+def _store_value(v: Expr, size: int) -> tuple[str, str, bool]:
+    """(value text for the fast store, for the slow path, whether the fast store must use
+    the signed 64-bit view): an S value goes into a signed view as it is."""
+    if size < 8:
+        val = f"{p(v)} & {(1 << (size * 8)) - 1:#x}"
+        return val, val, False
+    if v.signed and not v.exact:
+        return p(v), canon(v), True
+    return canon(v), canon(v), False
+
+
 def _c(v: int) -> str:
     return str(v) if v < 4096 else hex(v)
 
@@ -462,8 +480,7 @@ class PythonCodegen:
         size = mo.size
         v, a = self._softmmu_addr(op.ins[0], "TR")
         view = ("rs" if mo.signed else "r") + str(size * 8)
-        form = dict(exact=not mo.signed, signed=mo.signed, small=size < 4 or (mo.signed and size == 4),
-                    bits=size * 8, is_load=True)
+        form = _load_form(mo)
         slow = f"LD({v}, {size}, {int(mo.signed)})"
         if size == 1:
             text = f"({view}[{v} + {a}] if {a} is not None else {slow})"
@@ -477,13 +494,8 @@ class PythonCodegen:
         size = mo.size
         v_e = self.operand(op.ins[0])
         self.flush_loads()
-        view = f"r{size * 8}"
-        if size < 8:
-            val = slow = f"{p(v_e)} & {(1 << (size * 8)) - 1:#x}"
-        elif v_e.signed and not v_e.exact:
-            val, slow, view = p(v_e), canon(v_e), "rs64"
-        else:
-            val = slow = canon(v_e)
+        val, slow, signed64 = _store_value(v_e, size)
+        view = "rs64" if signed64 else f"r{size * 8}"
         v, a = self._softmmu_addr(op.ins[1], "TW")
         if size == 1:
             self.emit(f"if {a} is None: ST({v}, 1, {slow})")
@@ -502,8 +514,7 @@ class PythonCodegen:
         size = mo.size
         view = ("s" if mo.signed else "m") + str(size * 8)
         # Signed views give S-form values (ld_slow returns them signed as well).
-        form = dict(exact=not mo.signed, signed=mo.signed, small=size < 4 or (mo.signed and size == 4),
-                    bits=size * 8, is_load=True)
+        form = _load_form(mo)
         if size == 1:
             e = Expr(f"{view}[{h}]", reads=frozenset(), **form)
         else:
@@ -523,13 +534,8 @@ class PythonCodegen:
         h = self.host_addr(op.ins[1])
         self.flush_loads()
         size = mo.size
-        view = f"m{size * 8}"
-        if size < 8:
-            val = slow = f"{p(v)} & {(1 << (size * 8)) - 1:#x}"
-        elif v.signed and not v.exact:
-            val, slow, view = p(v), canon(v), "s64"  # an S value goes in as it is
-        else:
-            val = slow = canon(v)
+        val, slow, signed64 = _store_value(v, size)
+        view = "s64" if signed64 else f"m{size * 8}"
         if size == 1:
             self.emit(f"m8[{h}] = {val}")
             return
