@@ -237,6 +237,10 @@ class TcgAccelerator:
             self.thread = threading.Thread(target=self._vcpu_thread, name="vcpu", daemon=True)
             self.thread.start()
 
+    def resume(self) -> None:
+        """Run the vCPUs again after pause() (QMP cont, gdb continue): same as start()."""
+        self.start()
+
     def pause(self) -> None:
         self.run_flag.clear()
         self.idle.clear()
