@@ -28,6 +28,7 @@ Argument             Env-variable      Description
 -d item[,...]        QEMU_LOG          enable logging of specified items (use '-d help' for a list of items)
 -D logfile           QEMU_LOG_FILENAME write logs to 'logfile' (default stderr)
 -strace              QEMU_STRACE       log system calls
+-g port              QEMU_GDB          wait gdb connection to 'port'
 -accel tcg[,backend=python]            select the accelerator and TCG backend
 -version             QEMU_VERSION      display version information and exit
 
@@ -68,6 +69,7 @@ class Options:
         self.strace = "QEMU_STRACE" in os.environ
         self.cpu = os.environ.get("QEMU_CPU", "rv64")
         self.singlestep = "QEMU_SINGLESTEP" in os.environ
+        self.gdb: str | None = os.environ.get("QEMU_GDB")  # -g: wait for gdb on this port
         self.passthrough: list[str] = []  # options a re-exec (execve) must repeat
         if "QEMU_SET_ENV" in os.environ:
             self.set_env += os.environ["QEMU_SET_ENV"].split(",")
@@ -120,6 +122,8 @@ def parse(argv: list[str]) -> tuple[Options, list[str]]:
             o.singlestep = True
         elif a == "-strace":
             o.strace = True
+        elif a == "-g":
+            o.gdb = val
         elif a == "-cpu":
             if val == "help":
                 sys.stdout.write("Available CPUs:\n" + "".join(f"  {c}\n" for c in CPUS))
@@ -209,6 +213,13 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     threading.stack_size(64 << 20)
     sys.setrecursionlimit(10000)
+    if o.gdb:
+        from ..gdbstub.user import start_user_gdbstub
+
+        try:
+            start_user_gdbstub(o.gdb, engine, process)
+        except (OSError, ValueError):
+            fail(f"could not open gdbserver on {o.gdb}")
     engine.run(cpu)
 
 

@@ -297,6 +297,9 @@ class Process:
         except (ValueError, OSError):
             pass
         sys.stdout.flush()
+        gdb = getattr(self, "gdb", None)
+        if gdb is not None:
+            gdb.on_killed(signo)  # gdb hears "terminated with signal" first
         try:
             signal.signal(signo, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signo})

@@ -36,6 +36,9 @@ def exit_process(p, status: int) -> None:
     for v in list(p.mm.vmas):
         p.mm._writeback(v)
     sys.stdout.flush()
+    gdb = getattr(p, "gdb", None)
+    if gdb is not None:
+        gdb.on_exit(status & 0xFF)  # gdb hears "exited with code N" first
     os._exit(status & 0xFF)
 
 
@@ -180,6 +183,8 @@ def _fork(p, cpu, flags, newsp, ptid, tls, ctid) -> int:
     sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
+        if getattr(p, "gdb", None) is not None:
+            p.gdb.forked_child()  # the debugger stays with the parent
         if vfork:
             os.close(rfd)
             p.vfork_fd = wfd

@@ -106,6 +106,7 @@ class ExitReason(IntEnum):
     WFI = 8
     SFENCE_VMA = 9
     STATE_CHANGED = 10  # a CSR write changed translation flags or interrupt enables
+    DEBUG = 11  # a debugger breakpoint at pc: the loop stops before executing it
 
 
 @dataclass(eq=False)

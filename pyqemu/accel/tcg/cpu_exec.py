@@ -31,6 +31,10 @@ class GuestBreakpoint(Exception):
     pass
 
 
+class DebugStop(Exception):
+    """A block reached a debugger breakpoint (ExitReason.DEBUG, see pyqemu.gdbstub)."""
+
+
 def _rotl(a: int, b: int) -> int:
     b &= 63
     return ((a << b) | (a >> (64 - b))) & 0xFFFFFFFFFFFFFFFF
@@ -59,6 +63,7 @@ class UserEngine:
         self.exit_request = exit_request
         self.log = log
         self.cpus: dict[int, object] = {}
+        self.debug = None  # pyqemu.gdbstub.user.UserDebugger while gdb may be attached
         self.stats_path = os.environ.get("PYQEMU_STATS")  # id(cpu.q) -> cpu, for exits that need the hart
         self.translator = RiscvTranslator(mem, can_execute)
         if max_insns:
@@ -83,6 +88,7 @@ class UserEngine:
         exits[ExitReason.EBREAK] = self._exit_ebreak
         exits[ExitReason.ILLEGAL] = self._exit_illegal
         exits[ExitReason.FENCE_I] = self._exit_fence_i
+        exits[ExitReason.DEBUG] = self._exit_debug
         runtime = {
             "m8": mem.m8, "m16": mem.m16, "m32": mem.m32, "m64": mem.m64,
             "s8": mem.s8, "s16": mem.s16, "s32": mem.s32, "s64": mem.s64,
@@ -113,6 +119,9 @@ class UserEngine:
         self.tbc.flush()
         return self.tbc.lookup_q(q)
 
+    def _exit_debug(self, q):
+        raise DebugStop()
+
     def _log_exec(self, pc: int, q) -> None:
         if self.log.enabled("cpu"):
             regs = " ".join(f"{q[i]:016x}" for i in range(1, 32))
@@ -136,6 +145,17 @@ class UserEngine:
     # ------------------------------------------------------------ the loop
     def run(self, cpu) -> None:
         """Run one hart until its thread exits (the OS layer raises or os._exit()s)."""
+        if self.debug is not None:
+            self.cpus[id(cpu.q)] = cpu
+            try:
+                self.debug.run_thread(cpu)  # gdb decides when it runs
+            finally:
+                self.cpus.pop(id(cpu.q), None)
+            return
+        self.run_plain(cpu)
+
+    def run_plain(self, cpu) -> None:
+        """The loop without a debugger."""
         q = cpu.q
         self.cpus[id(q)] = cpu
         X = self.exit_request

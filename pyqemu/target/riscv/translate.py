@@ -144,6 +144,10 @@ class RiscvTranslator:
         self.max_insns = MAX_INSNS
         self.system = False  # system emulation: privileged instructions, FS gating
         self.flags = 0  # the block's TB flags (system emulation)
+        # Debugger breakpoints (gdbstub): a block ends before each one and a block
+        # starting at one exits to the loop before executing its instruction. Changing
+        # the set requires dropping translated blocks.
+        self.breakpoints: frozenset[int] = frozenset()
 
     def _fetch16(self, addr: int) -> int:
         return self.mem.read_u16(addr)
@@ -177,6 +181,14 @@ class RiscvTranslator:
                 break
             while dc.pending and dc.pending[-1][0] == pc:
                 ctx.emit("set_label", [], [], dc.pending.pop()[1])
+            if pc in self.breakpoints:
+                if n == 0:
+                    ctx.emit("insn_start", [], [], pc, 2)
+                    dc.exit_to_loop(ExitReason.DEBUG, pc)
+                    return 1, pc + 2
+                dc.goto(pc)
+                self._close_pending(dc)
+                break
             insn = decode(self._fetch16, pc)
             ctx.emit("insn_start", [], [], pc, insn.length if insn else 4)
             n += 1

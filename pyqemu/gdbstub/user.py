@@ -1,0 +1,380 @@
+"""gdb on a user-mode process (``pyqemu-riscv64 -g PORT``): threads are the guest's
+threads, memory is the guest address space.
+
+All-stop: when one guest thread stops (breakpoint, step done, watchpoint, signal,
+Ctrl-C) every other one parks at its next block boundary, and all wait until gdb
+resumes them. Each guest thread runs :meth:`UserDebugger.run_thread` instead of the
+engine's plain loop; the gdb connection is served by a thread of its own
+(server.ThreadedGdbServer) and calls the DebugTarget methods while the guest is parked.
+
+Translation follows what is being asked: blocks end before breakpoints (the
+translator's ``breakpoints``) while continuing, and hold one instruction while stepping
+or while watchpoints are set; switching between the two drops the translated blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from ..accel.tcg.cpu_exec import DebugStop, GuestBreakpoint, UserEngine
+from ..accel.tcg.tb_cache import GuestFetchFault
+from ..linux_user.guest_memory import GuestFault
+from ..linux_user.signals import SigInfo
+from ..target.riscv import cpu_state as cs
+from ..target.riscv.helpers import IllegalInstruction
+from ..target.riscv.translate import MAX_INSNS
+from .riscv import RiscvRegisters
+from .target import (
+    GDB_SIGINT,
+    GDB_SIGTRAP,
+    HW_BREAK,
+    SW_BREAK,
+    DebugError,
+    StopEvent,
+    to_gdb_signal,
+    to_linux_signal,
+)
+from .watch import Watchpoint, data_access, watch_hit
+
+SEGV_MAPERR, ILL_ILLOPC, TRAP_BRKPT = 1, 1, 1
+
+
+class UserDebugger:
+    def __init__(self, engine: UserEngine, process) -> None:
+        self.engine = engine
+        self.process = process
+        self.regs = RiscvRegisters(system=False)
+        self.cond = threading.Condition()
+        self.stopped = True  # the guest waits for gdb before its first instruction
+        self.halt = [0]  # checked between blocks: park now
+        self.interrupt_pending = False
+        self.resume_gen = 0
+        self.actions: dict[int, tuple[str, int]] = {}
+        self.default: tuple[str, int] | None = None
+        self.breakpoints: set[int] = set()
+        self.watchpoints: list[Watchpoint] = []
+        self.pending_fault: dict[int, SigInfo] = {}  # tid -> signal gdb was told about
+        self.attached = True
+        self.server = None  # ThreadedGdbServer: where stop reports go
+        self._mode: tuple[int, frozenset[int]] | None = None
+
+    # ------------------------------------------------------------ DebugTarget
+    def threads(self) -> list[int]:
+        with self.process.sig_lock:
+            return sorted(ts.tid for ts in self.process.threads.values())
+
+    def thread_name(self, tid: int) -> str:
+        return f"Thread {tid}"
+
+    def target_xml(self) -> str:
+        return self.regs.xml
+
+    def _cpu(self, tid: int):
+        with self.process.sig_lock:
+            for ts in self.process.threads.values():
+                if ts.tid == tid:
+                    return ts.cpu
+        raise DebugError(1)
+
+    def read_registers(self, tid: int) -> bytes:
+        return self.regs.read_all(self._cpu(tid).q)
+
+    def write_registers(self, tid: int, data: bytes) -> None:
+        self.regs.write_all(self._cpu(tid).q, data)
+
+    def read_register(self, tid: int, regnum: int) -> bytes | None:
+        return self.regs.read(self._cpu(tid), regnum)
+
+    def write_register(self, tid: int, regnum: int, data: bytes) -> bool:
+        return self.regs.write(self._cpu(tid), regnum, data)
+
+    def _mapped_prefix(self, addr: int, length: int) -> int:
+        """How many bytes from addr are mapped (gdb may read anywhere: the answer for an
+        unmapped address is an error, not zeros)."""
+        mm = self.process.mm
+        end = addr + length
+        a = addr
+        while a < end:
+            vma = mm.find(a)
+            if vma is None:
+                break
+            a = vma.end
+        return max(0, min(a, end) - addr)
+
+    def read_memory(self, tid: int, addr: int, length: int) -> bytes:
+        if length == 0:
+            return b""
+        n = self._mapped_prefix(addr, length)
+        if n == 0:
+            raise DebugError(14)
+        try:
+            return self.process.mem.read(addr, n)
+        except GuestFault:
+            raise DebugError(14) from None
+
+    def write_memory(self, tid: int, addr: int, data: bytes) -> None:
+        # Like ptrace, the debugger may write read-only (code) pages.
+        if self._mapped_prefix(addr, len(data)) != len(data):
+            raise DebugError(14)
+        try:
+            self.process.mem.write(addr, data)
+        except GuestFault:
+            raise DebugError(14) from None
+        self.engine.invalidate_code(addr, addr + len(data))
+
+    def insert_point(self, kind: int, addr: int, length: int) -> bool:
+        if kind in (SW_BREAK, HW_BREAK):
+            self.breakpoints.add(addr)
+            return True
+        w = Watchpoint(kind, addr, max(length, 1))
+        if w not in self.watchpoints:
+            self.watchpoints.append(w)
+        return True
+
+    def remove_point(self, kind: int, addr: int, length: int) -> bool:
+        if kind in (SW_BREAK, HW_BREAK):
+            self.breakpoints.discard(addr)
+            return True
+        w = Watchpoint(kind, addr, max(length, 1))
+        if w in self.watchpoints:
+            self.watchpoints.remove(w)
+        return True
+
+    def resume(self, actions: dict[int, tuple[str, int]],
+               default: tuple[str, int] | None) -> None:
+        with self.cond:
+            self.actions = dict(actions)
+            self.default = default
+            self.stopped = False
+            self.halt[0] = 0
+            self.interrupt_pending = False
+            self.resume_gen += 1
+            self.cond.notify_all()
+
+    def interrupt(self) -> None:
+        with self.cond:
+            if not self.stopped:
+                self.interrupt_pending = True
+                self.halt[0] = 1
+
+    def attach(self) -> None:
+        """A new gdb connection: stop the guest where it is."""
+        with self.cond:
+            self.attached = True
+            if not self.stopped:
+                self.interrupt_pending = True
+                self.halt[0] = 1
+
+    def detach(self) -> None:
+        with self.cond:
+            self.breakpoints.clear()
+            self.watchpoints.clear()
+            self.attached = False
+            self.pending_fault.clear()
+        self.resume({}, ("c", 0))
+
+    def kill(self) -> None:
+        os._exit(0)  # gdb's kill: the process is gone, no exit status to report
+
+    # ------------------------------------------------------------ process hooks
+    def on_exit(self, status: int) -> None:
+        """exit_group: tell gdb (W) before the process ends."""
+        self._report(StopEvent("exited", status=status))
+
+    def on_killed(self, signo: int) -> None:
+        """A fatal signal ends the process: tell gdb (X)."""
+        self._report(StopEvent("killed", signo=to_gdb_signal(signo)))
+
+    def forked_child(self) -> None:
+        """In a forked child: run undebugged, and let go of the parent's sockets."""
+        with self.cond:
+            self.attached = False
+            self.breakpoints.clear()
+            self.watchpoints.clear()
+            self.stopped = False
+            self.cond.notify_all()
+        server, self.server = self.server, None
+        if server is not None:
+            server.forget()
+
+    def _report(self, ev: StopEvent) -> None:
+        server = self.server
+        if server is not None and self.attached:
+            server.on_stop(ev)
+
+    # ------------------------------------------------------------ translation mode
+    def _set_mode(self, single: bool) -> None:
+        """1-insn blocks without breakpoints (stepping, watching) or normal blocks that
+        end before breakpoints (continuing); blocks of the other mode are dropped."""
+        tr = self.engine.translator
+        mode = (1, frozenset()) if single else (MAX_INSNS, frozenset(self.breakpoints))
+        if mode != self._mode:
+            tr.max_insns, tr.breakpoints = mode
+            self.engine.tbc.flush()
+            self._mode = mode
+
+    # ------------------------------------------------------------ guest threads
+    def run_thread(self, cpu) -> None:
+        """The CPU loop of one guest thread while gdb may be attached."""
+        tid = self.process.thread_of(cpu).tid
+        gen = -1
+        while True:
+            with self.cond:
+                # Park until gdb resumes this thread (a step of another thread leaves
+                # this one parked, like gdb's scheduler-locking for steps).
+                while self.attached and (self.stopped or self.resume_gen == gen
+                                         or self._action(tid) is None):
+                    self.cond.wait()
+                gen = self.resume_gen
+                action = self._action(tid) or ("c", 0)
+                attached = self.attached
+            if not attached:
+                self._set_plain()
+                self.engine.run_plain(cpu)
+                return
+            self._deliver_resume_signal(cpu, tid, action[1])
+            single = action[0] == "s" or bool(self.watchpoints)
+            ev = self._step(cpu, tid, action[0] == "s") if single else self._run(cpu, tid)
+            with self.cond:
+                if ev is None and self.interrupt_pending and not self.stopped:
+                    self.interrupt_pending = False
+                    ev = StopEvent("signal", GDB_SIGINT, tid)
+                if ev is not None and not self.stopped and self.attached:
+                    self.stopped = True
+                    self.halt[0] = 1
+                    self._report(ev)
+                elif not self.stopped and ev is None and action[0] == "c":
+                    gen = -1  # nothing stopped us (detach race): keep running
+
+    def _set_plain(self) -> None:
+        tr = self.engine.translator
+        if self._mode is not None and self._mode != (MAX_INSNS, frozenset()):
+            tr.max_insns, tr.breakpoints = MAX_INSNS, frozenset()
+            self.engine.tbc.flush()
+        self._mode = (MAX_INSNS, frozenset())
+
+    def _action(self, tid: int) -> tuple[str, int] | None:
+        return self.actions.get(tid, self.default)
+
+    def _deliver_resume_signal(self, cpu, tid: int, gdb_sig: int) -> None:
+        """C/S with a signal: the one gdb was told about goes to the guest as it would
+        have (handler or death); 0 discards it, as ptrace does."""
+        info = self.pending_fault.pop(tid, None)
+        if not gdb_sig:
+            return
+        signo = to_linux_signal(gdb_sig)
+        if info is not None and info.signo == signo:
+            self.process.guest_fault(cpu, info.signo, info.code, info.addr)
+        elif signo:
+            self.process.queue_signal(SigInfo(signo), self.process.thread_of(cpu))
+            self.process.deliver_signals(cpu)
+
+    def _fault(self, cpu, tid: int, signo: int, code: int, addr: int) -> StopEvent:
+        self.pending_fault[tid] = SigInfo(signo, code=code, addr=addr)
+        return StopEvent("signal", to_gdb_signal(signo), tid)
+
+    def _guarded(self, cpu, tid: int, body) -> StopEvent | None:
+        """Run body(); guest faults become stop events for gdb instead of signals."""
+        q = cpu.q
+        try:
+            return body()
+        except DebugStop:
+            return StopEvent("signal", GDB_SIGTRAP, tid)
+        except IndexError:
+            return self._fault(cpu, tid, signal.SIGSEGV, SEGV_MAPERR,
+                               self.engine._fault_address(cpu))
+        except GuestFault as e:
+            return self._fault(cpu, tid, signal.SIGSEGV, SEGV_MAPERR, e.addr)
+        except GuestFetchFault as e:
+            q[cs.PC] = e.pc
+            return self._fault(cpu, tid, signal.SIGSEGV, SEGV_MAPERR, e.pc)
+        except IllegalInstruction:
+            return self._fault(cpu, tid, signal.SIGILL, ILL_ILLOPC, q[cs.PC])
+        except GuestBreakpoint:
+            return self._fault(cpu, tid, signal.SIGTRAP, TRAP_BRKPT, q[cs.PC])
+
+    def _run(self, cpu, tid: int) -> StopEvent | None:
+        """Continue: blocks run until a breakpoint, a fault, or a request to park."""
+        q = cpu.q
+        if q[cs.PC] in self.breakpoints:
+            # Resuming at a breakpoint executes its instruction first (gdb normally steps
+            # over it itself, with the breakpoint removed).
+            ev = self._step(cpu, tid, False)
+            if ev is not None or self.halt[0]:
+                return ev
+        self._set_mode(False)
+        engine = self.engine
+        X, H = engine.exit_request, self.halt
+        tbc = engine.tbc
+        os_ = self.process
+
+        def body() -> None:
+            fn = tbc.lookup_q(q)
+            while True:
+                while not (X[0] or H[0]):
+                    fn = fn(q)
+                X[0] = 0
+                if not hasattr(fn, "guest_pc"):
+                    fn = fn(q)  # the rest of the instruction that exited to the loop
+                q[cs.PC] = fn.guest_pc
+                os_.deliver_signals(cpu)
+                if H[0]:
+                    return None
+                fn = tbc.lookup_q(q)
+
+        return self._guarded(cpu, tid, body)
+
+    def _step(self, cpu, tid: int, stepping: bool) -> StopEvent | None:
+        """Execute one instruction (gdb's step, or one instruction under watch)."""
+        q = cpu.q
+        self._set_mode(True)
+        engine = self.engine
+        X = engine.exit_request
+        mem = self.process.mem
+        while True:
+            access = None
+            if self.watchpoints:
+                try:
+                    access = data_access(mem.read_u16, q[cs.PC], cpu.get_x)
+                except GuestFault:
+                    access = None
+            hit = watch_hit(self.watchpoints, access)
+
+            def body() -> None:
+                fn = engine.tbc.lookup_q(q)
+                X[0] = 1  # a block that loops on itself runs one iteration
+                fn = fn(q)
+                if not hasattr(fn, "guest_pc"):
+                    fn = fn(q)
+                q[cs.PC] = fn.guest_pc
+                X[0] = 0
+                self.process.deliver_signals(cpu)
+
+            ev = self._guarded(cpu, tid, body)
+            if ev is not None:
+                return ev
+            if hit is not None:
+                return StopEvent("signal", GDB_SIGTRAP, tid, watch=hit)
+            if stepping:
+                return StopEvent("signal", GDB_SIGTRAP, tid)
+            if q[cs.PC] in self.breakpoints:
+                return StopEvent("signal", GDB_SIGTRAP, tid)
+            if self.halt[0] or not self.watchpoints:
+                return None
+
+
+def start_user_gdbstub(spec: str, engine: UserEngine, process) -> UserDebugger:
+    """``-g PORT``: listen, wait for gdb, and make the engine run under it."""
+    from .server import ThreadedGdbServer, listen, parse_port
+
+    host, port = parse_port(spec)
+    listener = listen(host, port)
+    dbg = UserDebugger(engine, process)
+    server = ThreadedGdbServer(listener, dbg)
+    dbg.server = server
+    engine.debug = dbg
+    process.gdb = dbg
+    server.accept_first()
+    return dbg
