@@ -10,9 +10,14 @@ long bump(long by)
     return counter;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     long total = 0;
+    if (argc > 1 && argv[1][0] == 'c')
+        *(volatile long *)16 = 1;  /* crash: SIGSEGV */
+    if (argc > 1 && argv[1][0] == 's')
+        for (;;)
+            counter++;  /* spin until gdb interrupts */
     for (int i = 1; i <= 3; i++)
         total += bump(i);
     printf("total %ld\n", total);

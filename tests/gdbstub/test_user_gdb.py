@@ -1,0 +1,87 @@
+"""gdb-multiarch on pyqemu-riscv64 -g: breakpoints, steps, registers, disassembly,
+watchpoints, signals and the exit, checked against qemu-riscv64 -g where it can do the
+same (qemu's user mode has no watchpoints)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from .gdbutil import GUESTS, finish, free_port, run_gdb, start_user
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from guestlib import build_guest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def debugme() -> Path:
+    return build_guest(GUESTS / "debugme.c", "static", ("-O0", "-g"))
+
+
+def _session(binary: Path, commands: list[str], qemu: bool = False,
+             args: tuple[str, ...] = ()) -> tuple[str, int, str]:
+    port = free_port()
+    proc = start_user(binary, port, args, qemu=qemu)
+    try:
+        out = run_gdb(commands, port, binary)
+    finally:
+        status, stdout = finish(proc)
+    return out, status, stdout
+
+
+def _stops(out: str) -> list[str]:
+    """The lines that say where gdb stopped and what it showed, without run-dependent
+    parts (the stack address, the inferior's name)."""
+    keep = []
+    for line in out.splitlines():
+        if line.startswith(("sp ", "The target architecture")) or "in _start ()" in line:
+            continue
+        line = re.sub(r"\(process \d+\)|\(Remote target\)", "", line)
+        # Stack addresses: qemu and pyqemu place the stack differently.
+        keep.append(re.sub(r"0x(3f|40)[0-9a-f]{8}", "STACK", line))
+    return keep
+
+
+def test_break_step_registers_like_qemu(debugme: Path) -> None:
+    script = ["break bump", "continue", "info registers pc ra a0 gp", "x/8i $pc", "stepi",
+              "p $pc", "next", "step", "bt", "info frame", "finish", "delete", "continue"]
+    ours, status, stdout = _session(debugme, script)
+    ref, ref_status, ref_stdout = _session(debugme, script, qemu=True)
+    assert "Breakpoint 1, bump (by=1)" in ours
+    assert "=> 0x" in ours and "exited with code 012" in ours
+    assert (status, stdout) == (ref_status, ref_stdout) == (10, "total 10\n")
+    assert _stops(ours) == _stops(ref)
+
+
+def test_watchpoint_old_and_new_values_then_exit(debugme: Path) -> None:
+    out, status, stdout = _session(debugme, [
+        "break bump", "continue", "delete", "watch counter", "continue", "continue",
+        "rwatch counter", "continue", "delete", "continue"])
+    assert "Hardware watchpoint 2: counter" in out
+    assert re.search(r"Old value = 0\s+New value = 1", out), out
+    assert re.search(r"Old value = 1\s+New value = 3", out), out
+    assert "Hardware read watchpoint 3: counter" in out and "Value = 3" in out
+    assert "exited with code 012" in out
+    assert (status, stdout) == (10, "total 10\n")
+
+
+def test_signal_reported_then_fatal(debugme: Path) -> None:
+    out, status, _ = _session(debugme, ["continue", "p $pc == (long)&main || 1",
+                                        "continue"], args=("crash",))
+    assert "Program received signal SIGSEGV" in out
+    assert "Program terminated with signal SIGSEGV" in out
+    assert status == -11
+
+
+def test_qemu_gdb_environment_variable(debugme: Path) -> None:
+    port = free_port()
+    proc = start_user(debugme, port, env={"QEMU_GDB": str(port)})
+    try:
+        out = run_gdb(["break main", "continue", "continue"], port, debugme)
+    finally:
+        status, stdout = finish(proc)
+    assert "Breakpoint 1, main" in out and "exited with code 012" in out
+    assert status == 10
