@@ -20,7 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyqemu.chardev import ChardevError, create_chardev, parse_serial_spec
-from pyqemu.hw.core.machine import DriveConfig, Machine, MachineConfig, MachineError
+from pyqemu.hw.core.machine import (
+    DriveConfig,
+    Machine,
+    MachineConfig,
+    MachineError,
+    MonitorConfig,
+)
 from pyqemu.qom.device import DeviceError, parse_bool, parse_size
 from pyqemu.sysemu import ShutdownCause
 
@@ -29,6 +35,7 @@ ARG_OPTIONS = {
     "M", "machine", "m", "smp", "cpu", "accel", "bios", "kernel", "initrd", "append", "dtb",
     "device", "drive", "serial", "chardev", "monitor", "mon", "display", "name", "global",
     "d", "D", "L", "boot", "rtc", "object", "netdev", "nic", "pidfile", "vga",
+    "qmp", "qmp-pretty", "loadvm",
 }
 FLAG_OPTIONS = {
     "nographic", "no-reboot", "no-shutdown", "nodefaults", "S", "snapshot", "version", "help",
@@ -176,6 +183,7 @@ def parse_system_args(argv: list[str], prog: str, default_machine: str) -> Syste
     args = SystemArgs(cfg)
     serial_specs: list[tuple[str, str]] = []
     chardevs: list[tuple[dict[str, str], str]] = []
+    monitor_specs: list[tuple[str, str, dict[str, str], str]] = []  # (kind, mode, opts, where)
     ram_given = False
     for name, val, where in split_options(argv):
         if name in ("version",):
@@ -219,9 +227,28 @@ def parse_system_args(argv: list[str], prog: str, default_machine: str) -> Syste
             serial_specs.append((val, where))
         elif name == "chardev":
             chardevs.append((parse_keyval(val, "backend"), where))
-        elif name in ("monitor", "mon"):
+        elif name == "monitor":
             if val != "none":
-                raise UsageError(f"{where}: the monitor is not available in this build")
+                monitor_specs.append(("spec", "readline", {"spec": val}, where))
+        elif name in ("qmp", "qmp-pretty"):
+            monitor_specs.append(("spec", "control",
+                                  {"spec": val, "pretty": "on" if name == "qmp-pretty" else "off"},
+                                  where))
+        elif name == "mon":
+            opts = parse_keyval(val, "chardev")
+            for key in opts:
+                if key not in ("chardev", "mode", "pretty"):
+                    raise UsageError(f"{where}: Invalid parameter '{key}'")
+            if opts.get("mode", "readline") not in ("readline", "control"):
+                raise UsageError(f"{where}: Parameter 'mode' does not accept value "
+                                 f"'{opts['mode']}'")
+            if not opts.get("chardev"):
+                raise UsageError(f"{where}: Parameter 'chardev' is missing")
+            monitor_specs.append(("mon", opts.get("mode", "readline"), opts, where))
+        elif name == "loadvm":
+            if not val:
+                raise UsageError(f"{where}: a snapshot name is required")
+            cfg.loadvm = val
         elif name == "display":
             if parse_keyval(val, "type").get("type") != "none":
                 raise UsageError(f"{where}: only -display none is supported (no graphics)")
@@ -231,6 +258,7 @@ def parse_system_args(argv: list[str], prog: str, default_machine: str) -> Syste
             cfg.no_reboot = True
         elif name == "S":
             args.start_paused = True
+            cfg.start_paused = True
         elif name == "d":
             args.log_items = val
         elif name == "D":
@@ -242,36 +270,102 @@ def parse_system_args(argv: list[str], prog: str, default_machine: str) -> Syste
         cfg.ram_size = 0          # the board's default
     # There is no graphical console: the first serial port always goes to stdio unless
     # told otherwise (what -nographic gives with QEMU).
+    # A -monitor of its own replaces the monitor that -nographic puts behind Ctrl-A c.
+    auto_monitor = not any(mode == "readline" and kind == "spec"
+                           for kind, mode, _, _ in monitor_specs)
     if not serial_specs:
         serial_specs = [("mon:stdio", "-nographic")]
     hook = QuitHook()
     args.quit_hook = hook
     try:
-        for opts, where in chardevs:
-            try:
-                ch = create_chardev(opts, hook)
-            except ChardevError as e:
-                raise UsageError(f"{where}: {e}") from None
-            if ch.id in cfg.chardevs:
-                raise UsageError(f"{where}: attempt to add duplicate property '{ch.id}'")
-            cfg.chardevs[ch.id] = ch
-        for n, (spec, where) in enumerate(serial_specs):
-            if spec.startswith("chardev:"):
-                chr_id = spec[len("chardev:"):]
-                if chr_id not in cfg.chardevs:
-                    raise UsageError(f"{where}: chardev '{chr_id}' not found")
-                cfg.serials.append(cfg.chardevs[chr_id])
-                continue
-            try:
-                so = parse_serial_spec(spec, n)
-                cfg.serials.append(create_chardev(so, hook) if so is not None else None)
-            except ChardevError as e:
-                raise UsageError(f"{where}: {e}") from None
+        _create_chardevs(cfg, chardevs, serial_specs, hook, auto_monitor)
+        _create_monitors(cfg, monitor_specs, hook)
     except UsageError:
         for ch in list(cfg.chardevs.values()) + [c for c in cfg.serials if c]:
             ch.close()
+        for mon in cfg.monitors:
+            if mon.listener is not None:
+                mon.listener.close()
+            elif mon.chardev is not None:
+                mon.chardev.close()
         raise
     return args
+
+
+def _create_chardevs(cfg: MachineConfig, chardevs: list[tuple[dict[str, str], str]],
+                     serial_specs: list[tuple[str, str]], hook: QuitHook,
+                     auto_monitor: bool = True) -> None:
+    for opts, where in chardevs:
+        try:
+            ch = create_chardev(opts, hook)
+        except ChardevError as e:
+            raise UsageError(f"{where}: {e}") from None
+        if ch.id in cfg.chardevs:
+            raise UsageError(f"{where}: attempt to add duplicate property '{ch.id}'")
+        cfg.chardevs[ch.id] = ch
+    for n, (spec, where) in enumerate(serial_specs):
+        if spec.startswith("chardev:"):
+            chr_id = spec[len("chardev:"):]
+            if chr_id not in cfg.chardevs:
+                raise UsageError(f"{where}: chardev '{chr_id}' not found")
+            cfg.serials.append(cfg.chardevs[chr_id])
+            continue
+        try:
+            so = parse_serial_spec(spec, n)
+            ch = create_chardev(so, hook) if so is not None else None
+        except ChardevError as e:
+            raise UsageError(f"{where}: {e}") from None
+        cfg.serials.append(ch)
+        if spec.startswith("mon:") and ch is not None and auto_monitor:
+            # QEMU's mon: prefix: a human monitor shares the line, behind Ctrl-A c.
+            cfg.monitors.append(MonitorConfig("readline", ch))
+
+
+def _create_monitors(cfg: MachineConfig, specs: list[tuple[str, str, dict[str, str], str]],
+                     hook: QuitHook) -> None:
+    from pyqemu.monitor.qmp_server import QmpListener, QmpListenerError
+
+    for n, (kind, mode, opts, where) in enumerate(specs):
+        pretty = opts.get("pretty", "off") == "on"
+        if kind == "mon":
+            ch = cfg.chardevs.get(opts["chardev"])
+            if ch is None:
+                raise UsageError(f"{where}: chardev '{opts['chardev']}' not found")
+            cfg.monitors.append(MonitorConfig(mode, ch, pretty=pretty))
+            continue
+        spec = opts["spec"]
+        if mode == "control" and spec.startswith(("unix:", "tcp:")):
+            try:
+                cfg.monitors.append(MonitorConfig(mode, listener=QmpListener(spec),
+                                                  pretty=pretty))
+            except QmpListenerError as e:
+                raise UsageError(f"{where}: {e}") from None
+            continue
+        if spec == "stdio" and _stdio_serial(cfg) is not None:
+            # The serial port already owns stdio: share it through its mux, with the
+            # monitor in front (what -monitor stdio asks for).
+            mux = _stdio_serial(cfg)
+            cfg.monitors.append(MonitorConfig(mode, mux, pretty=pretty, focus=True))
+            continue
+        try:
+            so = parse_serial_spec(spec, n)
+            if so is None:
+                continue
+            so["id"] = f"compat_monitor{n}"
+            ch = create_chardev(so, hook)
+        except ChardevError as e:
+            raise UsageError(f"{where}: {e}") from None
+        cfg.monitors.append(MonitorConfig(mode, ch, pretty=pretty))
+
+
+def _stdio_serial(cfg: MachineConfig) -> object | None:
+    """The mux over stdio the serial ports use, if any."""
+    from pyqemu.chardev import MuxChardev, StdioChardev
+
+    for ch in cfg.serials:
+        if isinstance(ch, MuxChardev) and isinstance(ch.backend, StdioChardev):
+            return ch
+    return None
 
 
 def load_accelerator(opts: dict[str, str], arch: str) -> object:

@@ -18,6 +18,7 @@ class ShutdownCause(enum.Enum):
     NONE = "none"
     HOST_ERROR = "host-error"
     HOST_QMP_QUIT = "host-qmp-quit"
+    HOST_QMP_SYSTEM_RESET = "host-qmp-system-reset"
     HOST_SIGNAL = "host-signal"
     HOST_UI = "host-ui"               # Ctrl-A x, closing the window
     GUEST_SHUTDOWN = "guest-shutdown"  # poweroff through a device

@@ -185,7 +185,9 @@ def find_snapshot(img: Qcow2Image, name: str) -> Snapshot:
     raise BlockError("snapshot not found")
 
 
-def create_snapshot(img: Qcow2Image, name: str) -> None:
+def create_snapshot(img: Qcow2Image, name: str, vm_state_size: int = 0,
+                    vm_clock_nsec: int = 0, icount: int | None = 0) -> None:
+    """Snapshot the active tables; vm_state_size > 0 when savevm put VM state in them."""
     img._writable()
     img.flush_metadata()
     _walk(img, img.l1, +1)
@@ -196,7 +198,7 @@ def create_snapshot(img: Qcow2Image, name: str) -> None:
     ids = [int(s.id) for s in img.snapshot_list if s.id.isdigit()]
     now = time.time_ns()
     snap = Snapshot(l1off, img.l1_size, str(max(ids, default=0) + 1), name, now // 10**9,
-                    now % 10**9, 0, 0, img.size(), 0)
+                    now % 10**9, vm_clock_nsec, vm_state_size, img.size(), icount)
     _write_table(img, img.snapshot_list + [snap])
     img.flush()
 

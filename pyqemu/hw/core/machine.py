@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -82,6 +83,21 @@ class MachineConfig:
     no_reboot: bool = False
     name: str | None = None
     nographic: bool = False
+    start_paused: bool = False          # -S: stay in "prelaunch" until cont
+    loadvm: str | None = None           # -loadvm NAME: restore that snapshot before running
+    monitors: list[MonitorConfig] = field(default_factory=list)
+
+
+@dataclass
+class MonitorConfig:
+    """One monitor: QMP ("control") or HMP ("readline") on a chardev, or a QMP
+    server socket (``-qmp unix:...`` / ``tcp:...``) that accepts several clients."""
+
+    mode: str                           # "control" or "readline"
+    chardev: Chardev | None = None
+    listener: Any = None                # pyqemu.monitor.qmp_server.QmpListener
+    pretty: bool = False
+    focus: bool = False                 # take the input focus of a shared mux
 
 
 class Machine:
@@ -104,6 +120,11 @@ class Machine:
         self.ram_size = config.ram_size
         self.accel: Accelerator | None = None
         self.block_backends: list[Any] = []     # opened images, flushed and closed at exit
+        # QMP run state (query-status): prelaunch, running, paused, shutdown, save-vm...
+        self.status = "prelaunch"
+        self.vm_running = False
+        self.event_listeners: list[Callable[[str, dict | None], None]] = []
+        self.monitor: Any = None
         self.build()
 
     # --- board hooks --------------------------------------------------------------
@@ -134,19 +155,25 @@ class Machine:
         self.load_firmware()
 
     # --- running ----------------------------------------------------------------------
+    def all_chardevs(self) -> list[Chardev]:
+        """Every chardev once: -chardev, -serial and the monitors' own."""
+        seen: dict[int, Chardev] = {}
+        cfg = self.config
+        for ch in list(cfg.chardevs.values()) + [c for c in cfg.serials if c] \
+                + [m.chardev for m in cfg.monitors if m.chardev is not None]:
+            seen.setdefault(id(ch), ch)
+        return list(seen.values())
+
     def open_chardevs(self) -> None:
-        seen = set()
-        for ch in list(self.config.chardevs.values()) + [c for c in self.config.serials if c]:
-            if id(ch) not in seen:
-                seen.add(id(ch))
-                ch.open(self.main_loop)
+        for ch in self.all_chardevs():
+            ch.open(self.main_loop)
 
     def close_chardevs(self) -> None:
-        seen = set()
-        for ch in list(self.config.chardevs.values()) + [c for c in self.config.serials if c]:
-            if id(ch) not in seen:
-                seen.add(id(ch))
-                ch.close()
+        for ch in self.all_chardevs():
+            ch.close()
+        for mon in self.config.monitors:
+            if mon.listener is not None and self.monitor is None:
+                mon.listener.close()      # bound at parse time, never served
 
     def close_block_backends(self) -> None:
         """Flush and close every image (qcow2 metadata reaches the disk)."""
@@ -168,6 +195,53 @@ class Machine:
         print(f"{prog}: terminating on signal {signum}", file=sys.stderr)
         self.runstate.request_shutdown(ShutdownCause.HOST_SIGNAL, 0)
 
+    # --- run control (QMP stop/cont, events) -----------------------------------------------
+    def emit_event(self, name: str, data: dict | None = None) -> None:
+        """A QMP event (STOP, RESUME, RESET...): every listener gets it, from any thread."""
+        for fn in list(self.event_listeners):
+            fn(name, data)
+
+    def vm_stop(self, status: str = "paused") -> None:
+        """Pause the vCPUs (QMP ``stop``); the devices and the main loop keep running."""
+        if not self.vm_running:
+            return
+        self.vm_running = False
+        if self.accel is not None:
+            self.accel.pause()
+        self.status = status
+        self.emit_event("STOP")
+
+    def vm_start(self) -> None:
+        """Resume the vCPUs (QMP ``cont``)."""
+        if self.vm_running:
+            return
+        self.vm_running = True
+        self.status = "running"
+        self.emit_event("RESUME")
+        if self.accel is not None:
+            self.accel.start()
+
+    def _handle_reset(self) -> None:
+        cause = self.runstate.take_reset()
+        was_running = self.vm_running
+        if self.accel is not None:
+            self.accel.pause()
+        with self.main_loop.bql:
+            self.reset()
+            self.accel.reset_cpus()
+        self.emit_event("RESET", {"guest": cause.value.startswith("guest"),
+                                  "reason": cause.value})
+        # A reset while paused stays paused (QEMU's behaviour for system_reset after stop).
+        if was_running:
+            self.accel.start()
+
+    def _start_monitors(self) -> None:
+        if self.config.monitors:
+            from pyqemu.monitor import Monitor
+
+            self.monitor = Monitor(self)
+            self.monitor.start()
+
     def run(self, accel: Accelerator) -> int:
         """Run until shutdown; returns the process exit status (QEMU's semantics)."""
         self.accel = accel
@@ -180,25 +254,41 @@ class Machine:
                 pass
         self.open_chardevs()
         try:
+            self._start_monitors()
             self.reset()
             accel.reset_cpus()
-            accel.start()
+            if self.config.loadvm:
+                from pyqemu.migration import MigrationError, load_vm
+
+                try:
+                    load_vm(self, self.config.loadvm)
+                except MigrationError as e:
+                    raise MachineError(f"-loadvm {self.config.loadvm}: {e}") from None
+            if self.config.start_paused:
+                self.status = "prelaunch"
+            else:
+                self.vm_running = True
+                self.status = "running"
+                accel.start()
             rs = self.runstate
             while True:
                 self.main_loop.run(until=rs.any_request)
                 if rs.shutdown_requested():
                     break
                 if rs.reset_requested():
-                    rs.take_reset()
-                    accel.pause()
-                    with self.main_loop.bql:
-                        self.reset()
-                        accel.reset_cpus()
-                    accel.start()
+                    self._handle_reset()
                 if rs.take_powerdown():
+                    self.emit_event("POWERDOWN")
                     self.powerdown()
+            cause = rs.shutdown_cause
+            self.status = "shutdown"
+            self.emit_event("SHUTDOWN", {"guest": cause.value.startswith("guest"),
+                                         "reason": cause.value})
         finally:
             accel.stop()
+            self.vm_running = False
+            if self.monitor is not None:
+                self.monitor.close()
             self.close_chardevs()
             self.close_block_backends()
             self.main_loop.close()

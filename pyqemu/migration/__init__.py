@@ -1,0 +1,12 @@
+"""savevm/loadvm: the whole machine's state in a qcow2 image's internal snapshot.
+
+    save_vm(machine, name)     disk snapshot + VM state in the image's vmstate area
+    load_vm(machine, name)     revert the disk and restore RAM, CPUs and devices
+    delete_vm(machine, name)   drop the snapshot (disk and VM state)
+    list_snapshots(machine)    the snapshots that hold VM state
+"""
+
+from pyqemu.migration.errors import MigrationError
+from pyqemu.migration.snapshots import delete_vm, list_snapshots, load_vm, save_vm
+
+__all__ = ["MigrationError", "delete_vm", "list_snapshots", "load_vm", "save_vm"]
