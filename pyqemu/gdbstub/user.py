@@ -157,7 +157,13 @@ class UserDebugger:
         with self.cond:
             if not self.stopped:
                 self.interrupt_pending = True
-                self.halt[0] = 1
+                self._halt_all()
+
+    def _halt_all(self) -> None:
+        """Make every running guest thread leave generated code: the halt flag is checked
+        between blocks, the exit request also inside a block that loops on itself."""
+        self.halt[0] = 1
+        self.engine.exit_request[0] = 1
 
     def attach(self) -> None:
         """A new gdb connection: stop the guest where it is."""
@@ -165,7 +171,7 @@ class UserDebugger:
             self.attached = True
             if not self.stopped:
                 self.interrupt_pending = True
-                self.halt[0] = 1
+                self._halt_all()
 
     def detach(self) -> None:
         with self.cond:
@@ -243,7 +249,7 @@ class UserDebugger:
                     ev = StopEvent("signal", GDB_SIGINT, tid)
                 if ev is not None and not self.stopped and self.attached:
                     self.stopped = True
-                    self.halt[0] = 1
+                    self._halt_all()
                     self._report(ev)
                 elif not self.stopped and ev is None and action[0] == "c":
                     gen = -1  # nothing stopped us (detach race): keep running
