@@ -82,6 +82,12 @@ class Serial16550A(Device):
         self.rx_fifo.clear()
         self._update_irq()
 
+    vmstate_variable = ("rx_fifo_list",)
+
+    def post_load(self) -> None:
+        """After loadvm: drive the interrupt line from the restored registers."""
+        self._update_irq()
+
     @property
     def rx_fifo_list(self) -> list[int]:
         return list(self.rx_fifo)

@@ -44,7 +44,9 @@ class Aclint(Device):
     """MSWI + MTIMER for num_harts harts (CLINT-compatible layout)."""
 
     type_name = "riscv.aclint"
-    vmstate = ("msip", "mtimecmp", "time_offset")
+    # mtime, not the host-clock offset behind it: a snapshot restored in another
+    # process (another host clock origin) must give the guest the same time.
+    vmstate = ("msip", "mtimecmp", "mtime")
 
     def __init__(self, num_harts: int, main_loop: MainLoop | None,
                  harts: Sequence[Any] | None = None, timebase_freq: int = TIMEBASE_FREQ) -> None:
@@ -76,6 +78,22 @@ class Aclint(Device):
         self.time_offset = self._ticks()
         self.msip = [0] * self.num_harts
         self.mtimecmp = [MASK64] * self.num_harts
+        for h in range(self.num_harts):
+            self._set_msip_line(h)
+            self._check_timer(h)
+
+    @property
+    def mtime(self) -> int:
+        return self.read_mtime()
+
+    @mtime.setter
+    def mtime(self, value: int) -> None:
+        self.time_offset = self._ticks() - (value & MASK64)
+
+    def post_load(self) -> None:
+        """After loadvm: re-drive MSIP/MTIP and re-arm the compare timers."""
+        self._mtip = [not x for x in self._mtip]
+        self._msip_out = [not x for x in self._msip_out]
         for h in range(self.num_harts):
             self._set_msip_line(h)
             self._check_timer(h)

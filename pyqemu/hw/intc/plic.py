@@ -70,6 +70,11 @@ class Plic(Device):
         self._outputs = [not o for o in self._outputs]   # force re-delivery
         self._update()
 
+    def post_load(self) -> None:
+        """After loadvm: re-deliver every context's line to the harts."""
+        self._outputs = [not o for o in self._outputs]
+        self._update()
+
     def reset(self) -> None:
         self.priority = [0] * self.num_sources
         self.pending = [0] * self.words

@@ -51,6 +51,14 @@ class GoldfishRtc(Device):
             self.timer.cancel()
         self._update()
 
+    def post_load(self) -> None:
+        """After loadvm: the restored alarm runs again, the line follows the flags."""
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.alarm_running:
+            self._arm()
+        self._update()
+
     def now_ns(self) -> int:
         return time.time_ns() + self.tick_offset
 

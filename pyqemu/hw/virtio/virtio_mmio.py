@@ -46,7 +46,8 @@ class VirtioMmio(Device):
     """One virtio-mmio slot; ``device`` may be plugged later (or never)."""
 
     type_name = "virtio-mmio"
-    vmstate = ("interrupt_status", "device_features_sel", "driver_features_sel", "queue_sel")
+    vmstate = ("interrupt_status", "device_features_sel", "driver_features_sel", "queue_sel",
+               "virtio_state")
 
     def __init__(self, mem: AddressSpace, irq: IrqLine) -> None:
         super().__init__()
@@ -68,6 +69,30 @@ class VirtioMmio(Device):
         if self.device is not None:
             self.device.reset()
         self.irq.set(False)
+
+    # --- migration -------------------------------------------------------------------
+    @property
+    def virtio_state(self) -> dict:
+        """The plugged device's declared fields and its queues (empty for a free slot)."""
+        dev = self.device
+        if dev is None:
+            return {"device": {}, "queues": []}
+        return {"device": dev.save_state(),
+                "queues": [{f: getattr(vq, f) for f in vq.vmstate} for vq in dev.queues]}
+
+    @virtio_state.setter
+    def virtio_state(self, state: dict) -> None:
+        dev = self.device
+        if dev is None:
+            return
+        dev.load_state(state["device"])
+        for vq, qs in zip(dev.queues, state["queues"], strict=True):
+            for f in vq.vmstate:
+                if f in qs:
+                    setattr(vq, f, qs[f])
+
+    def post_load(self) -> None:
+        self.irq.set(self.interrupt_status != 0)
 
     # --- interrupts from the device ---------------------------------------------------
     def notify_used(self, queue_index: int) -> None:

@@ -86,6 +86,10 @@ class VirtQueueElement:
 class VirtQueue:
     """Device-side state of one split virtqueue."""
 
+    # What the driver configured and how far the device got: savevm keeps these.
+    vmstate = ("size", "ready", "desc_addr", "avail_addr", "used_addr", "last_avail_idx",
+               "used_idx", "signalled_used", "event_idx", "indirect")
+
     def __init__(self, index: int, max_size: int = 256) -> None:
         self.index = index
         self.max_size = max_size
