@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyqemu.chardev import ChardevError, create_chardev, parse_serial_spec
+from pyqemu.gdbstub import cli as gdbstub_cli
 from pyqemu.hw.core.machine import (
     DriveConfig,
     Machine,
@@ -41,6 +42,9 @@ FLAG_OPTIONS = {
     "nographic", "no-reboot", "no-shutdown", "nodefaults", "S", "snapshot", "version", "help",
     "h", "enable-kvm",
 }
+# The gdbstub's options: pyqemu.gdbstub.cli.
+ARG_OPTIONS.add("gdb")
+FLAG_OPTIONS.add("s")
 # Accepted for compatibility and ignored: they only tune things we do not model.
 IGNORED_OPTIONS = {"L", "rtc", "vga", "global", "boot", "pidfile"}
 DRIVE_KEYS = {"file", "if", "id", "format", "readonly", "snapshot", "index", "media", "cache",
@@ -90,6 +94,7 @@ class SystemArgs:
     log_items: str | None = None
     log_file: str | None = None
     start_paused: bool = False
+    gdb: str | None = None  # -gdb / -s: where the gdbstub listens
 
 
 class QuitHook:
@@ -259,6 +264,8 @@ def parse_system_args(argv: list[str], prog: str, default_machine: str) -> Syste
         elif name == "S":
             args.start_paused = True
             cfg.start_paused = True
+        elif name in ("s", "gdb"):
+            args.gdb = gdbstub_cli.device(name, val)
         elif name == "d":
             args.log_items = val
         elif name == "D":
@@ -423,6 +430,10 @@ def run_system(prog: str, argv: list[str], boards: dict[str, Callable[[MachineCo
             sys.stderr.write(f"{prog}: info: dtb dumped to {args.dumpdtb}. Exiting.\n")
             return 0
         accel = load_accelerator(args.accel, arch)
+        try:
+            gdbstub_cli.configure(machine, accel, args.gdb, args.start_paused)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         return machine.run(accel)
     except (UsageError, MachineError, DeviceError, ChardevError) as e:
         sys.stderr.write(f"{prog}: {e}\n")

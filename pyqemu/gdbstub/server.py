@@ -162,6 +162,12 @@ class AsyncGdbServer:
         except RuntimeError:
             pass  # loop closed at shutdown
 
+    def deliver_now(self, ev) -> None:
+        """At shutdown, on the main thread, with the loop no longer running: the
+        transport still writes straight to its socket."""
+        self._deliver(ev)
+        self.close()
+
     def _deliver(self, ev) -> None:
         if self.session is not None:
             self.session.on_stop(ev)

@@ -55,6 +55,9 @@ class UserDebugger:
         self.default: tuple[str, int] | None = None
         self.breakpoints: set[int] = set()
         self.watchpoints: list[Watchpoint] = []
+        # pc of the last watchpoint stop: resuming there executes the access (gdb
+        # steps over it itself, with watchpoints removed, as it must on RISC-V).
+        self.watch_pc: int | None = None
         self.pending_fault: dict[int, SigInfo] = {}  # tid -> signal gdb was told about
         self.attached = True
         self.server = None  # ThreadedGdbServer: where stop reports go
@@ -333,20 +336,25 @@ class UserDebugger:
         return self._guarded(cpu, tid, body)
 
     def _step(self, cpu, tid: int, stepping: bool) -> StopEvent | None:
-        """Execute one instruction (gdb's step, or one instruction under watch)."""
+        """Execute one instruction (gdb's step), or instructions one by one while
+        watchpoints are set until one hits (reported before the access: see watch.py)."""
         q = cpu.q
         self._set_mode(True)
         engine = self.engine
         X = engine.exit_request
         mem = self.process.mem
+        first = True
         while True:
-            access = None
-            if self.watchpoints:
+            if self.watchpoints and not (first and stepping):
                 try:
                     access = data_access(mem.read_u16, q[cs.PC], cpu.get_x)
                 except GuestFault:
                     access = None
-            hit = watch_hit(self.watchpoints, access)
+                hit = watch_hit(self.watchpoints, access)
+                if hit is not None and not (first and q[cs.PC] == self.watch_pc):
+                    self.watch_pc = q[cs.PC]
+                    return StopEvent("signal", GDB_SIGTRAP, tid, watch=hit)
+            first = False
 
             def body() -> None:
                 fn = engine.tbc.lookup_q(q)
@@ -361,15 +369,10 @@ class UserDebugger:
             ev = self._guarded(cpu, tid, body)
             if ev is not None:
                 return ev
-            if hit is not None:
-                return StopEvent("signal", GDB_SIGTRAP, tid, watch=hit)
-            if stepping:
-                return StopEvent("signal", GDB_SIGTRAP, tid)
-            if q[cs.PC] in self.breakpoints:
+            if stepping or q[cs.PC] in self.breakpoints:
                 return StopEvent("signal", GDB_SIGTRAP, tid)
             if self.halt[0] or not self.watchpoints:
                 return None
-
 
 def start_user_gdbstub(spec: str, engine: UserEngine, process) -> UserDebugger:
     """``-g PORT``: listen, wait for gdb, and make the engine run under it."""

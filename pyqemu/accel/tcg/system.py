@@ -50,6 +50,7 @@ class HartRunner:
         exits[ExitReason.WFI] = self._exit_wfi
         exits[ExitReason.SFENCE_VMA] = self._exit_sfence
         exits[ExitReason.STATE_CHANGED] = self._exit_state
+        exits[ExitReason.DEBUG] = self._exit_debug
         for fn in exits:
             if fn is not None:
                 fn.__func__.is_exit = True
@@ -68,6 +69,7 @@ class HartRunner:
         self.ram_view = self.smmu.ram
         hart.on_tlb_flush = self.flush_tlb
         self.tbc.set_flags(hart.tb_flags())
+        self.debug_hit: int | None = None  # pc of a debugger breakpoint reached
 
     # ------------------------------------------------------------ blocks
     def block_ns(self, flags: int) -> dict:
@@ -158,13 +160,23 @@ class HartRunner:
         self.hart.exit_request[0] = 1
         return self.tbc.lookup_q(q)
 
+    def _exit_debug(self, q):
+        """A gdb breakpoint: stop before the instruction at pc (pyqemu.gdbstub)."""
+        pc = q[cs.PC]
+        self.debug_hit = pc
+        self.hart.exit_request[0] = 1
+
+        def at_breakpoint(q):
+            return at_breakpoint
+
+        at_breakpoint.guest_pc = pc
+        return at_breakpoint
+
     # ------------------------------------------------------------ the loop
-    def step(self) -> None:
-        """Run this hart until its exit request is raised."""
+    def take_interrupt(self) -> bool:
+        """Take a pending enabled interrupt; False while the hart sleeps in wfi."""
         hart = self.hart
         q = self.q
-        X = hart.exit_request
-        X[0] = 0
         irq = t.pending_interrupt(q, hart.mip())
         if irq is not None:
             hart.waiting = False
@@ -174,7 +186,32 @@ class HartRunner:
             if hart.mip() & q[cs.MIE]:
                 hart.waiting = False  # woken by an interrupt it does not take now
             else:
-                return
+                return False
+        return True
+
+    def step_one(self) -> None:
+        """Execute one instruction, blocks holding one (the gdbstub's single-step)."""
+        q = self.q
+        X = self.hart.exit_request
+        try:
+            fn = self.tbc.lookup(q[cs.PC])
+            X[0] = 1  # a block that jumps to itself runs one iteration
+            fn = fn(q)
+            if getattr(fn, "is_exit", False):
+                fn = fn(q)
+            if hasattr(fn, "guest_pc"):
+                q[cs.PC] = fn.guest_pc
+        except t.RiscvTrap as e:
+            t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
+            self.update_flags()
+
+    def step(self) -> None:
+        """Run this hart until its exit request is raised."""
+        q = self.q
+        X = self.hart.exit_request
+        X[0] = 0
+        if not self.take_interrupt():
+            return
         try:
             fn = self.tbc.lookup(q[cs.PC])
             while not X[0]:
@@ -210,6 +247,7 @@ class TcgAccelerator:
         self.ticker: threading.Thread | None = None
         self.current: HartRunner | None = None  # the hart running a time slice
         self.yield_now = False
+        self.debug = None  # pyqemu.gdbstub.tcg_system.TcgSystemDebugger under gdb
 
     def init_machine(self, machine) -> None:
         self.machine = machine
@@ -253,6 +291,8 @@ class TcgAccelerator:
     def stop(self) -> None:
         self.quit = True
         self.pause()
+        if self.debug is not None:
+            self.debug.machine_exited()
         self.write_stats()
 
     def write_stats(self) -> None:
@@ -302,31 +342,41 @@ class TcgAccelerator:
         self.idle.set()
 
     def _vcpu_loop(self) -> None:
-        runners = self.runners
         while not self.quit:
             if not self.run_flag.is_set():
                 self.idle.set()
                 self.run_flag.wait(0.05)
                 continue
             self.idle.clear()
-            ran = False
-            for r in runners:
-                if not self.run_flag.is_set():
-                    break
-                if r.hart.waiting and not (r.hart.mip() & r.q[cs.MIE]):
-                    continue
-                ran = True
-                if len(runners) > 1:
-                    self._slice(r)
-                else:
-                    r.step()
-            if not ran:
-                # Every hart is in wfi: sleep until a device raises a line.
-                t0 = time.monotonic()
-                self.wakeup.wait(0.01)
-                self.wakeup.clear()
-                self.idle_s += time.monotonic() - t0
+            debug = self.debug
+            if debug is not None and debug.active:
+                debug.vcpu_iteration()  # gdb decides what runs
+            else:
+                self.run_round()
         self.idle.set()
+
+    def run_round(self) -> None:
+        """Each awake hart runs once (a time slice when there are several)."""
+        runners = self.runners
+        ran = False
+        for r in runners:
+            if not self.run_flag.is_set():
+                break
+            if r.hart.waiting and not (r.hart.mip() & r.q[cs.MIE]):
+                continue
+            ran = True
+            if len(runners) > 1:
+                self._slice(r)
+            else:
+                r.step()
+            if r.debug_hit is not None:
+                break
+        if not ran:
+            # Every hart is in wfi: sleep until a device raises a line.
+            t0 = time.monotonic()
+            self.wakeup.wait(0.01)
+            self.wakeup.clear()
+            self.idle_s += time.monotonic() - t0
 
     def _slice(self, r: HartRunner) -> None:
         """Run one hart for a time slice (several steps: exits to the loop are common).
@@ -337,7 +387,8 @@ class TcgAccelerator:
         self.current = r
         self.yield_now = False
         end = time.monotonic() + TIME_SLICE
-        while time.monotonic() < end and self.run_flag.is_set() and not self.yield_now:
+        while time.monotonic() < end and self.run_flag.is_set() and not self.yield_now \
+                and r.debug_hit is None:
             r.step()
             if r.hart.waiting:
                 break
