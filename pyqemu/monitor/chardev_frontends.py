@@ -8,7 +8,6 @@ run from a fresh main-loop callback, outside the lock.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 from pyqemu.chardev import CHR_EVENT_CLOSED, CHR_EVENT_MUX_IN, CHR_EVENT_OPENED, Chardev
@@ -37,7 +36,7 @@ class HmpFrontend:
         self.chardev = chardev
         self.hmp = Hmp(monitor)
         self.line = bytearray()
-        self.pending: deque[str] = deque()
+        self.inbox = bytearray()
         self.greeted = False
         self.last_cr = False
         self.esc = 0                 # 1 after ESC, 2 inside ESC [ ...
@@ -69,7 +68,7 @@ class HmpFrontend:
 
     # --- CharFrontend -------------------------------------------------------------------
     def can_receive(self) -> int:
-        return 4096
+        return max(0, 4096 - len(self.inbox))
 
     def chr_event(self, event: str) -> None:
         if event in (CHR_EVENT_OPENED, CHR_EVENT_MUX_IN):
@@ -82,8 +81,20 @@ class HmpFrontend:
             self.line.clear()
 
     def receive(self, data: bytes) -> None:
+        self.inbox += data
+        if not self.scheduled:
+            self.scheduled = True
+            self.monitor.machine.main_loop.loop.call_soon(self._process)
+
+    def _process(self) -> None:
+        """Edit, echo and run lines in input order: each command's output follows its
+        echoed line, as with QEMU's readline."""
+        self.scheduled = False
+        data, self.inbox = bytes(self.inbox), bytearray()
         echo = bytearray()
         for b in data:
+            if self.monitor.machine.runstate.shutdown_requested():
+                return
             # Escape sequences (cursor keys: ESC [ ... final byte) are skipped whole:
             # there is no history or cursor movement to apply them to.
             if self.esc == 1:
@@ -102,8 +113,11 @@ class HmpFrontend:
                     continue
                 self.last_cr = b == 0x0D
                 echo += b"\r\n"
-                self.pending.append(self.line.decode("utf-8", "replace"))
+                self.chardev.write(bytes(echo))
+                echo.clear()
+                line = self.line.decode("utf-8", "replace")
                 self.line.clear()
+                self._run(line)
                 continue
             self.last_cr = False
             if b in (0x7F, 0x08):
@@ -115,20 +129,13 @@ class HmpFrontend:
                 echo.append(b)
         if echo:
             self.chardev.write(bytes(echo))
-        if self.pending and not self.scheduled:
-            self.scheduled = True
-            self.monitor.machine.main_loop.loop.call_soon(self._run_pending)
+        self.chardev.accept_input()
 
-    def _run_pending(self) -> None:
-        self.scheduled = False
-        while self.pending:
-            line = self.pending.popleft()
-            out = self.hmp.run_line(line)
-            if out:
-                self.puts(out)
-            if self.monitor.machine.runstate.shutdown_requested():
-                self.pending.clear()
-                return
+    def _run(self, line: str) -> None:
+        out = self.hmp.run_line(line)
+        if out:
+            self.puts(out)
+        if not self.monitor.machine.runstate.shutdown_requested():
             self.puts(PROMPT)
 
 

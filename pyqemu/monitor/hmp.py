@@ -174,8 +174,7 @@ class Hmp:
         if fmt.format == "i":
             data = self._read(addr, fmt.count * 4, physical)
             return format_insns(addr, data, fmt.count)
-        size = 1 if fmt.format == "c" else fmt.size
-        return format_dump(addr, self._read(addr, fmt.count * size, physical), fmt)
+        return format_dump(addr, self._read(addr, fmt.count * fmt.size, physical), fmt)
 
     def cmd_x(self, arg: str) -> str:
         return self._dump(arg, physical=False)

@@ -1,7 +1,8 @@
 """HMP ``x /FMT ADDR`` and ``xp /FMT ADDR``: dump guest memory in QEMU's layout.
 
 FMT is ``/[count][format][size]``: format x (hex), d (signed), u (unsigned), o (octal),
-c (characters), i (instructions); size b, h, w, g (1, 2, 4, 8 bytes).  Each line
+c (characters), i (instructions); size b, h, w, g (1, 2, 4, 8 bytes).  The dump
+covers count units of the size; format c then prints each of those bytes.  Each line
 starts with the 16-digit address and holds 16 bytes (8 for byte units); numbers are
 padded to the width of the largest value of that size, as QEMU's monitor does.
 ``x`` takes a virtual address (translated with the first CPU's MMU), ``xp`` a
@@ -40,17 +41,13 @@ def parse_format(text: str, last: DumpFormat) -> DumpFormat:
         i += 1
     if i:
         fmt.count = int(body[:i])
-    size_given = False
     for ch in body[i:]:
         if ch in FORMATS:
             fmt.format = ch
         elif ch in SIZES:
             fmt.size = SIZES[ch]
-            size_given = True
         else:
             raise HmpMemoryError(f"invalid char in format: '{ch}'")
-    if fmt.format == "c" and not size_given:
-        fmt.size = 1
     if fmt.count < 1:
         raise HmpMemoryError("invalid count")
     return fmt
@@ -76,7 +73,7 @@ def format_dump(addr: int, data: bytes, fmt: DumpFormat) -> str:
     bits = size * 8
     digits = {"x": bits // 4, "o": -(-bits // 3), "u": -(-bits * 10 // 33),
               "d": -(-bits * 10 // 33)}.get(fmt.format, 0)
-    line = 8 if size == 1 else 16
+    line = 8 if fmt.size == 1 else 16      # from the unit size, even for format c
     out = []
     for off in range(0, len(data), line):
         chunk = data[off:off + line]
