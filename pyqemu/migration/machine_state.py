@@ -132,6 +132,13 @@ def _load_ram(block: Any, data: bytes) -> None:
         raise MigrationError(f"RAM block {block.name} is corrupt: {e}") from None
     if off != block.size:
         raise MigrationError(f"RAM block {block.name} is truncated")
+    try:
+        # The stream's end marker may still be unread: it must yield no more bytes.
+        extra = d.decompress(src, 1) if src and not d.eof else b""
+    except zlib.error as e:
+        raise MigrationError(f"RAM block {block.name} is corrupt: {e}") from None
+    if extra or not d.eof:
+        raise MigrationError(f"RAM block {block.name} holds more data than the block")
 
 
 def _load_cpu(cpu: Any, data: bytes, index: int) -> None:

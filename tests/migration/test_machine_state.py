@@ -1,0 +1,92 @@
+"""The VM state stream in-process: a round trip restores RAM, harts and devices, and
+damaged or foreign streams are refused with a MigrationError before they can break a
+device (the bytes come from a disk image anyone may have edited)."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import pytest
+
+from pyqemu.accel.tcg.system import TcgAccelerator
+from pyqemu.hw.core.machine import MachineConfig
+from pyqemu.hw.riscv.virt import RiscvVirt
+from pyqemu.migration import MigrationError
+from pyqemu.migration.machine_state import MAGIC, load_state, parse_sections, save_state
+from pyqemu.target.riscv import cpu_state as cs
+
+
+@pytest.fixture
+def machine():
+    m = RiscvVirt(MachineConfig(type="virt", ram_size=16 << 20, bios="none"))
+    accel = TcgAccelerator({})
+    accel.init_machine(m)
+    m.accel = accel
+    m.reset()
+    accel.reset_cpus()
+    yield m
+    m.main_loop.close()
+
+
+def rebuild(sections: dict[str, bytes]) -> bytes:
+    out = [MAGIC, struct.pack("<I", 1)]
+    for name, data in list(sections.items()) + [("end", b"")]:
+        nb = name.encode()
+        out += [struct.pack("<I", len(nb)), nb, struct.pack("<Q", len(data)), data]
+    return b"".join(out)
+
+
+def test_round_trip(machine) -> None:
+    hart = machine.cpus[0]
+    machine.sysmem.write(0x80001000, b"saved bytes")
+    hart.q[cs.PC] = 0x80001234
+    hart.q[10] = 0xDEADBEEF
+    machine.plic.priority[10] = 5
+    machine.uart.scr = 0x42
+    machine.aclint.mtimecmp[0] = 123456789
+    data = save_state(machine)
+    machine.sysmem.write(0x80001000, b"other bytes")
+    hart.q[cs.PC] = 0
+    hart.q[10] = 1
+    machine.plic.priority[10] = 0
+    machine.uart.scr = 0
+    machine.aclint.mtimecmp[0] = 1
+    load_state(machine, data)
+    assert machine.sysmem.read(0x80001000, 11) == b"saved bytes"
+    assert hart.q[cs.PC] == 0x80001234 and hart.q[10] == 0xDEADBEEF
+    assert machine.plic.priority[10] == 5
+    assert machine.uart.scr == 0x42
+    assert machine.aclint.mtimecmp[0] == 123456789
+
+
+def test_refuses_damaged_streams(machine) -> None:
+    good = save_state(machine)
+    sections = parse_sections(good)
+    bad_cases = {
+        "not ours": b"QEVM\0\0\0\3" + good[8:],
+        "truncated": good[: len(good) // 2],
+        "no end": good[:-12],
+    }
+    plic = next(k for k in sections if k.endswith("riscv.sifive.plic"))
+    state = json.loads(sections[plic])
+    for field, value in (("priority", "x"), ("priority", [1, 2]), ("threshold", None),
+                         ("enable", {"a": 1})):
+        s2 = dict(state, **{field: value})
+        bad_cases[f"plic {field}={value!r}"] = rebuild({**sections, plic: json.dumps(s2).encode()})
+    bad_cases["plic missing field"] = rebuild(
+        {**sections, plic: json.dumps({k: v for k, v in state.items() if k != "levels"}).encode()})
+    ram = next(k for k in sections if k.startswith("ram:riscv_virt_board.ram"))
+    bomb = struct.pack("<Q", 16 << 20) + zlib.compress(bytes(64 << 20))
+    bad_cases["ram larger than the block"] = rebuild({**sections, ram: bomb})
+    bad_cases["ram corrupt"] = rebuild({**sections, ram: sections[ram][:8] + b"garbage"})
+    bad_cases["cpu layout"] = rebuild({**sections, "cpu:0": struct.pack("<I", 8) + bytes(8)})
+    other = dict(json.loads(sections["machine"]), smp=2)
+    bad_cases["other machine"] = rebuild({**sections, "machine": json.dumps(other).encode()})
+    for what, data in bad_cases.items():
+        with pytest.raises(MigrationError):
+            load_state(machine, data)
+            pytest.fail(what)
+    # Still a working machine: the good stream loads.
+    load_state(machine, good)
