@@ -61,8 +61,8 @@ class QmpMachine:
                                      f"{out[-300:]!r}; stderr {self.stderr()!r}")
             time.sleep(0.02)
 
-    def cmd(self, name: str, **args: object) -> dict:
-        return self.qmp.cmd_obj({"execute": name, **({"arguments": args} if args else {})})
+    def cmd(self, _command: str, **args: object) -> dict:
+        return self.qmp.cmd_obj({"execute": _command, **({"arguments": args} if args else {})})
 
     def hmp(self, line: str) -> str:
         r = self.cmd("human-monitor-command", **{"command-line": line})
