@@ -10,11 +10,10 @@ The image is then checked by the real qemu-img (check, snapshot -l).
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 
-from monitor.qmp_machine import QmpMachine
+from monitor.qmp_machine import QmpMachine, qemu_img_check, snapshot_list
 
 COUNT = re.compile(r"count=([0-9a-f]{16})\n")
 
@@ -28,17 +27,6 @@ def stop_at(vm: QmpMachine) -> int:
     assert vm.cmd("stop") == {"return": {}}
     time.sleep(0.05)            # output written by the last MMIO store reaches the file
     return len(vm.output())
-
-
-def snapshot_list(disk: Path) -> str:
-    return subprocess.run(["qemu-img", "snapshot", "-l", str(disk)], capture_output=True,
-                          text=True, check=True).stdout
-
-
-def qemu_img_check(disk: Path) -> None:
-    r = subprocess.run(["qemu-img", "check", str(disk)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "No errors were found on the image." in r.stdout
 
 
 def test_savevm_loadvm_resumes_counter(tmp_path: Path, counter_guest: Path,

@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from migration.test_savevm import qemu_img_check, snapshot_list
-from monitor.qmp_machine import QmpMachine
+from monitor.qmp_machine import QmpMachine, qemu_img_check, snapshot_list
 
 QEMU = shutil.which("qemu-system-riscv64")
 

@@ -90,3 +90,14 @@ class QmpMachine:
         self.stderr_file.close()
         if self.sock.exists():
             os.unlink(self.sock)
+
+
+def snapshot_list(disk: Path) -> str:
+    return subprocess.run(["qemu-img", "snapshot", "-l", str(disk)], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def qemu_img_check(disk: Path) -> None:
+    r = subprocess.run(["qemu-img", "check", str(disk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "No errors were found on the image." in r.stdout
