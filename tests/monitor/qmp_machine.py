@@ -82,7 +82,7 @@ class QmpMachine:
     def close(self) -> None:
         try:
             self.qmp.close()
-        except OSError:
+        except (OSError, EOFError):
             pass
         if self.proc.poll() is None:
             self.proc.kill()
