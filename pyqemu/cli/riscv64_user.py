@@ -29,7 +29,8 @@ Argument             Env-variable      Description
 -D logfile           QEMU_LOG_FILENAME write logs to 'logfile' (default stderr)
 -strace              QEMU_STRACE       log system calls
 -g port              QEMU_GDB          wait gdb connection to 'port'
--accel tcg[,backend=python]            select the accelerator and TCG backend
+-accel tcg[,backend=native|python]     select the accelerator and TCG backend
+                                      (native: x86-64 machine code, the default there)
 -version             QEMU_VERSION      display version information and exit
 
 Defaults:
@@ -70,6 +71,7 @@ class Options:
         self.cpu = os.environ.get("QEMU_CPU", "rv64")
         self.singlestep = "QEMU_SINGLESTEP" in os.environ
         self.gdb: str | None = os.environ.get("QEMU_GDB")  # -g: wait for gdb on this port
+        self.backend: str | None = None  # -accel tcg,backend=...: None picks the default
         self.passthrough: list[str] = []  # options a re-exec (execve) must repeat
         if "QEMU_SET_ENV" in os.environ:
             self.set_env += os.environ["QEMU_SET_ENV"].split(",")
@@ -136,8 +138,9 @@ def parse(argv: list[str]) -> tuple[Options, list[str]]:
             if parts[0] != "tcg":
                 fail(f"invalid accelerator {parts[0]}")
             for p in parts[1:]:
-                if p not in ("backend=python",):
+                if p not in ("backend=python", "backend=native"):
                     fail(f"-accel {val}: unsupported option '{p}'")
+                o.backend = p.split("=", 1)[1]
         if a in ("-L", "-cpu", "-E", "-U", "-strace", "-accel"):
             o.passthrough += [a] + ([val] if val is not None else [])
     return o, argv[i:]
@@ -174,6 +177,26 @@ def guest_environment(o: Options) -> list[str]:
     return [f"{k}={v}" for k, v in env.items()]
 
 
+def _make_engine(o: Options, process, log):
+    """The CPU loop: native x86-64 code by default on x86-64 hosts, the Python backend
+    elsewhere, on request, and under gdb (the gdbstub drives the Python loop)."""
+    from ..accel.tcg import native_user
+    from ..accel.tcg.cpu_exec import UserEngine
+
+    backend = o.backend or ("native" if native_user.host_supported() and not o.gdb
+                            else "python")
+    if backend == "native" and not native_user.host_supported():
+        fail("-accel tcg,backend=native: the native backend needs an x86-64 Linux host")
+    if backend == "native" and o.gdb:
+        fail("-g: the gdbstub works with -accel tcg,backend=python only")
+    max_insns = 1 if o.singlestep else 0
+    if backend == "native":
+        return native_user.NativeUserEngine(process.mem, process.mm.can_execute, process,
+                                            process, log, max_insns=max_insns)
+    return UserEngine(process.mem, process.mm.can_execute, process.exit_request, process, log,
+                      max_insns=max_insns)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     o, rest = parse(args)
@@ -191,7 +214,6 @@ def main(argv: list[str] | None = None) -> None:
         o.strace = True
     log = Log(items, o.log_file) if items else None
 
-    from ..accel.tcg.cpu_exec import UserEngine
     from ..linux_user.elf_loader import LoadError
     from ..linux_user.process import Process
 
@@ -204,8 +226,7 @@ def main(argv: list[str] | None = None) -> None:
                                       o.strace, exec_argv)
     except LoadError as e:
         fail(str(e))
-    engine = UserEngine(process.mem, process.mm.can_execute, process.exit_request, process, log,
-                        max_insns=1 if o.singlestep else 0)
+    engine = _make_engine(o, process, log)
     process.invalidate_code = engine.invalidate_code
     process.run_thread = engine.run
     # Ctrl-C kills the emulator as it kills qemu, unless the guest installs a handler.

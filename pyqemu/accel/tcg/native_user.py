@@ -1,0 +1,363 @@
+"""The user-mode CPU loop on the native x86-64 backend.
+
+Blocks are translated to machine code in a code buffer and entered through the
+prologue with ctypes. Generated code returns ``(tb_id << 8) | kind`` and this loop
+dispatches every kind in one place (:meth:`NativeUserEngine._run_hart`):
+
+* an unchained direct exit: look the successor up (translating it if needed), patch
+  the exit's ``jmp`` to it, and enter it: from then on the two blocks are chained;
+* an indirect jump that missed the jump cache: fill the cache and continue;
+* ``exit_tb``: syscall, ebreak, illegal instruction, fence.i;
+* a guest access outside the guest space, a helper that raised: a guest signal;
+* the exit flag seen at a block entry: deliver signals, or let another thread run.
+
+Guest threads run one at a time, like QEMU's single-threaded TCG: the thread that
+holds ``exec_lock`` runs guest code (outside the GIL); a thread that wants it raises
+the yield byte of the exit flag, and the holder lets go at its next block entry. The
+lock is released around system calls, so a blocking call never stalls other threads.
+A thread holds the lock while it translates, patches or flushes, so no code changes
+under a running thread. A fork child gets a code buffer of its own.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+import time
+
+from ...linux_user.guest_memory import HMASK, LOW, REGION_SIZE, GuestFault, GuestMemory
+from ...target.riscv import cpu_state as cs
+from ...target.riscv.helpers import IllegalInstruction
+from ...target.riscv.translate import RiscvTranslator
+from ...tcg.backends.x86_64 import codebuf as CB
+from ...tcg.backends.x86_64 import codegen, regs
+from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
+from ...tcg.ir import ExitReason, TCGContext, format_ops
+from ...tcg.optimize import optimize
+from .cpu_exec import ILL_ILLOPC, SEGV_MAPERR, TRAP_BRKPT
+from .tb_cache import PAGE_BITS, GuestFetchFault
+
+
+def host_supported() -> bool:
+    """Generated code is x86-64 for the System V ABI, in memfd-backed memory."""
+    import platform
+
+    return platform.machine() in ("x86_64", "AMD64") and hasattr(os, "memfd_create") \
+        and os.environ.get("PYQEMU_TCG_BACKEND", "") != "python"
+
+
+ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74)
+YIELD = 1  # byte of the exit flag a waiting thread raises (byte 0: signals pending)
+
+
+class NativeTB:
+    __slots__ = ("tb_id", "pc", "end", "n_insns", "off", "host", "jump_slots", "targets",
+                 "generation")
+
+    def __init__(self, tb_id: int, pc: int, end: int, n_insns: int, off: int, host: int,
+                 blk: codegen.NativeBlock, generation: int) -> None:
+        self.tb_id = tb_id
+        self.pc = pc
+        self.end = end
+        self.n_insns = n_insns
+        self.off = off
+        self.host = host
+        self.jump_slots = blk.jump_slots
+        self.targets = blk.targets
+        self.generation = generation
+
+
+class NativeUserEngine:
+    """Same interface as cpu_exec.UserEngine: run(cpu), invalidate_code, write_stats."""
+
+    def __init__(self, mem: GuestMemory, can_execute, process, os_hooks, log=None,
+                 max_insns: int = 0) -> None:
+        self.mem = mem
+        self.process = process
+        self.os = os_hooks
+        self.log = log
+        self.translator = RiscvTranslator(mem, can_execute)
+        if max_insns:
+            self.translator.max_insns = max_insns
+        self.stats_path = os.environ.get("PYQEMU_STATS")
+        self.states: dict[int, object] = {}  # env address -> q
+        self.helpers = HelperTable(ENV, self.states.__getitem__)
+        self.consts = (ctypes.c_uint64 * 3)(mem.host_base, HMASK, REGION_SIZE - 1)
+        self.exec_lock = threading.Lock()
+        self.owner: int | None = None
+        self.waiters = 0
+        self.translate_ns = 0
+        self.translated_insns = 0
+        self.n_translated = 0
+        self._new_buffer()
+        self._watch_signals()
+        os.register_at_fork(after_in_child=self._after_fork_child)
+
+    def _watch_signals(self) -> None:
+        """Python runs signal handlers between bytecodes, never inside generated code,
+        so a hot loop would keep a signal waiting forever. The C-level handler writes
+        to the wakeup fd at once; a thread reading it raises the exit flag, generated
+        code returns at its next block entry and the Python handler runs."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        os.set_blocking(r, True)
+        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+
+        def watch() -> None:
+            while True:
+                try:
+                    if not os.read(r, 64):
+                        return
+                except OSError:
+                    return
+                self.flag[0] = 1
+
+        threading.Thread(target=watch, name="signal-watch", daemon=True).start()
+
+    # ------------------------------------------------------------ code buffer
+    def _new_buffer(self) -> None:
+        self.cb = CB.CodeBuffer()
+        self.entry_off, self.epilogue = emit_prologue(self.cb)
+        self.code_start = self.cb.top
+        self.enter = EntryFn(self.cb.exec_base + self.entry_off)
+        self.flag = self.cb.rw[CB.EXIT_FLAG:CB.EXIT_FLAG + 2]  # [signals, yield]
+        # The process's exit_request: byte 0 of the flag that every block entry tests.
+        self.process.exit_request = self.flag[0:1]
+        self.tbs: dict[int, NativeTB] = {}
+        self.by_id: list[NativeTB] = []
+        self.pages: dict[int, list[NativeTB]] = {}
+        self.generation = 0
+
+    def _after_fork_child(self) -> None:
+        # The buffer is a shared mapping: the child must not write into the parent's.
+        if self.exec_lock.locked():
+            self.exec_lock = threading.Lock()
+            self.exec_lock.acquire()
+            self.owner = threading.get_ident()
+        self.waiters = 0
+        self._new_buffer()
+        self._watch_signals()
+
+    def flush(self) -> None:
+        """Drop every translation (the caller holds exec_lock)."""
+        self.generation += 1
+        self.tbs.clear()
+        self.by_id.clear()
+        self.pages.clear()
+        self.cb.reset(self.code_start)
+
+    # ------------------------------------------------------------ translation
+    def _target(self, tb_id: int, at: int) -> codegen.BlockTarget:
+        return codegen.BlockTarget(
+            tb_id=tb_id, at=at, exec_base=self.cb.exec_base, exit_flag=CB.EXIT_FLAG,
+            jump_cache=CB.JUMP_CACHE, jc_mask=CB.JC_ENTRIES - 1, epilogue=self.epilogue,
+            low=LOW, helper_address=self.helpers.address, env=ENV)
+
+    def build(self, pc: int) -> NativeTB:
+        t0 = time.perf_counter_ns()
+        tr = self.translator
+        saved = tr.max_insns
+        try:
+            while True:
+                ctx = TCGContext(tr.globals)
+                n_insns, end = tr.translate(ctx, pc)
+                try:
+                    tb = self._compile(ctx, pc, n_insns, end)
+                    break
+                except codegen.TranslationTooBig:
+                    tr.max_insns = max(1, min(tr.max_insns, n_insns) // 2)
+        finally:
+            tr.max_insns = saved
+        self.translate_ns += time.perf_counter_ns() - t0
+        self.translated_insns += n_insns
+        return tb
+
+    def _compile(self, ctx: TCGContext, pc: int, n_insns: int, end: int) -> NativeTB:
+        log = self.log
+        if log and log.enabled("in_asm"):
+            log.write(self.translator.disassemble(pc, end))
+        if log and log.enabled("op"):
+            log.write(f"OP:\n{format_ops(ctx.ops)}\n")
+        optimize(ctx)
+        if log and log.enabled("op_opt"):
+            log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
+        for attempt in range(2):
+            at = (self.cb.top + 15) & ~15
+            tb_id = len(self.by_id)
+            blk = codegen.generate(ctx.ops, pc, self._target(tb_id, at))
+            if at + len(blk.code) <= self.cb.size:
+                break
+            if attempt:
+                raise RuntimeError("native backend: a block larger than the code buffer")
+            self.flush()  # full: start again, as QEMU does with its code_gen_buffer
+        self.cb.place(blk.code, at)
+        self.cb.top = at + len(blk.code)
+        tb = NativeTB(tb_id, pc, end, n_insns, at, self.cb.exec_base + at, blk, self.generation)
+        self.by_id.append(tb)
+        self.tbs[pc] = tb
+        for page in range(pc >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
+            self.pages.setdefault(page, []).append(tb)
+        if log and log.enabled("out_asm"):
+            from ...tcg.backends.x86_64.disas import disassemble
+
+            log.write(f"OUT: [size={len(blk.code)}]\n{disassemble(blk.code, tb.host)}\n")
+        return tb
+
+    def lookup(self, pc: int) -> NativeTB:
+        tb = self.tbs.get(pc)
+        if tb is None:
+            tb = self.build(pc)
+        return tb
+
+    def chain(self, tb: NativeTB, slot: int, nxt: NativeTB) -> None:
+        """Patch tb's direct exit to jump straight into nxt (4-byte aligned rel32)."""
+        if tb.generation != self.generation or nxt.generation != self.generation:
+            return
+        at = tb.off + tb.jump_slots[slot]
+        rel = nxt.off - (at + 4)
+        self.cb.rw[at:at + 4] = rel.to_bytes(4, "little", signed=True)
+
+    def invalidate_code(self, start: int, end: int) -> None:
+        """Guest code in [start, end) may have changed (munmap, mprotect, a code write)."""
+        if not any(page in self.pages
+                   for page in range(start >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1)):
+            return
+        if self.owner == threading.get_ident():
+            self.flush()
+            return
+        self._acquire()
+        try:
+            self.flush()
+        finally:
+            self._release()
+
+    # ------------------------------------------------------------ the exec lock
+    def _acquire(self) -> None:
+        lock = self.exec_lock
+        if not lock.acquire(blocking=False):
+            self.waiters += 1
+            self.flag[YIELD] = 1  # the running thread leaves at its next block entry
+            try:
+                while not lock.acquire(timeout=0.05):
+                    self.flag[YIELD] = 1
+            finally:
+                self.waiters -= 1
+        self.owner = threading.get_ident()
+
+    def _release(self) -> None:
+        self.owner = None
+        self.exec_lock.release()
+
+    # ------------------------------------------------------------ the loop
+    def run(self, cpu) -> None:
+        q = cpu.q
+        env = ctypes.addressof(cpu.state)
+        self.states[env] = q
+        self._acquire()
+        try:
+            self._run_hart(cpu, q, env)
+        finally:
+            self.states.pop(env, None)
+            if self.owner == threading.get_ident():
+                self._release()
+
+    def _run_hart(self, cpu, q, env: int) -> None:
+        os_ = self.os
+        consts = self.consts
+        pending = self.helpers.pending
+        flag = self.flag
+        host = None
+        while True:
+            if host is None:
+                try:
+                    host = self.lookup(q[cs.PC]).host
+                except GuestFetchFault as e:
+                    q[cs.PC] = e.pc
+                    os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.pc)
+                    continue
+            code = self.enter(env, host, consts)
+            kind = code & 0xFF
+            tb = self.by_id[code >> regs.EXIT_SHIFT]
+            host = None
+            try:
+                if kind < regs.EXIT_LOOKUP:
+                    nxt = self.lookup(tb.targets[kind])
+                    self.chain(tb, kind, nxt)
+                    host = nxt.host
+                elif kind == regs.EXIT_LOOKUP:
+                    pc = q[cs.PC]
+                    nxt = self.lookup(pc)
+                    self.cb.set_jump_cache(pc, nxt.host)
+                    host = nxt.host
+                elif kind == regs.EXIT_REQUEST:
+                    q[cs.PC] = tb.pc
+                    if flag[YIELD]:
+                        flag[YIELD] = 0
+                        self._yield_to_waiters()
+                    if flag[0]:
+                        flag[0] = 0
+                        os_.deliver_signals(cpu)
+                elif kind == regs.EXIT_TB:
+                    self._exit_tb(cpu, q, ExitReason(q[ENV.exit_aux]))
+                elif kind == regs.EXIT_FAULT:
+                    os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, self._fault_address(cpu))
+                elif kind == regs.EXIT_RAISED:
+                    q[ENV.helper_raised] = 0
+                    raise pending.pop(env)
+                else:
+                    raise RuntimeError(f"native backend: bad exit code {code:#x}")
+            except GuestFetchFault as e:
+                q[cs.PC] = e.pc
+                os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.pc)
+            except IllegalInstruction:
+                os_.guest_fault(cpu, signal.SIGILL, ILL_ILLOPC, q[cs.PC])
+            except GuestFault as e:
+                os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.addr)
+            except IndexError:
+                os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, self._fault_address(cpu))
+
+    def _yield_to_waiters(self) -> None:
+        """Let a thread that asked for the exec lock run, then queue up again."""
+        if not self.waiters:
+            return
+        self._release()
+        time.sleep(0.0002)
+        self._acquire()
+
+    def _exit_tb(self, cpu, q, reason: ExitReason) -> None:
+        os_ = self.os
+        if reason == ExitReason.LOOKUP:
+            return  # the pc global holds the next pc
+        if reason == ExitReason.SYSCALL:
+            if q[17] == 94 and self.stats_path:  # exit_group: the process ends inside it
+                self.write_stats()
+            self._release()  # a blocking system call must not stall the other threads
+            try:
+                os_.syscall(cpu)
+            finally:
+                self._acquire()
+        elif reason == ExitReason.ILLEGAL:
+            os_.guest_fault(cpu, signal.SIGILL, ILL_ILLOPC, q[cs.PC])
+        elif reason == ExitReason.EBREAK:
+            os_.guest_fault(cpu, signal.SIGTRAP, TRAP_BRKPT, q[cs.PC])
+        elif reason == ExitReason.FENCE_I:
+            self.flush()
+        elif reason == ExitReason.FETCH_FAULT:
+            raise GuestFetchFault(q[cs.PC])
+        else:
+            raise RuntimeError(f"native backend: unexpected exit {reason.name}")
+
+    def _fault_address(self, cpu) -> int:
+        from .cpu_exec import UserEngine
+
+        return UserEngine._fault_address(self, cpu)
+
+    def write_stats(self) -> None:
+        import json
+
+        with open(self.stats_path, "w") as f:
+            json.dump({"tbs": len(self.tbs), "translated_insns": self.translated_insns,
+                       "translate_ns": self.translate_ns, "backend": "native"}, f)
