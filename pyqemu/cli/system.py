@@ -449,3 +449,8 @@ def run_system(prog: str, argv: list[str], boards: dict[str, Callable[[MachineCo
         elif machine is None and args is not None:
             for ch in list(args.config.chardevs.values()) + [c for c in args.config.serials if c]:
                 ch.close()
+            for mon in args.config.monitors:
+                if mon.listener is not None:
+                    mon.listener.close()      # bound at parse time: remove the socket
+                elif mon.chardev is not None:
+                    mon.chardev.close()

@@ -73,8 +73,16 @@ class QmpListener:
                 self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                self.sock.bind(addr if kind == "unix" else (host or "0.0.0.0", int(port)))
-                self.sock.listen(16)
+                if kind == "unix":
+                    # Listen under a temporary name, then rename: a client that sees
+                    # the path can always connect (no window between bind and listen).
+                    tmp = f"{addr}.{os.getpid()}.tmp"
+                    self.sock.bind(tmp)
+                    self.sock.listen(16)
+                    os.rename(tmp, addr)
+                else:
+                    self.sock.bind((host or "0.0.0.0", int(port)))
+                    self.sock.listen(16)
             except OSError:
                 self.sock.close()
                 raise

@@ -20,13 +20,13 @@ PYQEMU = str(ROOT / ".venv" / "bin" / "pyqemu-system-riscv64")
 
 class QmpMachine:
     def __init__(self, tmp: Path, args: list[str], binary: str = PYQEMU,
-                 name: str = "vm") -> None:
+                 name: str = "vm", machine: str = "virt") -> None:
         self.sock = tmp / f"{name}.qmp"
         self.serial = tmp / f"{name}.serial"
         self.stderr_path = tmp / f"{name}.stderr"
         self.serial.write_bytes(b"")
         self.stderr_file = open(self.stderr_path, "wb")
-        cmd = [binary, "-M", "virt", "-display", "none", "-serial", f"file:{self.serial}",
+        cmd = [binary, "-M", machine, "-display", "none", "-serial", f"file:{self.serial}",
                "-qmp", f"unix:{self.sock},server=on,wait=off", *args]
         if binary == PYQEMU:
             cmd.remove("-display")
