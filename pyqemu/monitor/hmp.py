@@ -51,6 +51,8 @@ class Hmp:
             "loadvm": (self.cmd_loadvm, "tag", "restore a VM snapshot from its tag"),
             "delvm": (self.cmd_delvm, "tag", "delete a VM snapshot from its tag"),
             "cpu": (self.cmd_cpu, "index", "set the default CPU"),
+            "gdbserver": (self.cmd_gdbserver, "[device]", "start gdbserver on given device "
+                          "(default 'tcp::1234')"),
         }
         self.aliases = {"c": "cont", "q": "quit", "?": "help", "h": "help"}
 
@@ -119,6 +121,23 @@ class Hmp:
             return "invalid CPU index\n"
         self.cpu_index = index
         return ""
+
+    def cmd_gdbserver(self, arg: str) -> str:
+        """Start the gdbstub now (the -gdb option at run time), on the main loop."""
+        from pyqemu.gdbstub import cli as gdbstub_cli
+
+        device = arg or gdbstub_cli.DEFAULT_DEVICE
+        if device == "none":
+            return "Disabled gdbserver\n" if self.monitor.gdb_device is None else \
+                "gdbserver cannot be stopped once started in this build\n"
+        if self.monitor.gdb_device is not None:
+            return f"gdbserver already running on '{self.monitor.gdb_device}'\n"
+        try:
+            gdbstub_cli.configure(self.machine, self.machine.accel, device, False)
+        except ValueError as e:
+            return f"Error: {e}\n"
+        self.monitor.gdb_device = device
+        return f"Waiting for gdb connection on device '{device}'\n"
 
     def _dump_args(self, arg: str) -> tuple[DumpFormat, int]:
         parts = arg.split()

@@ -29,6 +29,7 @@ class Monitor:
         self.sessions: set[QmpSession] = set()
         self.listeners: list[Any] = []
         self.frontends: list[Any] = []
+        self.gdb_device: str | None = None       # HMP gdbserver started one
 
     def start(self) -> None:
         self.machine.event_listeners.append(self.on_event)
