@@ -170,14 +170,14 @@ def info_snapshots(hmp: Hmp, arg: str) -> str:
     if not snaps:
         return "There is no snapshot available.\n"
     lines = ["List of snapshots present on all disks:",
-             f"{'ID':<10}{'TAG':<18}{'VM SIZE':>8}{'DATE':>21}{'VM CLOCK':>13}{'ICOUNT':>11}"]
+             f"{'ID':<9} {'TAG':<16} {'VM SIZE':>8}{'DATE':>20}{'VM CLOCK':>13}{'ICOUNT':>11}"]
     for s in snaps:
         date = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.date_sec))
         secs = s.vm_clock_nsec // 10**9
         clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}." \
                 f"{s.vm_clock_nsec // 10**6 % 1000:03d}"
         icount = "" if s.icount is None else str(s.icount)
-        lines.append(f"{'--':<10}{s.name:<18}{_size_text(s.vm_state_size):>8}{date:>21}"
+        lines.append(f"{'--':<9} {s.name:<16} {_size_text(s.vm_state_size):>8}{date:>20}"
                      f"{clock:>13}{icount:>11}")
     return "\n".join(lines) + "\n"
 

@@ -106,3 +106,27 @@ def test_snapshot_saved_by_qemu_is_refused(tmp_path: Path, counter_guest: Path,
     qemu_img_check(qcow2_disk)
     subprocess.run(["qemu-img", "snapshot", "-d", "fromqemu", str(qcow2_disk)], check=True)
     qemu_img_check(qcow2_disk)
+
+
+@pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 is not installed")
+def test_info_snapshots_matches_qemu(tmp_path: Path, counter_guest: Path,
+                                     qcow2_disk: Path) -> None:
+    drive = ["-m", "64M", "-drive", f"file={qcow2_disk},if=none,id=hd0,format=qcow2"]
+    vm = QmpMachine(tmp_path, ["-bios", str(counter_guest), *drive])
+    try:
+        vm.wait_output("count=0000000000000002\n")
+        assert vm.hmp("savevm first") == ""
+        assert vm.hmp("savevm a-rather-long-snapshot-name") == ""
+        ours = vm.hmp("info snapshots")
+        assert vm.quit() == 0
+    finally:
+        vm.close()
+    for binary, name in ((QEMU, "qemu"), (None, "again")):
+        other = QmpMachine(tmp_path, ["-bios", "none", *drive], name=name,
+                           **({"binary": binary} if binary else {}))
+        try:
+            assert other.hmp("info snapshots").replace("\r\n", "\n") == ours
+            other.quit()
+        finally:
+            other.close()
+    qemu_img_check(qcow2_disk)
