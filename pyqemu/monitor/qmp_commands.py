@@ -41,6 +41,17 @@ def machine_drives(machine: Machine) -> list[tuple[str, Any]]:
     return [(f"drive{i}", b) for i, b in enumerate(backends)]
 
 
+def attached_backends(machine: Machine) -> set[int]:
+    """ids of the images a device model uses (the others are if=none, "removable")."""
+    out = set()
+    for dev in machine.devices:
+        for d in (dev, getattr(dev, "device", None)):
+            backend = getattr(d, "backend", None)
+            if backend is not None:
+                out.add(id(backend))
+    return out
+
+
 def find_drive(machine: Machine, device: str) -> Any:
     for name, backend in machine_drives(machine):
         if name == device:
@@ -100,28 +111,31 @@ class MachineCommands:
         return out
 
     def query_block(self) -> list[dict]:
+        from pyqemu.block.driver import BlockError
+        from pyqemu.block.img.info import image_info
+
+        attached = attached_backends(self.machine)
         out = []
         for name, b in machine_drives(self.machine):
             fmt = getattr(b, "format_name", "raw")
-            image = {"filename": b.filename, "format": fmt, "virtual-size": b.size(),
-                     "dirty-flag": False}
             try:
-                image["actual-size"] = b.actual_size()
-                snaps = b.snapshots()
-            except (OSError, AttributeError):
-                snaps = []
-            if snaps:
-                image["snapshots"] = [snapshot_json(s) for s in snaps]
-            out.append({
-                "device": name, "locked": False, "removable": False, "type": "unknown",
-                "io-status": "ok",
-                "inserted": {"file": b.filename, "node-name": name, "ro": bool(b.read_only),
-                             "drv": fmt, "encrypted": False, "detect_zeroes": "off",
-                             "bps": 0, "bps_rd": 0, "bps_wr": 0, "iops": 0, "iops_rd": 0,
-                             "iops_wr": 0, "write_threshold": 0, "image": image,
-                             "backing_file_depth": 0,
-                             "cache": {"writeback": True, "direct": False, "no-flush": False}},
-            })
+                image = image_info(b)
+            except (BlockError, OSError, AttributeError):
+                image = {"filename": b.filename, "format": fmt, "virtual-size": b.size(),
+                         "dirty-flag": False}
+            entry: dict[str, Any] = {"device": name, "locked": False,
+                                     "removable": id(b) not in attached}
+            if id(b) in attached:
+                entry["io-status"] = "ok"
+            entry["inserted"] = {
+                "iops_rd": 0, "detect_zeroes": "off", "image": image, "iops_wr": 0,
+                "ro": bool(b.read_only), "node-name": name, "backing_file_depth": 0,
+                "drv": fmt, "iops": 0, "bps_wr": 0, "write_threshold": 0, "encrypted": False,
+                "bps": 0, "bps_rd": 0,
+                "cache": {"no-flush": False, "direct": False, "writeback": True},
+                "file": b.filename}
+            entry["type"] = "unknown"
+            out.append(entry)
         return out
 
     def query_chardev(self) -> list[dict]:

@@ -32,8 +32,11 @@ def shape(value: object) -> object:
 
 
 async def qmp_script(binary: str, sock: Path) -> tuple[dict, int]:
+    disk = sock.with_suffix(".qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "4M"], check=True)
     cmd = [binary, "-M", "virt", "-bios", "default", "-nographic", "-serial", "null",
-           "-qmp", f"unix:{sock},server=on,wait=off"]
+           "-qmp", f"unix:{sock},server=on,wait=off",
+           "-drive", f"file={disk},if=none,id=hd0,format=qcow2"]
     if binary != PYQEMU:
         cmd += ["-monitor", "none"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -49,6 +52,7 @@ async def qmp_script(binary: str, sock: Path) -> tuple[dict, int]:
         got["status"] = await qmp.execute("query-status")
         got["version"] = await qmp.execute("query-version")
         got["cpus"] = await qmp.execute("query-cpus-fast")
+        got["block"] = await qmp.execute("query-block")
         got["commands"] = "query-status" in {c["name"] for c in
                                               await qmp.execute("query-commands")}
         with qmp.listener() as events:
@@ -68,7 +72,10 @@ async def qmp_script(binary: str, sock: Path) -> tuple[dict, int]:
             got["powerdown_event"] = await asyncio.wait_for(events.get(), 10)
             await qmp.execute("quit")
             got["shutdown_event"] = await asyncio.wait_for(events.get(), 10)
-        await qmp.disconnect()
+        try:
+            await qmp.disconnect()
+        except EOFError:        # the server already closed the socket after quit
+            pass
         return got, proc.wait(20)
     finally:
         if proc.poll() is None:
