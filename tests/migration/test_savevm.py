@@ -71,8 +71,9 @@ def test_savevm_loadvm_resumes_counter(tmp_path: Path, counter_guest: Path,
         # The first bytes the restarted guest prints continue the saved line.
         saved_out = (tmp_path / "vm.serial").read_text()
         assert first == saved_out[saved_at:saved_at + 100]
-        assert counts(out)[0] in (counts(saved_out[:saved_at])[-1],
-                                  counts(saved_out[:saved_at])[-1] + 1)
+        # The first whole line is the next count (or the one after, if the snapshot
+        # was taken in the middle of printing a line).
+        assert counts(out)[0] - counts(saved_out[:saved_at])[-1] in (1, 2)
         assert vm.hmp("delvm s1") == ""
         assert vm.hmp("info snapshots") == "There is no snapshot available.\n"
         assert vm.quit() == 0
