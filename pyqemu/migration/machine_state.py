@@ -7,7 +7,9 @@ have the same device models, so QEMU's could not be produced or consumed):
     sections: u32 name length, name (utf-8), u64 data length, data
       "machine"          JSON: board type, RAM size, CPU count, accelerator
       "ram:NAME"         u64 size, then zlib stream of the block's bytes
-      "cpu:N"            u32 length + the hart's flat state buffer, then JSON extras
+      "cpu:N"            TCG: u32 length + the hart's flat state buffer, then JSON extras;
+                         KVM: JSON of the vCPU's kernel state (kvm_state.py)
+      "accel:kvm"        JSON: in-kernel irqchip, PIT and clock (KVM only)
       "device:N:TYPE"    JSON of the fields the device declares in ``vmstate``
     "end" section
 
@@ -65,15 +67,28 @@ def _cpu_bytes(cpu: Any) -> bytes:
 def save_state(machine: Machine) -> bytes:
     """The state of a paused machine (caller holds the BQL, vCPUs stopped)."""
     accel = getattr(machine.accel, "name", "")
-    if accel != "tcg":
-        raise MigrationError(f"savevm is not supported with the {accel} accelerator yet")
+    if accel not in ("tcg", "kvm"):
+        raise MigrationError(f"savevm is not supported with the {accel} accelerator")
+    for dev in machine.devices:
+        why = getattr(dev, "vmstate_unsupported", None)
+        if why:
+            raise MigrationError(f"State blocked by non-migratable device "
+                                 f"'{dev.type_name}': {why}")
     info = {"type": machine.type_name, "ram_size": machine.ram_size, "smp": len(machine.cpus),
             "accel": accel}
     parts = [MAGIC, struct.pack("<I", VERSION), _section("machine", json.dumps(info).encode())]
     for block in ram_blocks(machine):
         parts.append(_section(f"ram:{block.name}", _ram_bytes(block)))
-    for i, cpu in enumerate(machine.cpus):
-        parts.append(_section(f"cpu:{i}", _cpu_bytes(cpu)))
+    if accel == "kvm":
+        from pyqemu.migration import kvm_state
+
+        parts.append(_section("accel:kvm", encode_state(kvm_state.save_vm(machine.accel))))
+        for i in range(len(machine.cpus)):
+            parts.append(_section(f"cpu:{i}",
+                                  encode_state(kvm_state.save_cpu(machine.accel, i))))
+    else:
+        for i, cpu in enumerate(machine.cpus):
+            parts.append(_section(f"cpu:{i}", _cpu_bytes(cpu)))
     for i, dev in enumerate(machine.devices):
         try:
             parts.append(_section(f"device:{i}:{dev.type_name}", encode_state(dev.save_state())))
@@ -187,6 +202,12 @@ def load_state(machine: Machine, data: bytes) -> None:
             or info.get("ram_size") != machine.ram_size:
         raise MigrationError(f"the snapshot is of a different machine ({info.get('type')}, "
                              f"{info.get('smp')} CPUs, {info.get('ram_size')} bytes of RAM)")
+    accel = getattr(machine.accel, "name", "")
+    if info.get("accel") != accel:
+        raise MigrationError(f"the snapshot was saved under -accel {info.get('accel')}, "
+                             f"this machine runs -accel {accel}")
+    if accel == "kvm" and "accel:kvm" not in sections:
+        raise MigrationError("the KVM state is missing from the snapshot")
     blocks = ram_blocks(machine)
     for block in blocks:
         if f"ram:{block.name}" not in sections:
@@ -199,8 +220,20 @@ def load_state(machine: Machine, data: bytes) -> None:
             raise MigrationError(f"device {dev.type_name} is missing from the snapshot")
     for block in blocks:
         _load_ram(block, sections[f"ram:{block.name}"])
-    for i, cpu in enumerate(machine.cpus):
-        _load_cpu(cpu, sections[f"cpu:{i}"], i)
+    if accel == "kvm":
+        from pyqemu.migration import kvm_state
+
+        try:
+            vm_state = decode_state(sections["accel:kvm"])
+            cpu_states = [decode_state(sections[f"cpu:{i}"]) for i in range(len(machine.cpus))]
+        except VmstateError as e:
+            raise MigrationError(f"KVM state: {e}") from None
+        kvm_state.load_vm(machine.accel, vm_state)
+        for i, st in enumerate(cpu_states):
+            kvm_state.load_cpu(machine.accel, i, st)
+    else:
+        for i, cpu in enumerate(machine.cpus):
+            _load_cpu(cpu, sections[f"cpu:{i}"], i)
     for i, dev in enumerate(machine.devices):
         try:
             _load_device(dev, sections[f"device:{i}:{dev.type_name}"])

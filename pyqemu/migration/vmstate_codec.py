@@ -21,7 +21,7 @@ class VmstateError(Exception):
 
 
 def to_json(value: Any) -> Any:
-    if isinstance(value, bool | int | str) or value is None:
+    if isinstance(value, bool | int | float | str) or value is None:
         return value
     if isinstance(value, bytes | bytearray | memoryview):
         return {"__bytes__": base64.b64encode(bytes(value)).decode()}
@@ -74,6 +74,10 @@ def check_shape(name: str, current: Any, new: Any, fixed_len: bool = True) -> An
         if not isinstance(new, int) or isinstance(new, bool):
             raise VmstateError(f"field '{name}' must be an integer")
         return new
+    if isinstance(current, float):
+        if not isinstance(new, int | float) or isinstance(new, bool):
+            raise VmstateError(f"field '{name}' must be a number")
+        return float(new)
     if isinstance(current, str):
         if not isinstance(new, str):
             raise VmstateError(f"field '{name}' must be a string")

@@ -29,6 +29,7 @@ WAK_STS = 1 << 15
 
 class AcpiPm(Device):
     type_name = "acpi-pm"
+    vmstate = ("sts", "en", "cnt")
 
     def __init__(self, sci: IrqLine, poweroff: Callable[[], None]) -> None:
         super().__init__()
@@ -41,6 +42,9 @@ class AcpiPm(Device):
         self.en = 0
         self.cnt = SCI_EN
         self.sci.set(False)
+
+    def post_load(self) -> None:
+        self._update_sci()
 
     def _update_sci(self) -> None:
         self.sci.set(bool(self.sts & self.en & PWRBTN_STS))

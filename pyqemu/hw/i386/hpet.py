@@ -62,6 +62,9 @@ class HpetTimer:
 
 class Hpet(Device):
     type_name = "hpet"
+    # The main counter's value, not the host-clock origin it runs from (start_ns): a
+    # snapshot restored in another process must continue from the same count.
+    vmstate = ("config", "isr", "main_counter", "timer_state")
 
     def __init__(self, main_loop: MainLoop, irq_for_pin: Callable[[int], IrqLine]) -> None:
         super().__init__()
@@ -86,6 +89,31 @@ class Hpet(Device):
         if self.config & CFG_ENABLE:
             return (self.counter_base + (clock_ns() - self.start_ns) // NS_PER_TICK) & M64
         return self.counter_base
+
+    @property
+    def main_counter(self) -> int:
+        return self.counter()
+
+    @main_counter.setter
+    def main_counter(self, value: int) -> None:
+        self.counter_base = value & M64
+        self.start_ns = clock_ns()
+
+    @property
+    def timer_state(self) -> list[list[int]]:
+        return [[t.config, t.comparator, t.period, t.fsb] for t in self.timers]
+
+    @timer_state.setter
+    def timer_state(self, values: list[list[int]]) -> None:
+        for t, (config, comparator, period, fsb) in zip(self.timers, values, strict=True):
+            t.config, t.comparator, t.period, t.fsb = config, comparator, period, fsb
+
+    def post_load(self) -> None:
+        """After loadvm: level interrupts still asserted, alarms re-armed."""
+        for i in range(NUM_TIMERS):
+            if self.isr & (1 << i):
+                self._irq(i).raise_()
+            self._arm(i)
 
     # --- registers ---------------------------------------------------------------------
     def read(self, offset: int, size: int) -> int:

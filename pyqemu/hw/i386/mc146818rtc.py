@@ -30,6 +30,7 @@ def _from_bcd(v: int) -> int:
 
 class Mc146818Rtc(Device):
     type_name = "mc146818rtc"
+    vmstate = ("cmos", "offset", "index")
 
     def __init__(self, ram_below_4g: int = 0, ram_above_4g: int = 0) -> None:
         super().__init__()

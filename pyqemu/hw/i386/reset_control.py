@@ -22,6 +22,8 @@ KBD_STATUS_OBF = 0x01          # output buffer full
 
 
 class I8042(Device):
+    vmstate = ("output", "pending_command", "output_port", "command_byte")
+    vmstate_variable = ("output",)
     type_name = "i8042"
 
     def __init__(self, reset_fn: Callable[[], None]) -> None:
@@ -75,6 +77,7 @@ class I8042(Device):
 
 
 class Port92(Device):
+    vmstate = ("value",)
     """System control port A."""
 
     type_name = "port92"
@@ -97,6 +100,7 @@ class Port92(Device):
 
 
 class ResetControl(Device):
+    vmstate = ("value",)
     """The PIIX reset control register at 0xCF9 (byte access only)."""
 
     type_name = "reset-control"

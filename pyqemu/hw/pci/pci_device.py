@@ -52,6 +52,7 @@ class PciDevice(Device):
     subsystem_id = 0
     header_type = 0
     interrupt_pin = 1              # INTA#
+    vmstate = ("config",)          # the 256-byte header: BARs, command, capabilities
 
     def __init__(self, **props: Any) -> None:
         super().__init__(**props)
@@ -199,6 +200,11 @@ class PciDevice(Device):
 
     def bar_unmapped(self, bar: Bar) -> None:
         """Hook: a BAR stopped decoding."""
+
+    def post_load(self) -> None:
+        """After loadvm: the BARs decode where the restored header says."""
+        self.update_mappings()
+        self._update_intx()
 
     # --- INTx -------------------------------------------------------------------------
     def set_intx(self, level: bool) -> None:
