@@ -15,9 +15,9 @@ COMMON = ROOT / "tests" / "system" / "guests"      # common.inc: putc/puthex/exi
 CACHE = ROOT / ".cache" / "guests" / "migration"
 
 
-def build_guest(name: str) -> Path:
+def build_guest(name: str, directory: Path = GUESTS) -> Path:
     """Assemble a bare-metal riscv64 guest at 0x80000000 (cached by source hash)."""
-    src = (GUESTS / f"{name}.S").read_bytes() + (COMMON / "common.inc").read_bytes()
+    src = (directory / f"{name}.S").read_bytes() + (COMMON / "common.inc").read_bytes()
     out = CACHE / f"{name}-{hashlib.sha256(src).hexdigest()[:12]}.bin"
     if not out.exists():
         if shutil.which("riscv64-linux-gnu-gcc") is None:
@@ -27,7 +27,7 @@ def build_guest(name: str) -> Path:
         subprocess.run(["riscv64-linux-gnu-gcc", "-nostdlib", "-static", "-no-pie",
                         "-march=rv64gc", "-mabi=lp64d", "-Wl,-Ttext=0x80000000",
                         "-Wl,--build-id=none", f"-I{COMMON}", "-o", str(elf),
-                        str(GUESTS / f"{name}.S")], check=True)
+                        str(directory / f"{name}.S")], check=True)
         subprocess.run(["riscv64-linux-gnu-objcopy", "-O", "binary", str(elf), str(out)],
                        check=True)
     return out
