@@ -132,7 +132,10 @@ class HmpFrontend:
         self.chardev.accept_input()
 
     def _run(self, line: str) -> None:
-        out = self.hmp.run_line(line)
+        try:
+            out = self.hmp.run_line(line)
+        except Exception as e:  # a bug of ours: report it, keep the monitor and machine
+            out = f"Error: internal error: {type(e).__name__}: {e}\n"
         if out:
             self.puts(out)
         if not self.monitor.machine.runstate.shutdown_requested():

@@ -80,8 +80,19 @@ def info_registers(hmp: Hmp, arg: str) -> str:
         if hasattr(cpu, "q"):
             out.append(_riscv_registers(i, cpu))
         else:
+            # A KVM vCPU's registers can be read only while it is out of KVM_RUN (a
+            # halted guest may never leave it): pause around the read, as QEMU's
+            # run_on_cpu does, without the STOP/RESUME of a user's stop.
             vcpus = getattr(m.accel, "vcpus", [])
-            dump = vcpus[i].dump_registers() if i < len(vcpus) else "(registers unavailable)"
+            running = m.vm_running and m.accel is not None
+            if running:
+                m.accel.pause()
+            try:
+                dump = vcpus[i].dump_registers() if i < len(vcpus) else \
+                    "(registers unavailable)"
+            finally:
+                if running:
+                    m.accel.start()
             out.append(f"CPU#{i}\n{dump}\n")
     return "".join(out)
 

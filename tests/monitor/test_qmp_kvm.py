@@ -24,6 +24,8 @@ def test_kvm_stop_cont_registers(tmp_path: Path) -> None:
                     machine="pc")
     try:
         vm.wait_output("i")
+        # Running, halted in the kernel: info registers must not hang.
+        assert "RIP=" in vm.hmp("info registers")
         assert vm.cmd("stop") == {"return": {}}
         assert vm.qmp.pull_event(wait=5.0)["event"] == "STOP"
         assert vm.cmd("query-status")["return"]["status"] == "paused"
