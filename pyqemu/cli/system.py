@@ -270,7 +270,9 @@ def parse_system_args(argv: list[str], prog: str, default_machine: str) -> Syste
             args.log_items = val
         elif name == "D":
             args.log_file = val
-        elif name in ("nodefaults", "no-shutdown", "snapshot", "cpu", "object", "netdev", "nic"):
+        elif name == "no-shutdown":
+            cfg.no_shutdown = True
+        elif name in ("nodefaults", "snapshot", "cpu", "object", "netdev", "nic"):
             if name in ("cpu", "object", "netdev", "nic"):
                 raise UsageError(f"{where}: not supported by this machine yet")
     if not ram_given:

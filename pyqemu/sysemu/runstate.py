@@ -80,6 +80,13 @@ class RunState:
         return (self.shutdown_cause is not ShutdownCause.NONE
                 or self.reset_cause is not ShutdownCause.NONE or self.powerdown_requested)
 
+    def take_shutdown(self) -> ShutdownCause:
+        """Withdraw a shutdown request (-no-shutdown turns a guest poweroff into a pause)."""
+        with self._lock:
+            cause, self.shutdown_cause = self.shutdown_cause, ShutdownCause.NONE
+            self.exit_status = 0
+        return cause
+
     def take_reset(self) -> ShutdownCause:
         with self._lock:
             cause, self.reset_cause = self.reset_cause, ShutdownCause.NONE

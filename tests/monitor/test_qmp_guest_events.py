@@ -53,3 +53,38 @@ def test_guest_poweroff_event(tmp_path: Path) -> None:
         pytest.skip("qemu-system-riscv64 is not installed: no comparison")
     theirs, their_status, their_first = events_until_exit(QEMU, tmp_path, "qemu")
     assert (theirs[:1], their_status, their_first) == (events[:1], status, first)
+
+
+def next_event(vm: QmpMachine, name: str) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, name
+        try:
+            ev = vm.qmp.pull_event(wait=1.0)
+        except TimeoutError:
+            continue
+        if ev is not None and ev["event"] == name:
+            return ev
+
+
+def test_no_shutdown_pauses_until_reset(tmp_path: Path) -> None:
+    guest = build_guest("sv39", COMMON)
+    vm = QmpMachine(tmp_path, ["-bios", str(guest), "-no-shutdown"])
+    try:
+        ev = next_event(vm, "SHUTDOWN")
+        assert ev["data"] == {"guest": True, "reason": "guest-shutdown"}
+        next_event(vm, "STOP")
+        assert vm.cmd("query-status")["return"] == {"status": "shutdown", "singlestep": False,
+                                                    "running": False}
+        assert vm.cmd("cont")["error"]["desc"] == "Resetting the Virtual Machine is required"
+        assert vm.proc.poll() is None
+        vm.cmd("system_reset")
+        next_event(vm, "RESET")
+        assert vm.cmd("query-status")["return"]["status"] == "prelaunch"
+        first_run = vm.output()
+        vm.cmd("cont")
+        next_event(vm, "SHUTDOWN")             # the guest ran again from the reset vector
+        assert vm.output() == first_run * 2
+        assert vm.quit() == 0
+    finally:
+        vm.close()

@@ -84,6 +84,7 @@ class MachineConfig:
     name: str | None = None
     nographic: bool = False
     start_paused: bool = False          # -S: stay in "prelaunch" until cont
+    no_shutdown: bool = False           # -no-shutdown: a guest poweroff pauses instead
     loadvm: str | None = None           # -loadvm NAME: restore that snapshot before running
     monitors: list[MonitorConfig] = field(default_factory=list)
 
@@ -231,9 +232,26 @@ class Machine:
             self.accel.reset_cpus()
         self.emit_event("RESET", {"guest": cause.value.startswith("guest"),
                                   "reason": cause.value})
-        # A reset while paused stays paused (QEMU's behaviour for system_reset after stop).
+        # A reset while paused stays paused, in "prelaunch" (QEMU's behaviour for
+        # system_reset after stop, or after a -no-shutdown poweroff): cont runs it.
         if was_running:
             self.accel.start()
+        else:
+            self.status = "prelaunch"
+
+    def _pause_on_shutdown(self) -> bool:
+        """-no-shutdown: a guest poweroff stops the vCPUs (status "shutdown") and the
+        machine waits for system_reset or quit; True if that happened."""
+        rs = self.runstate
+        cause = rs.shutdown_cause
+        if not (self.config.no_shutdown and cause is ShutdownCause.GUEST_SHUTDOWN
+                and rs.exit_status == 0):
+            return False
+        rs.take_shutdown()
+        self.emit_event("SHUTDOWN", {"guest": True, "reason": cause.value})
+        self.vm_stop("shutdown")
+        self.status = "shutdown"
+        return True
 
     def _start_monitors(self) -> None:
         if self.config.monitors:
@@ -274,7 +292,9 @@ class Machine:
             while True:
                 self.main_loop.run(until=rs.any_request)
                 if rs.shutdown_requested():
-                    break
+                    if not self._pause_on_shutdown():
+                        break
+                    continue
                 if rs.reset_requested():
                     self._handle_reset()
                 if rs.take_powerdown():
