@@ -25,10 +25,9 @@ def snapshot_images(machine: Machine, vmstate: str | None = None) -> list[Any]:
     """The writable drives; the first (or the one named vmstate) holds the VM state.
     Raises if one of them cannot take internal snapshots."""
     from pyqemu.block.qcow2.image import Qcow2Image
-    from pyqemu.monitor.qmp_commands import machine_drives
 
     images = []
-    for name, b in machine_drives(machine):
+    for name, b in machine.named_drives():
         if b.read_only:
             continue
         if not isinstance(b, Qcow2Image):
@@ -39,7 +38,7 @@ def snapshot_images(machine: Machine, vmstate: str | None = None) -> list[Any]:
             images.append(b)
     if not images:
         raise MigrationError("No block device can accept snapshots")
-    if vmstate is not None and all(n != vmstate for n, _ in machine_drives(machine)):
+    if vmstate is not None and all(n != vmstate for n, _ in machine.named_drives()):
         raise MigrationError(f"Cannot find device '{vmstate}'")
     return images
 

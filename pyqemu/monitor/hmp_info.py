@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pyqemu.monitor.qmp_commands import machine_drives, version_info
+from pyqemu.monitor.qmp_commands import version_info
 
 if TYPE_CHECKING:
     from pyqemu.monitor.hmp import Hmp
@@ -25,10 +25,11 @@ RISCV_FABI = ["ft0", "ft1", "ft2", "ft3", "ft4", "ft5", "ft6", "ft7", "fs0", "fs
 
 def info_status(hmp: Hmp, arg: str) -> str:
     st = hmp.qmp("query-status")
-    text = st["status"]
-    if st["status"] == "running":
+    if st["running"]:
         return "VM status: running\n"
-    return f"VM status: {text}\n"
+    # QEMU names the reason when it is more than a plain stop: "paused (prelaunch)".
+    why = "" if st["status"] == "paused" else f" ({st['status']})"
+    return f"VM status: paused{why}\n"
 
 
 def info_version(hmp: Hmp, arg: str) -> str:
@@ -107,7 +108,7 @@ def info_cpus(hmp: Hmp, arg: str) -> str:
 
 def info_block(hmp: Hmp, arg: str) -> str:
     out = []
-    for name, b in machine_drives(hmp.machine):
+    for name, b in hmp.machine.named_drives():
         fmt = getattr(b, "format_name", "raw")
         ro = " (read-only)" if b.read_only else ""
         out.append(f"{name}: {b.filename} ({fmt}{ro})\n    Cache mode:       writeback\n")

@@ -32,15 +32,6 @@ def target_arch(machine: Machine) -> str:
     return prog.rsplit("-", 1)[-1]
 
 
-def machine_drives(machine: Machine) -> list[tuple[str, Any]]:
-    """(drive id, opened BlockDriver) for every -drive, in command-line order."""
-    backends = list(machine.block_backends)
-    drives = machine.config.drives
-    if len(drives) == len(backends):
-        return [(d.id, b) for d, b in zip(drives, backends, strict=True)]
-    return [(f"drive{i}", b) for i, b in enumerate(backends)]
-
-
 def attached_backends(machine: Machine) -> set[int]:
     """ids of the images a device model uses (the others are if=none, "removable")."""
     out = set()
@@ -53,7 +44,7 @@ def attached_backends(machine: Machine) -> set[int]:
 
 
 def find_drive(machine: Machine, device: str) -> Any:
-    for name, backend in machine_drives(machine):
+    for name, backend in machine.named_drives():
         if name == device:
             return backend
     raise DeviceNotFound(f"Device '{device}' not found")
@@ -116,7 +107,7 @@ class MachineCommands:
 
         attached = attached_backends(self.machine)
         out = []
-        for name, b in machine_drives(self.machine):
+        for name, b in self.machine.named_drives():
             fmt = getattr(b, "format_name", "raw")
             try:
                 image = image_info(b)

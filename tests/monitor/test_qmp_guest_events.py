@@ -74,17 +74,19 @@ def test_no_shutdown_pauses_until_reset(tmp_path: Path) -> None:
         ev = next_event(vm, "SHUTDOWN")
         assert ev["data"] == {"guest": True, "reason": "guest-shutdown"}
         next_event(vm, "STOP")
-        assert vm.cmd("query-status")["return"] == {"status": "shutdown", "singlestep": False,
-                                                    "running": False}
-        assert vm.cmd("cont")["error"]["desc"] == "Resetting the Virtual Machine is required"
+        st = vm.cmd("query-status")["return"]
+        assert st == {"status": "shutdown", "singlestep": False, "running": False}, st
+        r = vm.cmd("cont")
+        assert r.get("error", {}).get("desc") == "Resetting the Virtual Machine is required", r
         assert vm.proc.poll() is None
         vm.cmd("system_reset")
         next_event(vm, "RESET")
-        assert vm.cmd("query-status")["return"]["status"] == "prelaunch"
+        st = vm.cmd("query-status")["return"]
+        assert st["status"] == "prelaunch", st
         first_run = vm.output()
         vm.cmd("cont")
         next_event(vm, "SHUTDOWN")             # the guest ran again from the reset vector
-        assert vm.output() == first_run * 2
+        assert vm.output() == first_run * 2, (first_run, vm.output(), vm.stderr())
         assert vm.quit() == 0
     finally:
         vm.close()

@@ -6,6 +6,14 @@ vCPUs.  :meth:`Machine.run` is QEMU's main loop: it runs asyncio on the main thr
 until the run state has a request, performs system resets in place (vCPUs paused,
 devices and CPUs reset, vCPUs resumed) and returns the exit status at shutdown.
 
+Run control for the monitor and the gdbstub: :meth:`Machine.vm_stop` and
+:meth:`Machine.vm_start` pause and resume the vCPUs and keep ``status`` (QMP's
+query-status: prelaunch, running, paused, shutdown, save-vm, restore-vm); every
+QMP event (STOP, RESUME, RESET, POWERDOWN, SHUTDOWN, JOB_STATUS_CHANGE) goes through
+:meth:`Machine.emit_event` to the listeners (pyqemu.monitor).  ``-S`` starts in
+prelaunch, ``-loadvm`` restores a snapshot before the first instruction,
+``-no-shutdown`` turns a guest poweroff into a pause.
+
 Accelerator contract (``pyqemu.accel.<name>.system`` exposes
 ``create_accelerator(opts: dict[str, str]) -> Accelerator``)::
 
@@ -175,6 +183,14 @@ class Machine:
         for mon in self.config.monitors:
             if mon.listener is not None and self.monitor is None:
                 mon.listener.close()      # bound at parse time, never served
+
+    def named_drives(self) -> list[tuple[str, Any]]:
+        """(drive id, opened BlockDriver) for every -drive, in command-line order."""
+        backends = list(self.block_backends)
+        drives = self.config.drives
+        if len(drives) == len(backends):
+            return [(d.id, b) for d, b in zip(drives, backends, strict=True)]
+        return [(f"drive{i}", b) for i, b in enumerate(backends)]
 
     def close_block_backends(self) -> None:
         """Flush and close every image (qcow2 metadata reaches the disk)."""
