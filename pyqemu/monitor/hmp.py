@@ -176,17 +176,18 @@ class Hmp:
         return bytes(out)
 
     def _translate(self, va: int) -> int:
+        """The physical address of va as the current CPU sees it now.  The debugger's
+        page walk is used: it sets no A/D bits, as a monitor read must not change
+        the guest."""
         cpu = self.machine.cpus[self.cpu_index] if self.machine.cpus else None
-        if cpu is None or not hasattr(cpu, "data_mode"):
-            return va
-        from pyqemu.target.riscv.mmu import MMU, READ
-        from pyqemu.target.riscv.trap import RiscvTrap
+        if cpu is None or not hasattr(cpu, "q"):
+            return va               # KVM: no page walk here, addresses are physical
+        from pyqemu.gdbstub.riscv_mmu import debug_translate
 
-        priv, sum_, mxr = cpu.data_mode()
-        try:
-            return MMU(cpu, self.machine.sysmem).translate(va, READ, priv, sum_, mxr)[0]
-        except RiscvTrap:
-            raise HmpMemoryError(f"Cannot access memory at address {va:#x}") from None
+        pa = debug_translate(cpu.q, self.machine.sysmem, va)
+        if pa is None:
+            raise HmpMemoryError(f"Cannot access memory at address {va:#x}")
+        return pa
 
     def _dump(self, arg: str, physical: bool) -> str:
         fmt, addr = self._dump_args(arg)
