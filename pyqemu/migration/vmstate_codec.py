@@ -85,6 +85,8 @@ def check_shape(name: str, current: Any, new: Any, fixed_len: bool = True) -> An
     if isinstance(current, bytes | bytearray):
         if not isinstance(new, bytes):
             raise VmstateError(f"field '{name}' must be bytes")
+        if fixed_len and len(new) != len(current):
+            raise VmstateError(f"field '{name}' has {len(new)} bytes, not {len(current)}")
         return type(current)(new)
     if isinstance(current, list | tuple | deque):
         if not isinstance(new, list):

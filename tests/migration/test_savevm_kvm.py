@@ -19,7 +19,8 @@ PYQEMU_X86 = str(ROOT / ".venv" / "bin" / "pyqemu-system-x86_64")
 @pytest.mark.skipif(kvm_usable() is not None, reason=str(kvm_usable()))
 def test_kvm_savevm_loadvm(tmp_path: Path, qcow2_disk: Path) -> None:
     guest = build_x86_guest("counter_x86")
-    args = ["-accel", "kvm", "-m", "64M", "-bios", str(guest),
+    # virtio-rng-pci: its header, MSI-X table and queues go through savevm too.
+    args = ["-accel", "kvm", "-m", "64M", "-bios", str(guest), "-device", "virtio-rng-pci",
             "-drive", f"file={qcow2_disk},if=none,id=hd0,format=qcow2"]
     vm = QmpMachine(tmp_path, args, binary=PYQEMU_X86, machine="pc")
     try:

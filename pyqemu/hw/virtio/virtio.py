@@ -49,7 +49,9 @@ VIRTIO_ID_RNG = 4
 class VirtioDevice(Device):
     device_id = 0
     queue_sizes: tuple[int, ...] = ()
-    vmstate = ("status", "driver_features", "config_generation")
+    # queue_state: each virtqueue's VirtQueue.vmstate fields, so either transport
+    # saves a device with its rings by saving the device.
+    vmstate = ("status", "driver_features", "config_generation", "queue_state")
 
     def __init__(self, **props: Any) -> None:
         super().__init__(**props)
@@ -60,6 +62,17 @@ class VirtioDevice(Device):
         self.driver_features = 0
         self.config_generation = 0
         self.error_message: str | None = None
+
+    @property
+    def queue_state(self) -> list[dict]:
+        return [{f: getattr(vq, f) for f in vq.vmstate} for vq in self.queues]
+
+    @queue_state.setter
+    def queue_state(self, states: list[dict]) -> None:
+        for vq, qs in zip(self.queues, states, strict=True):
+            for f in vq.vmstate:
+                if f in qs:
+                    setattr(vq, f, qs[f])
 
     # --- wiring -------------------------------------------------------------------------
     def plug(self, transport: Any, mem: AddressSpace) -> None:

@@ -73,23 +73,14 @@ class VirtioMmio(Device):
     # --- migration -------------------------------------------------------------------
     @property
     def virtio_state(self) -> dict:
-        """The plugged device's declared fields and its queues (empty for a free slot)."""
+        """The plugged device's declared fields, queues included (empty: a free slot)."""
         dev = self.device
-        if dev is None:
-            return {"device": {}, "queues": []}
-        return {"device": dev.save_state(),
-                "queues": [{f: getattr(vq, f) for f in vq.vmstate} for vq in dev.queues]}
+        return {"device": dev.save_state() if dev is not None else {}}
 
     @virtio_state.setter
     def virtio_state(self, state: dict) -> None:
-        dev = self.device
-        if dev is None:
-            return
-        dev.load_state(state["device"])
-        for vq, qs in zip(dev.queues, state["queues"], strict=True):
-            for f in vq.vmstate:
-                if f in qs:
-                    setattr(vq, f, qs[f])
+        if self.device is not None:
+            self.device.load_state(state["device"])
 
     def post_load(self) -> None:
         self.irq.set(self.interrupt_status != 0)

@@ -58,9 +58,12 @@ class VirtioPci(PciDevice):
 
     vendor_id = VIRTIO_PCI_VENDOR
     revision = 1
-    # Queues, the common configuration window and MSI-X routes in KVM are not
-    # declared yet: savevm refuses rather than saving a machine it cannot restore.
-    vmstate_unsupported = "virtio-pci devices cannot be saved yet"
+    # The header (PciDevice), the common configuration window, the MSI-X table and
+    # pending bits (messages are routed when sent, so nothing else lives in KVM),
+    # and the device with its queues.
+    vmstate = ("config", "device_feature_select", "driver_feature_select", "queue_select",
+               "config_vector", "queue_vectors", "isr", "msix_table", "msix_pending",
+               "virtio_device")
     subsystem_vendor_id = VIRTIO_PCI_VENDOR
     subsystem_id = 0x1100
     properties: ClassVar[dict[str, Prop]] = {
@@ -129,6 +132,40 @@ class VirtioPci(PciDevice):
         self.vdev.reset()
         self.msix.reset()
         self.pci_reset()
+
+    # --- migration ---------------------------------------------------------------------
+    @property
+    def msix_table(self) -> bytearray:
+        return self.msix.table
+
+    @msix_table.setter
+    def msix_table(self, value: bytearray) -> None:
+        self.msix.table[:] = value
+
+    @property
+    def msix_pending(self) -> int:
+        return self.msix.pending
+
+    @msix_pending.setter
+    def msix_pending(self, value: int) -> None:
+        self.msix.pending = value
+
+    @property
+    def virtio_device(self) -> dict:
+        return self.vdev.save_state()
+
+    @virtio_device.setter
+    def virtio_device(self, state: dict) -> None:
+        self.vdev.load_state(state)
+
+    def post_load(self) -> None:
+        """After loadvm: BARs where the header says, queue notifications through
+        ioeventfds again if the driver is running, INTx from the restored ISR."""
+        self._drop_ioeventfds()
+        self._intx_level = bool(self.isr) and not self.msix.enabled()
+        super().post_load()
+        if self.vdev.status & STATUS_DRIVER_OK:
+            self._setup_ioeventfds()
 
     # --- transport contract (called by the device) -----------------------------------
     def notify_used(self, queue_index: int) -> None:
