@@ -44,6 +44,7 @@ class TcgSystemDebugger:
         self.watchpoints: list[Watchpoint] = []
         self._mode: tuple[int, frozenset[int]] | None = None
         self.watch_pc: int | None = None  # where the last watchpoint stop was
+        self.resumed = False  # the next round is the first since gdb resumed
         self.post_stop = lambda ev: None  # set by the server: hands a stop to the loop
         self.deliver_now = lambda ev: None  # set by the server: at shutdown, no loop left
         self.active = start_stopped
@@ -204,6 +205,7 @@ class TcgSystemDebugger:
                 self.current_tid = self.step_tid
             self.stopped = False
             self.stop_request = False
+            self.resumed = True
             self.cond.notify_all()
         self._start_vm()
 
@@ -289,9 +291,11 @@ class TcgSystemDebugger:
     def _run_round(self) -> StopEvent | None:
         self._set_mode(False, frozenset(self.breakpoints))
         # Resuming at a breakpoint executes its instruction first (gdb usually steps
-        # over it itself with the breakpoint removed).
+        # over it itself with the breakpoint removed). Only on resuming: a round can
+        # also end with a hart at a breakpoint it has not reached through its block yet.
         r = self._runner(self.current_tid)
-        if r.q[cs.PC] in self.breakpoints and not r.hart.waiting:
+        resumed, self.resumed = self.resumed, False
+        if resumed and r.q[cs.PC] in self.breakpoints and not r.hart.waiting:
             ev = self._step_hart(r, self.current_tid, False)
             self._set_mode(False, frozenset(self.breakpoints))
             if ev is not None:

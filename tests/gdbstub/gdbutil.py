@@ -80,6 +80,7 @@ def start_user(binary: Path, port: int, args: tuple[str, ...] = (), qemu: bool =
     proc = subprocess.Popen(cmd + [str(binary), *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             env={"PATH": "/usr/bin:/bin", "LANG": "C", **(env or {})})
+    STARTED.append(proc)
     wait_port(port, proc)
     return proc
 
@@ -91,7 +92,21 @@ def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str]:
         proc.kill()
         proc.communicate()
         raise
-    return proc.returncode, out.decode()
+    return proc.returncode, out.decode(errors="replace")
+
+
+
+# Emulators the running test started: an autouse fixture (conftest.py) kills what is
+# still running at teardown, so a failed test never leaves a guest spinning.
+STARTED: list[subprocess.Popen] = []
+
+
+def kill_started() -> None:
+    while STARTED:
+        p = STARTED.pop()
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
 
 
 class RawGdb:
