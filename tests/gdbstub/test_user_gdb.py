@@ -85,3 +85,14 @@ def test_qemu_gdb_environment_variable(debugme: Path) -> None:
         status, stdout = finish(proc)
     assert "Breakpoint 1, main" in out and "exited with code 012" in out
     assert status == 10
+
+
+def test_guest_threads_are_gdb_threads() -> None:
+    binary = build_guest(GUESTS / "threads.c", "static", ("-O0", "-g"))
+    out, status, stdout = _session(binary, ["break worker", "continue", "info threads",
+                                            "bt 1", "thread 1", "delete", "continue"])
+    assert "Thread 2 hit Breakpoint 1, worker (arg=0x2a)" in out, out
+    rows = re.findall(r"^\*?\s+(\d+)\s+Thread (\d+)", out, re.M)
+    assert [r[0] for r in rows] == ["1", "2"] and rows[0][1] != rows[1][1], out
+    assert "[Switching to thread 1" in out and "exited normally" in out
+    assert (status, stdout) == (0, "shared 42\n")
