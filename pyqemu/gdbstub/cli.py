@@ -47,4 +47,8 @@ def _debugger_for(machine, accel, start_paused: bool):
         from .tcg_system import TcgSystemDebugger
 
         return TcgSystemDebugger(machine, accel, start_paused)
+    if name == "kvm":
+        from .kvm_system import KvmSystemDebugger
+
+        return KvmSystemDebugger(machine, accel, start_paused)
     raise ValueError(f"-gdb: the gdbstub does not support the {name} accelerator yet")

@@ -19,6 +19,7 @@ import threading
 from ..target.riscv import cpu_state as cs
 from ..target.riscv import trap as t
 from ..target.riscv.translate import MAX_INSNS
+from .physmem import debug_read, debug_write
 from .riscv import RiscvRegisters
 from .riscv_mmu import debug_translate
 from .target import GDB_SIGINT, GDB_SIGTRAP, HW_BREAK, SW_BREAK, DebugError, StopEvent
@@ -132,10 +133,10 @@ class TcgSystemDebugger:
     def read_memory(self, tid: int, addr: int, length: int) -> bytes:
         out = bytearray()
         for pa, n in self._pieces(tid, addr, length):
-            try:
-                out += self.machine.sysmem.read(pa, n)
-            except Exception:
-                break  # not RAM or ROM (unmapped, a device): stop here
+            chunk = debug_read(self.machine.sysmem, pa, n)
+            out += chunk
+            if len(chunk) < n:
+                break  # not RAM or ROM (unmapped, a device): stop here  # not RAM or ROM (unmapped, a device): stop here
         if not out and length:
             raise DebugError(14)
         return bytes(out)
@@ -144,10 +145,8 @@ class TcgSystemDebugger:
         pos = 0
         pages = []
         for pa, n in self._pieces(tid, addr, len(data)):
-            try:
-                self.machine.sysmem.write(pa, data[pos:pos + n])
-            except Exception:
-                raise DebugError(14) from None
+            if debug_write(self.machine.sysmem, pa, data[pos:pos + n]) != n:
+                raise DebugError(14)
             pages.append(pa & ~(PAGE - 1))
             pos += n
         for r in self.runners:  # translated code of those pages may be stale now

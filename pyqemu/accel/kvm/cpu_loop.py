@@ -24,6 +24,7 @@ import errno
 import struct
 import sys
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from pyqemu.accel.kvm import kvm_api as api
@@ -80,6 +81,8 @@ class KvmCpuThread:
         self._resume = threading.Event()
         self._halt_wakeup = threading.Event()
         self.exits = 0
+        # The gdbstub's handler of KVM_EXIT_DEBUG (pyqemu.gdbstub.kvm_system), or None.
+        self.debug_exit: Callable[[KvmCpuThread, object], None] | None = None
         self.thread = threading.Thread(target=self._main, name=f"CPU {vcpu.id}/KVM",
                                        daemon=True)
 
@@ -236,6 +239,12 @@ class KvmCpuThread:
             self._fatal(f"guest crashed (system event {ev})")
             return False
         if reason == api.KVM_EXIT_IRQ_WINDOW_OPEN or reason == api.KVM_EXIT_INTR:
+            return True
+        if reason == api.KVM_EXIT_DEBUG and self.debug_exit is not None:
+            # A breakpoint, watchpoint or single-step for gdb: park here until it resumes.
+            self._resume.clear()
+            self.pause_requested = True
+            self.debug_exit(self, run.exit.debug)
             return True
         if reason == api.KVM_EXIT_FAIL_ENTRY:
             hw = run.exit.fail_entry.hardware_entry_failure_reason

@@ -60,6 +60,7 @@ class KvmAccel:
         self.cpuid: list[list[api.KvmCpuidEntry2]] = []
         self.machine: Any = None
         self._started = False
+        self.debug: Any = None  # pyqemu.gdbstub.kvm_system.KvmSystemDebugger under gdb
 
     def open(self) -> None:
         """Open /dev/kvm and create the VM (may be called before init_machine)."""
@@ -145,6 +146,8 @@ class KvmAccel:
             t.pause()
 
     def stop(self) -> None:
+        if self.debug is not None:
+            self.debug.machine_exited()
         for t in self.threads:
             t.stop()
         for t in self.threads:
