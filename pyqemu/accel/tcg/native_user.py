@@ -268,7 +268,6 @@ class NativeUserEngine:
         os_ = self.os
         consts = self.consts
         pending = self.helpers.pending
-        flag = self.flag
         host = None
         while True:
             if host is None:
@@ -294,6 +293,7 @@ class NativeUserEngine:
                     host = nxt.host
                 elif kind == regs.EXIT_REQUEST:
                     q[cs.PC] = tb.pc
+                    flag = self.flag  # not cached: a fork child has a buffer of its own
                     if flag[YIELD]:
                         flag[YIELD] = 0
                         self._yield_to_waiters()
