@@ -14,7 +14,7 @@ from pyqemu.tcg.backends.x86_64 import codegen, regs
 from pyqemu.tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from pyqemu.tcg.ir import Op
 
-ENV = regs.EnvLayout(pc=64, exit_aux=72, helper_out2=73, helper_raised=74)
+ENV = regs.EnvLayout(pc=64, exit_aux=72, helper_out2=73, helper_raised=74, scratch=75)
 STATE_WORDS = 192
 
 

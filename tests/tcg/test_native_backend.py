@@ -161,3 +161,66 @@ def test_direct_exits_name_their_slot():
     r = _runner()
     assert r.run(ctx.ops, [1], bytearray(64))[1] & 0xFF == 0
     assert r.run(ctx.ops, [0], bytearray(64))[1] & 0xFF == 1
+
+
+# ---------------------------------------------------------------- floating point inline
+def _fp_values(double: bool):
+    import struct
+
+    if double:
+        specials = [0.0, -0.0, 1.0, -1.5, 1e308, -1e308, 5e-324, 2.2250738585072014e-308,
+                    float("inf"), float("-inf"), 3.0, 0.1]
+        pats = [struct.unpack("<Q", struct.pack("<d", v))[0] for v in specials]
+        pats += [0x7FF8000000000000, 0x7FF0000000000001, 0xFFF8000000000123]
+        return st.one_of(st.sampled_from(pats), st.integers(0, MASK64),
+                         st.floats(allow_nan=False).map(
+                             lambda f: struct.unpack("<Q", struct.pack("<d", f))[0]))
+    specials = [0.0, -0.0, 1.0, -1.5, 3.4e38, 1e-45, 1.1754943508222875e-38,
+                float("inf"), 3.0, 0.1]
+    pats = [0xFFFFFFFF00000000 | struct.unpack("<I", struct.pack("<f", v))[0] for v in specials]
+    pats += [0xFFFFFFFF7FC00000, 0xFFFFFFFF7F800001, 0x000000003F800000]
+    return st.one_of(st.sampled_from(pats), st.integers(0, 0xFFFFFFFF).map(
+        lambda v: 0xFFFFFFFF00000000 | v), st.floats(width=32, allow_nan=False).map(
+        lambda f: 0xFFFFFFFF00000000 | struct.unpack("<I", struct.pack("<f", f))[0]))
+
+
+FP_OPS = [f"{op}_{p}" for op in ("fadd", "fsub", "fmul", "fdiv", "fsqrt") for p in "sd"]
+
+
+@pytest.mark.parametrize("name", FP_OPS)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), rm=st.integers(0, 4), dynamic=st.booleans())
+def test_inline_fp_matches_the_helpers(name, data, rm, dynamic):
+    from pyqemu.target.riscv import fpu
+    from pyqemu.target.riscv.trans_rvf import _helper
+
+    double = name.endswith("_d")
+    x = data.draw(_fp_values(double))
+    y = data.draw(_fp_values(double))
+    unary = name.startswith("fsqrt")
+    ctx, g = _ctx()
+    args = [g[0]] if unary else [g[0], g[1]]
+    r, flags = ctx.call(_helper(name), args + [g[4] if dynamic else ctx.const(rm)])
+    ctx.mov(g[2], r)
+    ctx.mov(g[3], flags)
+    ctx.emit("exit_tb", [], [], ExitReason.LOOKUP)
+    got, _ = _runner().run(ctx.ops, [x, y, 0, 0, rm], bytearray(64))
+    fn = getattr(fpu, name)
+    want = fn(x, rm) if unary else fn(x, y, rm)
+    assert (got[2], got[3]) == (want[0] & MASK64, want[1]), (hex(x), hex(y), rm)
+
+
+def test_reserved_frm_is_illegal():
+    from pyqemu.target.riscv.trans_rvf import CHECK_FRM
+
+    ctx, g = _ctx()
+    ctx.emit("insn_start", [], [], 0x6000, 4)
+    ctx.call(CHECK_FRM, [g[4]])
+    ctx.mov(g[0], ctx.const(1))
+    ctx.emit("exit_tb", [], [], ExitReason.LOOKUP)
+    r = _runner()
+    got, code = r.run(ctx.ops, [0, 0, 0, 0, 5], bytearray(64))
+    assert code & 0xFF == R.EXIT_TB and r.q[72] == ExitReason.ILLEGAL and got[0] == 0
+    assert r.q[64] == 0x6000
+    got, code = r.run(ctx.ops, [0, 0, 0, 0, 4], bytearray(64))
+    assert r.q[72] == ExitReason.LOOKUP and got[0] == 1

@@ -48,7 +48,8 @@ def host_supported() -> bool:
         and os.environ.get("PYQEMU_TCG_BACKEND", "") != "python"
 
 
-ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74)
+ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74,
+                     scratch=75)
 YIELD = 1  # byte of the exit flag a waiting thread raises (byte 0: signals pending)
 
 

@@ -1,0 +1,809 @@
+"""IR -> x86-64 machine code for one translation block.
+
+Register allocation is local to the block and done in one forward pass, as TCG does:
+
+* Locals get a host register when defined and give it back after their last use; when
+  registers run out a value is spilled to a stack slot (the one whose last use is
+  furthest away goes first).
+* Globals live in the CPU state buffer. A write stores through to the buffer at once,
+  so the buffer is always current: exits, faults and helper calls need no write-back.
+  A register may keep a clean copy of a global for later reads (a cache); caches are
+  dropped when a helper may write the state.
+* Control flow inside a block only goes forward. At a ``brcond`` every live local is
+  also stored to its slot, and the register assignment there is remembered for its
+  label; at the label, locals are stored again on the fall-through path and the
+  assignment becomes what all incoming paths agree on. Whatever is not agreed on is
+  read back from memory, where every path left it.
+
+Guest memory (user mode): the host address is guest_base + ((addr - LOW) & mask); an
+offset above the last valid one leaves the block through a fault exit that stores the
+instruction's pc. ``add base, imm`` feeding a single load/store folds into the lea.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ...ir import Cond, ExitReason, Helper, Kind, Op, Temp
+from . import asm as A
+from . import fp
+from .asm import R13, R14, R15, RAX, RBP, RCX, RDX, RSP, Mem
+from .regs import (
+    ALLOCATABLE,
+    CALLER_SAVED,
+    EXIT_FAULT,
+    EXIT_LOOKUP,
+    EXIT_RAISED,
+    EXIT_REQUEST,
+    EXIT_SHIFT,
+    EXIT_TB,
+    FRAME_SLOTS,
+    EnvLayout,
+)
+
+MASK = (1 << 64) - 1
+CC = {Cond.EQ: A.CC_E, Cond.NE: A.CC_NE, Cond.LT: A.CC_L, Cond.GE: A.CC_GE,
+      Cond.LE: A.CC_LE, Cond.GT: A.CC_G, Cond.LTU: A.CC_B, Cond.GEU: A.CC_AE,
+      Cond.LEU: A.CC_BE, Cond.GTU: A.CC_A}
+ALU = {"add": A.ADD, "sub": A.SUB, "and": A.AND, "or": A.OR, "xor": A.XOR}
+SHIFT = {"shl": A.SHL, "shr": A.SHR, "sar": A.SAR, "rotl": A.ROL, "rotr": A.ROR}
+ARG_REGS = (A.RSI, RDX, RCX, A.R8, A.R9)  # after rdi = the state buffer
+
+
+def _s64(v: int) -> int:
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+def _imm32(t: Temp) -> int | None:
+    """The constant as a sign-extended imm32, or None when it has no such encoding."""
+    if t.kind != Kind.CONST:
+        return None
+    v = _s64(t.value)
+    return v if -(1 << 31) <= v < (1 << 31) else None
+
+
+class TranslationTooBig(Exception):
+    """The block needs more spill slots than the frame has: translate it shorter."""
+
+
+@dataclass
+class BlockTarget:
+    """Where the block's code will live and what it can reach there."""
+
+    tb_id: int
+    at: int  # buffer offset of the block's first byte
+    exec_base: int  # host address of buffer offset 0 (for RIP-relative displacements)
+    exit_flag: int  # buffer offsets of the data generated code reads
+    jump_cache: int
+    jc_mask: int
+    epilogue: int
+    low: int  # guest address of guest-space offset 0
+    helper_address: Callable[[Helper, int], int]  # C-callable address of a helper
+    env: EnvLayout
+    features: frozenset = frozenset()
+
+
+@dataclass
+class NativeBlock:
+    code: bytes
+    jump_slots: dict[int, int] = field(default_factory=dict)  # exit n -> rel32 offset in code
+    targets: dict[int, int] = field(default_factory=dict)  # exit n -> guest pc
+
+
+class BlockCodegen:
+    def __init__(self, ops: list[Op], pc: int, t: BlockTarget) -> None:
+        self.ops = ops
+        self.pc = pc
+        self.cur_pc = pc
+        self.t = t
+        self.a = A.Assembler()
+        self.loc: dict[Temp, int] = {}  # temp -> host register (locals, cached globals)
+        self.holds: dict[int, Temp] = {}  # host register -> temp
+        self.slot: dict[Temp, int] = {}
+        self.in_mem: set[Temp] = set()  # locals whose slot holds the current value
+        self.n_slots = 0
+        self.label_states: dict[int, list[dict[Temp, int]]] = {}
+        self.labels: dict[int, A.Label] = {}
+        self.reachable = True
+        self.stubs: list[tuple] = []  # (label, exit kind, pc to store, exit_tb reason)
+        self.out = NativeBlock(b"")
+        self._analyse()
+
+    # ------------------------------------------------------------------ analysis
+    def _analyse(self) -> None:
+        self.last_use: dict[Temp, int] = {}
+        uses: dict[Temp, int] = {}
+        defs: dict[Temp, int] = {}
+        for i, op in enumerate(self.ops):
+            for t in op.ins:
+                if t.kind == Kind.LOCAL:
+                    self.last_use[t] = i
+                    uses[t] = uses.get(t, 0) + 1
+            for t in op.outs:
+                if t.kind == Kind.LOCAL:
+                    defs[t] = defs.get(t, 0) + 1
+        # Address folding: a local that is "base + imm", used once as a load/store
+        # address with nothing writing base in between, becomes lea's displacement.
+        self.fold: dict[Temp, tuple[Temp, int]] = {}
+        pending: dict[Temp, tuple[Temp, int]] = {}
+        for i, op in enumerate(self.ops):
+            if op.name in ("ld", "st"):
+                addr = op.ins[0] if op.name == "ld" else op.ins[1]
+                folded = pending.pop(addr, None)
+                if folded is not None:
+                    self.fold[addr] = folded
+                    base = folded[0]
+                    if base.kind == Kind.LOCAL:
+                        self.last_use[base] = max(self.last_use[base], i)
+            for t in op.outs:
+                for k in [k for k, v in pending.items() if v[0] is t]:
+                    del pending[k]
+            if op.name in ("set_label", "brcond", "call"):
+                pending.clear()
+            if op.name == "add" and op.outs[0].kind == Kind.LOCAL and \
+                    uses.get(op.outs[0]) == 1 and defs.get(op.outs[0]) == 1 and \
+                    op.ins[1].kind == Kind.CONST and op.ins[0].kind != Kind.CONST:
+                disp = _s64(op.ins[1].value) - self.t.low
+                if -(1 << 31) <= disp < (1 << 31):
+                    pending[op.outs[0]] = (op.ins[0], disp)
+
+    # ------------------------------------------------------------------ registers
+    def _free(self, r: int) -> None:
+        t = self.holds.pop(r, None)
+        if t is not None and self.loc.get(t) == r:
+            del self.loc[t]
+
+    def _slot_of(self, t: Temp) -> Mem:
+        s = self.slot.get(t)
+        if s is None:
+            s = self.slot[t] = self.n_slots
+            self.n_slots += 1
+            if s >= FRAME_SLOTS:
+                raise TranslationTooBig()
+        return Mem(RSP, 8 * s)
+
+    def _sync(self, t: Temp) -> None:
+        """Make the local's slot current."""
+        if t not in self.in_mem:
+            r = self.loc[t]
+            self.a.store(self._slot_of(t), r)
+            self.in_mem.add(t)
+
+    def alloc(self, busy: set[int], i: int) -> int:
+        """A free allocatable register not in busy (evicting a cache or spilling)."""
+        for r in ALLOCATABLE:
+            if r not in self.holds and r not in busy:
+                return r
+        for r in ALLOCATABLE:
+            if r not in busy and self.holds[r].kind == Kind.GLOBAL:
+                self._free(r)
+                return r
+        victim, far = None, -1
+        for r in ALLOCATABLE:
+            if r in busy:
+                continue
+            t = self.holds[r]
+            lu = self.last_use.get(t, -1)
+            if lu > far:
+                victim, far = r, lu
+        if victim is None:
+            raise RuntimeError("native codegen: no register left")
+        t = self.holds[victim]
+        if self.last_use.get(t, -1) > i:
+            self._sync(t)
+        self._free(victim)
+        return victim
+
+    def _bind(self, t: Temp, r: int) -> None:
+        old = self.loc.get(t)
+        if old is not None and old != r:
+            self.holds.pop(old, None)
+        self._free(r)
+        self.loc[t] = r
+        self.holds[r] = t
+
+    def in_reg(self, t: Temp, busy: set[int], i: int, scratch: int | None = None) -> int:
+        """A register holding t's value (t stays where it is if already in one)."""
+        r = self.loc.get(t)
+        if r is not None:
+            return r
+        if t.kind == Kind.CONST:
+            if scratch is None:
+                scratch = self.alloc(busy, i)
+            self.a.mov_ri(scratch, t.value)
+            return scratch
+        if scratch is not None:
+            self.a.load(scratch, self.mem_of(t))
+            return scratch
+        r = self.alloc(busy, i)
+        self.a.load(r, self.mem_of(t))
+        self._bind(t, r)
+        if t.kind == Kind.LOCAL:
+            self.in_mem.add(t)
+        return r
+
+    def mem_of(self, t: Temp) -> Mem:
+        if t.kind == Kind.GLOBAL:
+            return Mem(RBP, 8 * t.index)
+        if t not in self.slot:
+            raise RuntimeError(f"native codegen: local {t} read before it is defined")
+        return Mem(RSP, 8 * self.slot[t])
+
+    def operand(self, t: Temp, busy: set[int], i: int):
+        """('r', reg) | ('i', imm32) | ('m', Mem) without allocating when cheap."""
+        r = self.loc.get(t)
+        if r is not None:
+            return "r", r
+        imm = _imm32(t)
+        if imm is not None:
+            return "i", imm
+        if t.kind == Kind.CONST:
+            self.a.mov_ri(RDX, t.value)
+            return "r", RDX
+        if t.kind == Kind.GLOBAL:
+            # Cache the global when a register is free: later reads cost nothing.
+            for r in ALLOCATABLE:
+                if r not in self.holds and r not in busy:
+                    self.a.load(r, self.mem_of(t))
+                    self._bind(t, r)
+                    return "r", r
+        return "m", self.mem_of(t)
+
+    def dest(self, d: Temp, busy: set[int], i: int) -> int:
+        """The register an op computes d into."""
+        if d.kind == Kind.LOCAL:
+            r = self.loc.get(d)
+            if r is not None and r not in busy:
+                return r
+            return self.alloc(busy, i)
+        r = self.loc.get(d)
+        if r is not None and r not in busy:
+            return r
+        for r in ALLOCATABLE:
+            if r not in self.holds and r not in busy:
+                return r
+        return RAX
+
+    def define(self, d: Temp, r: int) -> None:
+        """d's new value is in r: bind it (and store a global through)."""
+        if d.kind == Kind.GLOBAL:
+            self.a.store(Mem(RBP, 8 * d.index), r)
+            old = self.loc.get(d)
+            if r == RAX or r == RDX or r == RCX:
+                if old is not None:
+                    self._free(old)
+                return
+            self._bind(d, r)
+            return
+        if d.kind == Kind.LOCAL and d not in self.last_use:
+            if self.loc.get(d) is not None:
+                self._free(self.loc[d])
+            return  # never read
+        if r in (RAX, RCX, RDX):
+            nr = self.loc.get(d)
+            if nr is None:
+                nr = self.alloc(set(), -1)
+            self.a.mov_rr(nr, r)
+            r = nr
+        self._bind(d, r)
+        self.in_mem.discard(d)
+
+    def release_dead(self, op: Op, i: int) -> None:
+        for t in op.ins:
+            if t.kind == Kind.LOCAL and self.last_use.get(t) == i:
+                r = self.loc.get(t)
+                if r is not None:
+                    self._free(r)
+
+    def busy_of(self, op: Op) -> set[int]:
+        return {self.loc[t] for t in op.ins if t in self.loc}
+
+    # ------------------------------------------------------------------ helpers
+    def _apply(self, kind: str, dst: int, src) -> None:
+        """dst op= src for an ALU op name."""
+        a = self.a
+        k, v = src
+        if kind == "mul":
+            if k == "i":
+                a.mov_ri(RDX, v)
+                a.imul_rr(dst, RDX)
+            else:
+                a.imul_rr(dst, v)
+            return
+        op = ALU[kind]
+        if k == "r":
+            a.alu_rr(op, dst, v)
+        elif k == "i":
+            a.alu_ri(op, dst, v)
+        else:
+            a.alu_rm(op, dst, v)
+
+    def _load_into(self, dst: int, src) -> None:
+        k, v = src
+        if k == "r":
+            if v != dst:
+                self.a.mov_rr(dst, v)
+        elif k == "i":
+            self.a.mov_ri(dst, v)
+        else:
+            self.a.load(dst, v)
+
+    def _exit_stub(self, kind: int, pc: int | None, reason: ExitReason | None = None) -> A.Label:
+        """An out-of-line exit: store pc (and an exit_tb reason), leave with kind."""
+        lab = self.a.label()
+        self.stubs.append((lab, kind, pc, reason))
+        return lab
+
+    def _exit_now(self, kind: int) -> None:
+        a = self.a
+        a.mov_ri(RAX, (self.t.tb_id << EXIT_SHIFT) | kind)
+        self._jmp_abs(self.t.epilogue)
+
+    def _jmp_abs(self, off: int) -> None:
+        """jmp to a buffer offset (the epilogue)."""
+        a = self.a
+        a.buf.append(0xE9)
+        here = self.t.at + len(a.buf) + 4
+        a.buf += struct.pack("<i", off - here)
+
+    def rip_insn(self, prefix: bytes, opcode: bytes, reg: int, data_off: int,
+                 tail: bytes = b"") -> None:
+        """Emit an instruction whose memory operand is a data-area offset, RIP-relative."""
+        n = len(prefix) + len(opcode) + 1 + 4 + len(tail)
+        end = self.t.at + len(self.a.buf) + n
+        self.a.rip_op(prefix, opcode, reg, data_off - end, tail)
+
+    def _rip(self, data_off: int, insn_tail: int) -> int:
+        """RIP-relative displacement to a data offset from an instruction whose disp32
+        is followed by insn_tail more bytes."""
+        end = self.t.at + len(self.a.buf) + 4 + insn_tail
+        return data_off - end
+
+    # ------------------------------------------------------------------ control flow
+    def _snapshot(self) -> dict[Temp, int]:
+        return dict(self.loc)
+
+    def _sync_live(self, i: int) -> None:
+        for t in list(self.loc):
+            if t.kind == Kind.LOCAL and self.last_use.get(t, -1) > i:
+                self._sync(t)
+
+    def gen_brcond(self, op: Op, i: int) -> None:
+        cond, label = op.aux
+        a0, a1 = op.ins
+        busy = self.busy_of(op)
+        if a0.kind == Kind.CONST:
+            ra = self.in_reg(a0, busy, i, scratch=RAX)
+        else:
+            ra = self.in_reg(a0, busy, i)
+            busy.add(ra)
+        src = self.operand(a1, busy | {ra}, i)
+        self.release_dead(op, i)
+        self._sync_live(i)
+        self._cmp(ra, src)
+        self.label_states.setdefault(label.id, []).append(self._snapshot())
+        lab = self.labels.setdefault(label.id, self.a.label())
+        self.a.jcc(CC[cond], lab)
+
+    def _cmp(self, ra: int, src) -> None:
+        k, v = src
+        if k == "r":
+            self.a.alu_rr(A.CMP, ra, v)
+        elif k == "i":
+            self.a.alu_ri(A.CMP, ra, v)
+        else:
+            self.a.alu_rm(A.CMP, ra, v)
+
+    def gen_label(self, op: Op, i: int) -> None:
+        lid = op.aux[0].id
+        states = self.label_states.pop(lid, [])
+        if not states:
+            return  # nothing branches here
+        if self.reachable:
+            self._sync_live(i)
+            states.append(self._snapshot())
+        agreed = states[0]
+        for s in states[1:]:
+            agreed = {t: r for t, r in agreed.items() if s.get(t) == r}
+        self.loc = {}
+        self.holds = {}
+        # Every incoming path stored every live local to its slot.
+        self.in_mem = {t for t in self.slot if self.last_use.get(t, -1) > i}
+        for t, r in agreed.items():
+            if t.kind == Kind.LOCAL and self.last_use.get(t, -1) < i:
+                continue
+            self.loc[t] = r
+            self.holds[r] = t
+        self.a.bind(self.labels[lid])
+        self.reachable = True
+
+    def gen_goto_tb(self, op: Op) -> None:
+        n, target = op.aux
+        a = self.a
+        # The rel32 is 4-byte aligned so that patching it is one atomic store.
+        a.nop_to_align(4, 1)
+        at = a.pos() + 1
+        a.buf.append(0xE9)
+        a.buf += b"\0\0\0\0"  # falls through to the stub until patched
+        self.out.jump_slots[n] = at
+        self.out.targets[n] = target
+        if n >= EXIT_LOOKUP:
+            raise RuntimeError("native codegen: too many direct exits")
+        self._exit_now(n)
+        self.reachable = False
+
+    def gen_lookup(self) -> None:
+        """Indirect jump through the jump cache; a miss returns to the loop."""
+        a = self.a
+        t = self.t
+        a.load(RAX, Mem(RBP, 8 * t.env.pc))
+        a.mov_rr32(RCX, RAX)
+        a.shift_ri(A.SHR, RCX, 1)
+        a.alu_ri(A.AND, RCX, t.jc_mask)
+        a.shift_ri(A.SHL, RCX, 4)
+        # lea rdx, [rip + disp32]
+        a.buf += b"\x48\x8D\x15"
+        a.buf += struct.pack("<i", self._rip(t.jump_cache, 0))
+        a.alu_rm(A.CMP, RAX, Mem(RDX, 0, RCX, 1))
+        miss = a.label()
+        a.jcc(A.CC_NE, miss)
+        a.jmp_r(Mem(RDX, 8, RCX, 1))
+        a.bind(miss)
+        self._exit_now(EXIT_LOOKUP)
+        self.reachable = False
+
+    def gen_exit_tb(self, op: Op) -> None:
+        reason: ExitReason = op.aux[0]
+        self.a.store_imm(Mem(RBP, 8 * self.t.env.exit_aux), int(reason))
+        self._exit_now(EXIT_TB)
+        self.reachable = False
+
+    # ------------------------------------------------------------------ memory
+    def _host_offset(self, addr: Temp, busy: set[int], i: int) -> None:
+        """rax = guest-space offset of addr; leave through the fault exit if outside."""
+        a = self.a
+        folded = self.fold.get(addr)
+        if folded is not None:
+            base, disp = folded
+        else:
+            base, disp = addr, -self.t.low
+        if base.kind == Kind.CONST:
+            a.mov_ri(RAX, (base.value + disp) & MASK)
+        else:
+            rb = self.in_reg(base, busy, i)
+            a.lea(RAX, Mem(rb, disp))
+        a.alu_rr(A.AND, RAX, R14)
+        a.alu_rr(A.CMP, RAX, R13)
+        a.jcc(A.CC_A, self._exit_stub(EXIT_FAULT, self.cur_pc))
+
+    def gen_ld(self, op: Op, i: int) -> None:
+        mo = op.aux[0]
+        busy = self.busy_of(op)
+        self._host_offset(op.ins[0], busy, i)
+        self.release_dead(op, i)
+        d = op.outs[0]
+        r = self.dest(d, set(), i) if d in self.last_use or d.kind == Kind.GLOBAL else RAX
+        self.a.load(r, Mem(R15, 0, RAX, 1), mo.size, mo.signed)
+        self.define(d, r)
+
+    def gen_st(self, op: Op, i: int) -> None:
+        mo = op.aux[0]
+        val, addr = op.ins
+        busy = self.busy_of(op)
+        if val.kind == Kind.CONST:
+            rv = None
+        else:
+            rv = self.in_reg(val, busy, i)
+            busy.add(rv)
+        self._host_offset(addr, busy, i)
+        if rv is None:
+            self.a.mov_ri(RCX, val.value)
+            rv = RCX
+        self.a.store(Mem(R15, 0, RAX, 1), rv, mo.size)
+        self.release_dead(op, i)
+
+    # ------------------------------------------------------------------ calls
+    def prepare_call(self, op: Op, i: int, helper: Helper) -> None:
+        """Before a call: live values in caller-saved registers move to their slots
+        (locals) or are dropped (globals: the buffer is current); a state helper may
+        write globals, so every cached global is dropped."""
+        for r in list(self.holds):
+            t = self.holds[r]
+            if r in CALLER_SAVED or (helper.state and t.kind == Kind.GLOBAL):
+                if t.kind == Kind.LOCAL and (self.last_use.get(t, -1) > i or t in op.ins):
+                    self._sync(t)
+                self._free(r)
+
+    def arg_into(self, reg: int, t: Temp) -> None:
+        """Load a value into a register without allocating (after prepare_call)."""
+        r = self.loc.get(t)
+        if r is not None:
+            if r != reg:
+                self.a.mov_rr(reg, r)
+        elif t.kind == Kind.CONST:
+            self.a.mov_ri(reg, t.value)
+        else:
+            self.a.load(reg, self.mem_of(t))
+
+    def emit_call(self, op: Op, helper: Helper) -> None:
+        """Arguments, the call, and the check for a raised exception; result in rax."""
+        a = self.a
+        if len(op.ins) > len(ARG_REGS):
+            raise RuntimeError(f"native codegen: helper {helper.name} has too many arguments")
+        for reg, t in zip(ARG_REGS, op.ins, strict=False):
+            self.arg_into(reg, t)
+        a.mov_rr(A.RDI, RBP)
+        a.mov_ri(RAX, self.t.helper_address(helper, len(op.ins)))
+        a.call_r(RAX)
+        a.alu_ri(A.CMP, Mem(RBP, 8 * self.t.env.helper_raised), 0)
+        a.jcc(A.CC_NE, self._exit_stub(EXIT_RAISED, self.cur_pc))
+
+    def define_results(self, op: Op, i: int, second: int | None) -> None:
+        """rax holds the first result; second (a scratch register) the second one."""
+        outs = op.outs
+        if len(outs) > 1:
+            d = outs[1]
+            if d in self.last_use or d.kind == Kind.GLOBAL:
+                r = self.dest(d, set(), i)
+                self.a.mov_rr(r, second)
+                self.define(d, r)
+        if outs:
+            self.define(outs[0], RAX)
+
+    def gen_call(self, op: Op, i: int) -> None:
+        helper: Helper = op.aux[0]
+        inline = fp.INLINE.get(helper.name)
+        if inline is not None:
+            inline(self, op, i)
+            return
+        self.prepare_call(op, i, helper)
+        self.emit_call(op, helper)
+        self.release_dead(op, i)
+        if len(op.outs) > 1:
+            self.a.load(RDX, Mem(RBP, 8 * self.t.env.helper_out2))
+        self.define_results(op, i, RDX)
+
+    # ------------------------------------------------------------------ arithmetic
+    def gen_alu(self, op: Op, i: int) -> None:
+        n = op.name
+        d = op.outs[0]
+        x, y = op.ins
+        busy = self.busy_of(op)
+        if (d.kind == Kind.LOCAL and d not in self.last_use) or d in self.fold:
+            return  # dead, or folded into the address of its load/store
+        if n in SHIFT:
+            self.gen_shift(op, i, busy)
+            return
+        if n in ("mulsh", "muluh", "mulsuh"):
+            self.gen_mulh(op, i, busy)
+            return
+        a = self.a
+        if n in ("andc", "orc", "eqv"):
+            self._load_into(RAX, self.operand(y, busy, i))
+            if n == "eqv":
+                self._apply("xor", RAX, self.operand(x, busy, i))
+                a.not_(RAX)
+            else:
+                a.not_(RAX)
+                self._apply("and" if n == "andc" else "or", RAX, self.operand(x, busy, i))
+            self.release_dead(op, i)
+            r = self.dest(d, set(), i)
+            if r != RAX:
+                a.mov_rr(r, RAX)
+            self.define(d, r)
+            return
+        sx = self.operand(x, busy, i)
+        if sx[0] == "r":
+            busy.add(sx[1])
+        sy = self.operand(y, busy, i)
+        if sy[0] == "r":
+            busy.add(sy[1])
+        self.release_dead(op, i)
+        # x's register can take the result when x dies here or x is d itself.
+        if sx[0] == "r" and (x is d or (x.kind == Kind.LOCAL and self.last_use.get(x) == i)) \
+                and not (sy[0] == "r" and sy[1] == sx[1]) and sx[1] in ALLOCATABLE:
+            r = sx[1]
+        else:
+            r = self.dest(d, busy, i)
+        if sy[0] == "r" and sy[1] == r and not (sx[0] == "r" and sx[1] == r):
+            r = RAX
+        self._load_into(r, sx)
+        self._apply(n, r, sy)
+        self.define(d, r)
+
+    def gen_shift(self, op: Op, i: int, busy: set[int]) -> None:
+        a = self.a
+        x, y = op.ins
+        d = op.outs[0]
+        sx = self.operand(x, busy, i)
+        if y.kind == Kind.CONST:
+            self.release_dead(op, i)
+            r = self.dest(d, set(), i)
+            self._load_into(r, sx)
+            a.shift_ri(SHIFT[op.name], r, y.value & 63)
+        else:
+            self._load_into(RCX, self.operand(y, busy, i))
+            self._load_into(RAX, sx)
+            a.shift_cl(SHIFT[op.name], RAX)
+            self.release_dead(op, i)
+            r = self.dest(d, set(), i)
+            if r != RAX:
+                a.mov_rr(r, RAX)
+        self.define(d, r)
+
+    def gen_mulh(self, op: Op, i: int, busy: set[int]) -> None:
+        a = self.a
+        x, y = op.ins
+        n = op.name
+        # The multiplier must not be rax or rdx: keep it in rcx.
+        self._load_into(RCX, self.operand(y, busy, i))
+        self._load_into(RAX, self.operand(x, busy, i))
+        a.mul_r(RCX, signed=n == "mulsh")
+        if n == "mulsuh":
+            # hi(signed x * unsigned y) = hi(unsigned) - (y if x < 0 else 0)
+            self._load_into(RAX, self.operand(x, busy, i))
+            a.shift_ri(A.SAR, RAX, 63)
+            a.alu_rr(A.AND, RAX, RCX)
+            a.alu_rr(A.SUB, RDX, RAX)
+        self.release_dead(op, i)
+        r = self.dest(op.outs[0], set(), i)
+        a.mov_rr(r, RDX)
+        self.define(op.outs[0], r)
+
+    def gen_unop(self, op: Op, i: int) -> None:
+        a = self.a
+        n = op.name
+        d = op.outs[0]
+        x = op.ins[0]
+        if d.kind == Kind.LOCAL and d not in self.last_use:
+            return
+        busy = self.busy_of(op)
+        if n == "mov":
+            r = self.loc.get(x)
+            if d.kind == Kind.LOCAL and x.kind == Kind.LOCAL and r is not None and \
+                    self.last_use.get(x) == i:
+                self._free(r)
+                self._bind(d, r)  # the value moves to d's name: no code
+                self.in_mem.discard(d)
+                return
+            if d.kind == Kind.GLOBAL and r is None:
+                imm = _imm32(x)
+                if imm is not None:
+                    a.store_imm(Mem(RBP, 8 * d.index), imm)
+                    if d in self.loc:
+                        self._free(self.loc[d])
+                    return
+        sx = self.operand(x, busy, i)
+        self.release_dead(op, i)
+        r = self.dest(d, set(), i)
+        if n == "mov":
+            self._load_into(r, sx)
+        elif n in ("neg", "not"):
+            self._load_into(r, sx)
+            a.neg(r) if n == "neg" else a.not_(r)
+        elif n == "bswap64":
+            self._load_into(r, sx)
+            a.bswap(r)
+        else:
+            src = sx[1] if sx[0] == "r" else RAX
+            if sx[0] != "r":
+                self._load_into(RAX, sx)
+            if n == "ext8s":
+                a.movsx8(r, src)
+            elif n == "ext16s":
+                a.movsx16(r, src)
+            elif n == "ext32s":
+                a.movsxd(r, src)
+            elif n == "ext8u":
+                a.movzx8(r, src)
+            elif n == "ext16u":
+                a.movzx16(r, src)
+            elif n == "ext32u":
+                a.mov_rr32(r, src)
+            elif n == "clz":
+                a.lzcnt(r, src)
+            elif n == "ctz":
+                a.tzcnt(r, src)
+            elif n == "ctpop":
+                a.popcnt(r, src)
+            else:
+                raise NotImplementedError(n)
+        self.define(d, r)
+
+    def gen_setcond(self, op: Op, i: int) -> None:
+        a = self.a
+        x, y = op.ins
+        busy = self.busy_of(op)
+        rx = self.in_reg(x, busy, i, scratch=RAX if x.kind == Kind.CONST else None)
+        sy = self.operand(y, busy | {rx}, i)
+        self._cmp(rx, sy)
+        a.setcc(CC[op.aux[0]], RAX)
+        a.movzx8(RAX, RAX)
+        self.release_dead(op, i)
+        r = self.dest(op.outs[0], set(), i)
+        if r != RAX:
+            a.mov_rr(r, RAX)
+        self.define(op.outs[0], r)
+
+    def gen_movcond(self, op: Op, i: int) -> None:
+        a = self.a
+        x, y, v1, v2 = op.ins
+        busy = self.busy_of(op)
+        r1 = self.in_reg(v1, busy, i, scratch=RCX if v1.kind == Kind.CONST else None)
+        busy.add(r1)
+        self._load_into(RAX, self.operand(v2, busy, i))
+        rx = self.in_reg(x, busy, i, scratch=RDX if x.kind == Kind.CONST else None)
+        busy.add(rx)
+        sy = self.operand(y, busy, i)
+        if sy[0] == "r" and sy[1] == RDX and rx == RDX:
+            raise RuntimeError("movcond with two wide constants")  # the optimizer folds these
+        self._cmp(rx, sy)
+        a.cmov(CC[op.aux[0]], RAX, r1)
+        self.release_dead(op, i)
+        r = self.dest(op.outs[0], set(), i)
+        if r != RAX:
+            a.mov_rr(r, RAX)
+        self.define(op.outs[0], r)
+
+    # ------------------------------------------------------------------ driver
+    def generate(self) -> NativeBlock:
+        a = self.a
+        t = self.t
+        # Block entry: leave at once when the loop asked for it (signals, other threads).
+        # cmp word [rip + disp32], 0: the signal byte and the yield byte at once.
+        a.buf += b"\x66\x83\x3D"
+        a.buf += struct.pack("<i", self._rip(t.exit_flag, 1))
+        a.buf.append(0)
+        a.jcc(A.CC_NE, self._exit_stub(EXIT_REQUEST, None))
+        for i, op in enumerate(self.ops):
+            n = op.name
+            if n == "insn_start":
+                self.cur_pc = op.aux[0]
+                continue
+            if n == "set_label":
+                self.gen_label(op, i)
+                continue
+            if not self.reachable:
+                continue
+            if n == "brcond":
+                self.gen_brcond(op, i)
+            elif n == "goto_tb":
+                self.gen_goto_tb(op)
+            elif n == "lookup_and_goto_ptr":
+                self.gen_lookup()
+            elif n == "exit_tb":
+                self.gen_exit_tb(op)
+            elif n == "ld":
+                self.gen_ld(op, i)
+            elif n == "st":
+                self.gen_st(op, i)
+            elif n == "call":
+                self.gen_call(op, i)
+            elif n == "setcond":
+                self.gen_setcond(op, i)
+            elif n == "movcond":
+                self.gen_movcond(op, i)
+            elif len(op.ins) == 2 and n != "st":
+                self.gen_alu(op, i)
+            elif len(op.ins) == 1:
+                self.gen_unop(op, i)
+            else:
+                raise NotImplementedError(n)
+        if self.reachable:
+            raise RuntimeError("native codegen: block falls off its end")
+        for lab, kind, pc, reason in self.stubs:
+            a.bind(lab)
+            if reason is not None:
+                a.store_imm(Mem(RBP, 8 * t.env.exit_aux), int(reason))
+            if pc is not None:
+                a.mov_ri(RAX, pc)
+                a.store(Mem(RBP, 8 * t.env.pc), RAX)
+            self._exit_now(kind)
+        self.out.code = bytes(a.buf)
+        return self.out
+
+
+def generate(ops: list[Op], pc: int, target: BlockTarget) -> NativeBlock:
+    return BlockCodegen(ops, pc, target).generate()
