@@ -224,3 +224,25 @@ def test_reserved_frm_is_illegal():
     assert r.q[64] == 0x6000
     got, code = r.run(ctx.ops, [0, 0, 0, 0, 4], bytearray(64))
     assert r.q[72] == ExitReason.LOOKUP and got[0] == 1
+
+
+DIV_NAMES = ["div", "divu", "rem", "remu", "divw", "divuw", "remw", "remuw"]
+div_values = st.one_of(st.integers(0, MASK64), st.sampled_from(
+    [0, 1, MASK64, 1 << 63, (1 << 63) - 1, 0x80000000, 0xFFFFFFFF, 0x7FFFFFFF,
+     0xFFFFFFFF80000000, 2, 3, 0x100000000]))
+
+
+@pytest.mark.parametrize("name", DIV_NAMES)
+@settings(max_examples=300, deadline=None)
+@given(x=div_values, y=div_values, local=st.booleans())
+def test_inline_division_matches_the_helpers(name, x, y, local):
+    from pyqemu.target.riscv import helpers
+
+    ctx, g = _ctx()
+    h = helpers.DIV[name]
+    a = ctx.op1("mov", g[0]) if local else g[0]
+    (r,) = ctx.call(h, [a, g[1]])
+    ctx.mov(g[2], r)
+    ctx.emit("exit_tb", [], [], ExitReason.LOOKUP)
+    got, _ = _runner().run(ctx.ops, [x, y, 0], bytearray(64))
+    assert got == [x, y, h.func(x, y) & MASK64]

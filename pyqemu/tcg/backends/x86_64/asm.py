@@ -231,6 +231,14 @@ class Assembler:
         """rdx:rax = rax * src (unsigned mul or signed one-operand imul)."""
         self._op(b"\xF7", 5 if signed else 4, src)
 
+    def div_r(self, src: int, signed: bool) -> None:
+        """rax = rdx:rax / src, rdx = remainder (unsigned div or signed idiv)."""
+        self._op(b"\xF7", 7 if signed else 6, src)
+
+    def cqo(self) -> None:
+        """rdx = the sign of rax, for idiv."""
+        self.buf += b"\x48\x99"
+
     def neg(self, r: int) -> None:
         self._op(b"\xF7", 3, r)
 

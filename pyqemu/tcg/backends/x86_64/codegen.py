@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ...ir import Cond, ExitReason, Helper, Kind, Op, Temp
 from . import asm as A
-from . import fp
+from . import divide, fp
 from .asm import R13, R14, R15, RAX, RBP, RCX, RDX, RSP, Mem
 from .regs import (
     ALLOCATABLE,
@@ -50,6 +50,8 @@ CC = {Cond.EQ: A.CC_E, Cond.NE: A.CC_NE, Cond.LT: A.CC_L, Cond.GE: A.CC_GE,
 ALU = {"add": A.ADD, "sub": A.SUB, "and": A.AND, "or": A.OR, "xor": A.XOR}
 SHIFT = {"shl": A.SHL, "shr": A.SHR, "sar": A.SAR, "rotl": A.ROL, "rotr": A.ROR}
 ARG_REGS = (A.RSI, RDX, RCX, A.R8, A.R9)  # after rdi = the state buffer
+# Helpers the backend computes inline instead of calling (by helper name).
+INLINE_HELPERS = {**fp.INLINE, **divide.INLINE}
 
 
 def _s64(v: int) -> int:
@@ -554,7 +556,7 @@ class BlockCodegen:
 
     def gen_call(self, op: Op, i: int) -> None:
         helper: Helper = op.aux[0]
-        inline = fp.INLINE.get(helper.name)
+        inline = INLINE_HELPERS.get(helper.name)
         if inline is not None:
             inline(self, op, i)
             return
