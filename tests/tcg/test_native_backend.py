@@ -185,6 +185,27 @@ def _fp_values(double: bool):
 
 
 FP_OPS = [f"{op}_{p}" for op in ("fadd", "fsub", "fmul", "fdiv", "fsqrt") for p in "sd"]
+FP_CMPS = [f"{op}_{p}" for op in ("feq", "flt", "fle") for p in "sd"]
+
+
+@pytest.mark.parametrize("name", FP_CMPS)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_inline_fp_compares_match_the_helpers(name, data):
+    from pyqemu.target.riscv import fpu
+    from pyqemu.target.riscv.trans_rvf import _helper
+
+    double = name.endswith("_d")
+    x = data.draw(_fp_values(double))
+    y = data.draw(st.one_of(_fp_values(double), st.just(x)))
+    ctx, g = _ctx()
+    r, flags = ctx.call(_helper(name), [g[0], g[1]])
+    ctx.mov(g[2], r)
+    ctx.mov(g[3], flags)
+    ctx.emit("exit_tb", [], [], ExitReason.LOOKUP)
+    got, _ = _runner().run(ctx.ops, [x, y, 9, 9], bytearray(64))
+    want = getattr(fpu, name)(x, y)
+    assert (got[2], got[3]) == (want[0] & MASK64, want[1]), (hex(x), hex(y))
 
 
 @pytest.mark.parametrize("name", FP_OPS)

@@ -127,5 +127,38 @@ def gen_check_frm(cg, op: Op, i: int) -> None:
     cg.release_dead(op, i)
 
 
+_CMP = {"feq": A.CC_E, "flt": A.CC_B, "fle": A.CC_BE}
+
+
+def gen_fp_compare(cg, op: Op, i: int) -> None:
+    """feq/flt/fle: with no NaN operand the compare raises nothing and ucomis gives the
+    answer in ZF/CF (operands swapped so that "below" means a < b); an unordered
+    compare (PF) goes to the helper, which knows which NaNs signal."""
+    helper = op.aux[0]
+    name = helper.name
+    double = name.endswith("_d")
+    a = cg.a
+    cg.prepare_call(op, i, helper)
+    slow, done = a.label(), a.label()
+    for x, t in zip((0, 1), op.ins, strict=False):
+        cg.arg_into(RAX, t)
+        if not double:
+            _nanbox_check(cg, RAX, slow)
+        a.movq_xr(x, RAX)
+    a.ucomis(double, 0, 1)
+    a.jcc(A.CC_P, slow)
+    a.setcc(_CMP[name[:-2]], RAX)
+    a.movzx8(RAX, RAX)
+    a.alu_rr(A.XOR, RCX, RCX, w=False)
+    a.jmp(done)
+    a.bind(slow)
+    cg.emit_call(op, helper)
+    a.load(RCX, Mem(RBP, 8 * cg.t.env.helper_out2))
+    a.bind(done)
+    cg.release_dead(op, i)
+    cg.define_results(op, i, RCX)
+
+
 INLINE = {f"{op}_{p}": gen_fp_arith for op in _SSE for p in "sd"}
+INLINE.update({f"{op}_{p}": gen_fp_compare for op in _CMP for p in "sd"})
 INLINE["check_frm"] = gen_check_frm
