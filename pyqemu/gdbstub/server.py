@@ -2,8 +2,8 @@
 event loop) and an asyncio server on the machine's main loop (system mode).
 
 Each connection gets its own GdbSession. One debugger at a time: a second connection
-while one is open is refused by closing it, as QEMU does. A vanished gdb (reset, EOF)
-detaches: the guest runs on and the stub waits for the next connection.
+waits until the first one is gone. A vanished gdb (reset, EOF) detaches: the guest
+runs on and the stub serves the next connection.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Callable
 
+from .packets import PACKET_SIZE
 from .session import GdbSession
 from .target import DebugTarget
 
@@ -150,6 +151,7 @@ class AsyncGdbServer:
         self.session: GdbSession | None = None
         self.transport: asyncio.Transport | None = None
         self.server: asyncio.base_events.Server | None = None
+        self.waiting: list[_GdbProtocol] = []  # connections queued behind the session
 
     async def start(self) -> None:
         self.server = await self.loop.create_server(lambda: _GdbProtocol(self),
@@ -173,6 +175,9 @@ class AsyncGdbServer:
             self.session.on_stop(ev)
 
     def close(self) -> None:
+        for p in self.waiting:
+            if p.transport is not None:
+                p.transport.close()
         if self.transport is not None:
             self.transport.close()
         if self.server is not None:
@@ -180,33 +185,53 @@ class AsyncGdbServer:
 
 
 class _GdbProtocol(asyncio.Protocol):
+    """One TCP connection. While another debugger is connected a new one waits, as a
+    second client of QEMU's gdb chardev does; it is served when the first goes away."""
+
     def __init__(self, server: AsyncGdbServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.session: GdbSession | None = None
+        self.early = bytearray()  # what a waiting connection sent (at most PACKET_SIZE)
 
     def connection_made(self, transport) -> None:
-        srv = self.server
-        if srv.session is not None:
-            transport.close()  # one debugger at a time
-            return
         self.transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        srv = self.server
+        if srv.session is not None:
+            srv.waiting.append(self)
+            return
+        self._activate()
+
+    def _activate(self) -> None:
+        srv = self.server
         srv.on_attach()
-        self.session = GdbSession(srv.target, transport.write, transport.close)
+        self.session = GdbSession(srv.target, self.transport.write, self.transport.close)
         srv.session = self.session
-        srv.transport = transport
+        srv.transport = self.transport
+        early, self.early = bytes(self.early), bytearray()
+        if early:
+            self.session.feed(early)
 
     def data_received(self, data: bytes) -> None:
         if self.session is not None:
             self.session.feed(data)
+        elif len(self.early) + len(data) <= PACKET_SIZE:
+            self.early += data  # served once the debugger before it is gone
 
     def connection_lost(self, exc) -> None:
-        if self.session is not None:
-            self.session.disconnected()
-            if self.server.session is self.session:
-                self.server.session = None
-                self.server.transport = None
-            self.session = None
+        srv = self.server
+        if self in srv.waiting:
+            srv.waiting.remove(self)
+            return
+        if self.session is None:
+            return
+        self.session.disconnected()
+        if srv.session is self.session:
+            srv.session = None
+            srv.transport = None
+        self.session = None
+        if srv.waiting:
+            srv.waiting.pop(0)._activate()

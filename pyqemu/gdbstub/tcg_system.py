@@ -38,6 +38,7 @@ class TcgSystemDebugger:
         self.stopped = start_stopped
         self.parked = False  # the vCPU thread waits in vcpu_iteration
         self.stop_request = False
+        self.interrupt_pending = False
         self.step_tid: int | None = None
         self.detaching = False
         self.current_tid = 1
@@ -180,7 +181,7 @@ class TcgSystemDebugger:
             self.active = True
             self.detaching = False
             if not self.stopped:
-                self.stop_request = True
+                self.stop_request = True  # park, without a stop reply
                 self._kick()
             self.cond.wait_for(self._quiet, timeout=5)
             self.stopped = True
@@ -220,6 +221,7 @@ class TcgSystemDebugger:
         with self.cond:
             if not self.stopped:
                 self.stop_request = True
+                self.interrupt_pending = True  # Ctrl-C: gdb waits for a stop reply
                 self._kick()
 
     def detach(self) -> None:
@@ -252,13 +254,15 @@ class TcgSystemDebugger:
                 self.detaching = False
                 return
             if self.stopped or self.stop_request:
-                if self.stop_request and not self.stopped:
+                if self.interrupt_pending and not self.stopped:
                     self._stop(StopEvent("signal", GDB_SIGINT, self.current_tid))
+                self.interrupt_pending = False
+                # Parked: attach() may go on. The flag only holds during this wait.
                 self.parked = True
                 self.cond.notify_all()
                 self.cond.wait(0.05)
+                self.parked = False
                 return
-            self.parked = False
             step_tid = self.step_tid
         if step_tid is not None:
             ev = self._step_hart(self._runner(step_tid), step_tid, True)

@@ -167,3 +167,55 @@ def test_linux_kernel_entry_step_interrupt_detach_boots() -> None:
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_hostile_clients_machine_runs_on_nothing_leaks(bare) -> None:
+    elf, binary = bare
+    port = free_port()
+    proc = start(["-bios", str(binary)], port)
+    fds = Path(f"/proc/{proc.pid}/fd")
+    g = RawGdb(port)
+    assert g.ask("?").startswith("T05")
+    tick = _symbol(elf, "tick")
+    assert g.ask(f"Z0,{tick:x},4") == "OK"
+    g.send("c")
+    assert g.packet() == "T05thread:1;"
+    assert g.ask(f"z0,{tick:x},4") == "OK"
+    # s1 counts the guest's loop up to 5: from the most negative value it runs on.
+    assert g.ask("P9=" + (1 << 63).to_bytes(8, "little").hex()) == "OK"
+    g.close()  # a disconnect lets the machine run
+    time.sleep(0.5)
+    before = len(list(fds.iterdir()))
+    for i in range(20):
+        g = RawGdb(port)  # each connection stops the machine...
+        g.send_raw(b"\x00\xffgarbage$#zz}}" + b"$" * 3 + b"A" * 0x4800 + b"#00")
+        assert g.read_byte() == b"-"
+        if i % 2:
+            assert len(g.ask("m80000000,4")) == 8  # the guest's first instruction
+        g.sock.close()  # ...and going away mid-session, without a detach, resumes it
+    time.sleep(0.5)
+    assert len(list(fds.iterdir())) == before
+    # One debugger at a time: a second connection waits until the first is gone.
+    first = RawGdb(port)
+    assert first.ask("qC").startswith("QC")
+    g = RawGdb(port)
+    g.send("qC")
+    g.sock.settimeout(1)
+    with pytest.raises(TimeoutError):
+        g.read_byte()
+    g.sock.settimeout(30)
+    first.close()
+    assert g.packet().startswith("QC")
+    assert g.ask("P9=" + (3).to_bytes(8, "little").hex()) == "OK"  # tick() runs again
+    assert g.ask(f"Z0,{tick:x},4") == "OK"
+    g.send("c")
+    assert g.packet() == "T05thread:1;"
+    g.sock.close()  # vanishes at a breakpoint: the machine runs on to its end
+    status, console = finish(proc)
+    assert (status, console) == (0, "bare: done\n")
+
+
+def _symbol(elf: Path, name: str) -> int:
+    out = subprocess.run(["riscv64-linux-gnu-nm", str(elf)], capture_output=True, text=True,
+                         check=True).stdout
+    return next(int(a, 16) for a, _, n in (x.split() for x in out.splitlines()) if n == name)
