@@ -34,7 +34,9 @@ class TcgSystemDebugger:
         self.accel = accel
         self.regs = RiscvRegisters(True, self._csr_read, self._csr_write)
         self.cond = threading.Condition()
-        self.active = False  # a debugger is attached (or -S waits for one)
+        # A debugger is attached, or -S holds the harts for one: the vCPU loop asks
+        # vcpu_iteration what to run.
+        self.active = start_stopped
         self.stopped = start_stopped
         self.parked = False  # the vCPU thread waits in vcpu_iteration
         self.stop_request = False
@@ -49,7 +51,6 @@ class TcgSystemDebugger:
         self.resumed = False  # the next round is the first since gdb resumed
         self.post_stop = lambda ev: None  # set by the server: hands a stop to the loop
         self.deliver_now = lambda ev: None  # set by the server: at shutdown, no loop left
-        self.active = start_stopped
         accel.debug = self
 
     # ------------------------------------------------------------ harts
