@@ -87,6 +87,12 @@ class GdbSession:
             out = f"E{e.errno & 0xFF:02x}"
         except (ValueError, IndexError):
             out = "E01"  # malformed arguments
+        except Exception as e:  # noqa: BLE001 - a bug of ours must not end the stub
+            import sys
+
+            print(f"gdbstub: internal error on {pkt[:40]!r}: {type(e).__name__}: {e}",
+                  file=sys.stderr)
+            out = "E01"
         if out is not None:
             self.reply(out)
 
@@ -264,6 +270,8 @@ class GdbSession:
         if pkt.startswith(b"qAttached"):
             return "1"  # gdb attached to something that existed: detach, not kill, on quit
         if pkt.startswith(b"qThreadExtraInfo,"):
+            # vCPUs have a name ("CPU#0 [running]"); guest threads need none beyond
+            # the "Thread <tid>" gdb shows anyway.
             tid = int(pkt.split(b",")[1], 16)
             return self._thread_name(tid).encode().hex()
         if pkt == b"qSymbol::":
@@ -272,5 +280,5 @@ class GdbSession:
 
     def _thread_name(self, tid: int) -> str:
         name = getattr(self.target, "thread_name", None)
-        return name(tid) if name else f"Thread {tid}"
+        return name(tid) if name else ""
 

@@ -68,9 +68,6 @@ class UserDebugger:
         with self.process.sig_lock:
             return sorted(ts.tid for ts in self.process.threads.values())
 
-    def thread_name(self, tid: int) -> str:
-        return f"Thread {tid}"
-
     def target_xml(self) -> str:
         return self.regs.xml
 

@@ -153,6 +153,9 @@ def test_linux_kernel_entry_step_interrupt_detach_boots() -> None:
         assert g.packet().startswith("T02thread:1;")
         pc = int.from_bytes(bytes.fromhex(g.ask("p20")), "little")
         assert pc >= 0x80000000 or pc >> 63, hex(pc)  # kernel or OpenSBI code
+        if pc >> 63:  # the kernel, paging on: gdb's addresses go through its page tables
+            assert int.from_bytes(bytes.fromhex(g.ask("p1c1")), "little") >> 60 in (8, 9, 10)
+            assert len(g.ask(f"m{pc:x},4")) == 8
         assert g.ask("D") == "OK"
         g.close()
         # ~60 s on an idle machine; much more when the host is shared and loaded.
