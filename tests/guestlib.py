@@ -52,9 +52,11 @@ def run_emulator(cmd: list[str], cwd: Path, timeout: float = 600,
 
 
 def run_both(binary: Path, args: list[str], cwd_ref: Path, cwd_ours: Path, dynamic: bool,
-             timeout: float = 600):
-    """Run under qemu-riscv64 and pyqemu-riscv64; returns (reference, ours)."""
+             timeout: float = 600, backend: str | None = None):
+    """Run under qemu-riscv64 and pyqemu-riscv64 (with -accel tcg,backend=BACKEND when
+    given); returns (reference, ours)."""
     prefix = ["-L", SYSROOT] if dynamic else []
     ref = run_emulator(["qemu-riscv64", *prefix, str(binary), *args], cwd_ref, timeout)
-    ours = run_emulator([*PYQEMU, *prefix, str(binary), *args], cwd_ours, timeout)
+    accel = ["-accel", f"tcg,backend={backend}"] if backend else []
+    ours = run_emulator([*PYQEMU, *accel, *prefix, str(binary), *args], cwd_ours, timeout)
     return ref, ours
