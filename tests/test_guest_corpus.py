@@ -10,9 +10,8 @@ run the two directories must hold the same files with the same contents.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import platform
+from pathlib import Path
 
 import pytest
 from guestlib import build_guest, run_both
