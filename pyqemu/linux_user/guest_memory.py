@@ -27,6 +27,10 @@ SPAN_BITS = 38  # guest addresses below 2**38, the Sv39 user half
 SPAN = 1 << SPAN_BITS
 HMASK = SPAN - 1
 REGION_SIZE = SPAN - LOW
+# Bytes mapped past the region's end, never guest-visible: native code checks only that
+# an access starts inside the region, so an access of up to 8 bytes that starts in its
+# last bytes must still land in host memory that is mapped.
+GUARD = 4096
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
 
 
@@ -47,9 +51,9 @@ class GuestMemory:
     """The region plus typed views used by generated code and by syscalls."""
 
     def __init__(self) -> None:
-        self.mm = mmap.mmap(-1, REGION_SIZE,
+        self.mm = mmap.mmap(-1, REGION_SIZE + GUARD,
                             flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE)
-        mv = memoryview(self.mm)
+        mv = memoryview(self.mm)[:REGION_SIZE]
         self.m8 = mv
         self.m16 = mv.cast("H")
         self.m32 = mv.cast("I")
