@@ -27,7 +27,10 @@ def configure(machine, accel, spec: str | None, start_paused: bool) -> object | 
     if not spec.startswith("tcp:") and not spec.isdigit():
         raise ValueError(f"-gdb {spec}: only tcp:[HOST]:PORT is supported")
     host, port = parse_port(spec)
-    debugger = _debugger_for(machine, accel, start_paused)
+    # -S is the machine's (it does not start the vCPUs until a continue, gdb's or the
+    # monitor's); the debugger holds them itself only for a machine that cannot.
+    hold = start_paused and not hasattr(machine, "vm_start")
+    debugger = _debugger_for(machine, accel, hold)
     try:
         listener = listen(host, port)
     except OSError as e:

@@ -222,3 +222,25 @@ def _symbol(elf: Path, name: str) -> int:
     out = subprocess.run(["riscv64-linux-gnu-nm", str(elf)], capture_output=True, text=True,
                          check=True).stdout
     return next(int(a, 16) for a, _, n in (x.split() for x in out.splitlines()) if n == name)
+
+
+def test_monitor_cont_runs_a_machine_started_with_gdbstub_and_S(bare) -> None:
+    """-S belongs to the machine: QMP cont starts it though no gdb ever connected."""
+    import json
+    import socket
+
+    elf, binary = bare
+    port, qmp_port = free_port(), free_port()
+    proc = start(["-bios", str(binary), "-qmp", f"tcp:127.0.0.1:{qmp_port},server=on,wait=off"],
+                 port)
+    wait_port(qmp_port, proc)
+    with socket.create_connection(("127.0.0.1", qmp_port), timeout=30) as s:
+        f = s.makefile("rw")
+        assert "QMP" in json.loads(f.readline())
+        for cmd in ("qmp_capabilities", "cont"):
+            f.write(json.dumps({"execute": cmd}) + "\n")
+            f.flush()
+            while "return" not in (reply := json.loads(f.readline())):
+                assert "error" not in reply, reply
+        status, console = finish(proc)
+    assert (status, console) == (0, "bare: done\n")
