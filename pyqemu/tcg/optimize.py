@@ -212,10 +212,14 @@ def _dead_code(ops: list[Op]) -> list[Op]:
             live_at_label[op.aux[0].id] = set(live)
         elif name == "brcond":
             live |= live_at_label.get(op.aux[1].id, set())
-        if name in SIDE_EFFECT_FREE and op.outs and all(
-                d.kind == Kind.LOCAL and d not in live for d in op.outs):
-            continue
-        for d in op.outs:
+        outs = op.outs
+        if name in SIDE_EFFECT_FREE and outs:
+            for d in outs:
+                if d.kind != Kind.LOCAL or d in live:
+                    break
+            else:
+                continue  # every result is a dead local
+        for d in outs:
             live.discard(d)
         for t in op.ins:
             if t.kind == Kind.LOCAL:

@@ -153,7 +153,10 @@ class RiscvTranslator:
         return self.mem.read_u16(addr)
 
     def fetchable(self, pc: int, length: int = 2) -> bool:
-        return self.can_execute(pc) and self.can_execute(pc + length - 1)
+        last = pc + length - 1
+        if not (pc ^ last) >> 12:
+            return self.can_execute(pc)  # one page: one answer
+        return self.can_execute(pc) and self.can_execute(last)
 
     def translate(self, ctx: TCGContext, pc: int) -> tuple[int, int]:
         from ...accel.tcg.tb_cache import GuestFetchFault
@@ -172,7 +175,7 @@ class RiscvTranslator:
             # An instruction whose bytes are not all executable ends the block before
             # it; as the block's first instruction it is a fetch fault.
             ok = self.fetchable(pc) and (self.mem.read_u16(pc) & 3 != 3
-                                         or self.fetchable(pc + 2))
+                                         or self.fetchable(pc, 4))
             if not ok:
                 if n == 0:
                     raise GuestFetchFault(pc)

@@ -66,6 +66,9 @@ def _fits32(v: int) -> bool:
     return -(1 << 31) <= v < (1 << 31)
 
 
+_ENCODINGS: dict[tuple, bytes] = {}
+
+
 class Assembler:
     """Appends instructions to ``buf``; labels are resolved as they are bound."""
 
@@ -117,7 +120,24 @@ class Assembler:
     def _op(self, opcode: bytes, reg: int, rm: int | Mem, w: bool = True,
             prefix: bytes = b"", byte_regs: bool = False) -> None:
         """prefix, REX, opcode, ModRM. byte_regs: 8-bit register operands (a REX prefix
-        is needed to name sil/dil/spl/bpl instead of dh/bh/ah/ch)."""
+        is needed to name sil/dil/spl/bpl instead of dh/bh/ah/ch). Encodings repeat a lot
+        within and across blocks (the same registers, the same state offsets): they are
+        computed once and then looked up."""
+        if isinstance(rm, Mem):
+            key = (opcode, reg, rm.base, rm.disp, rm.index, rm.scale, w, prefix, byte_regs)
+        else:
+            key = (opcode, reg, rm, w, prefix, byte_regs)
+        enc = _ENCODINGS.get(key)
+        if enc is None:
+            buf = self.buf
+            self.buf = bytearray()
+            self._encode(opcode, reg, rm, w, prefix, byte_regs)
+            enc = _ENCODINGS[key] = bytes(self.buf)
+            self.buf = buf
+        self.buf += enc
+
+    def _encode(self, opcode: bytes, reg: int, rm: int | Mem, w: bool, prefix: bytes,
+                byte_regs: bool) -> None:
         self.buf += prefix
         if isinstance(rm, Mem):
             index = rm.index if rm.index is not None else 0

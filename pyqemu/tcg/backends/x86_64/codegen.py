@@ -110,6 +110,7 @@ class BlockCodegen:
         self.labels: dict[int, A.Label] = {}
         self.reachable = True
         self.stubs: list[tuple] = []  # (label, exit kind, pc to store, exit_tb reason)
+        self.fault_stubs: dict[int, A.Label] = {}  # guest pc -> its fault exit
         self.out = NativeBlock(b"")
         self._analyse()
 
@@ -338,6 +339,27 @@ class BlockCodegen:
         self.stubs.append((lab, kind, pc, reason))
         return lab
 
+    def _fault_stub(self) -> A.Label:
+        """The fault exit of the current instruction: one per instruction, sharing one
+        tail per block (store pc, leave with EXIT_FAULT)."""
+        lab = self.fault_stubs.get(self.cur_pc)
+        if lab is None:
+            lab = self.fault_stubs[self.cur_pc] = self.a.label()
+        return lab
+
+    def _emit_fault_stubs(self) -> None:
+        if not self.fault_stubs:
+            return
+        a = self.a
+        tail = a.label()
+        for pc, lab in self.fault_stubs.items():
+            a.bind(lab)
+            a.mov_ri(RAX, pc)
+            a.jmp(tail)
+        a.bind(tail)
+        a.store(Mem(RBP, 8 * self.t.env.pc), RAX)
+        self._exit_now(EXIT_FAULT)
+
     def _exit_now(self, kind: int) -> None:
         a = self.a
         a.mov_ri(RAX, (self.t.tb_id << EXIT_SHIFT) | kind)
@@ -478,7 +500,7 @@ class BlockCodegen:
             a.lea(RAX, Mem(rb, disp))
         a.alu_rr(A.AND, RAX, R14)
         a.alu_rr(A.CMP, RAX, R13)
-        a.jcc(A.CC_A, self._exit_stub(EXIT_FAULT, self.cur_pc))
+        a.jcc(A.CC_A, self._fault_stub())
 
     def gen_ld(self, op: Op, i: int) -> None:
         mo = op.aux[0]
@@ -795,6 +817,7 @@ class BlockCodegen:
                 raise NotImplementedError(n)
         if self.reachable:
             raise RuntimeError("native codegen: block falls off its end")
+        self._emit_fault_stubs()
         for lab, kind, pc, reason in self.stubs:
             a.bind(lab)
             if reason is not None:
