@@ -250,17 +250,18 @@ class GdbSession:
     def _query(self, pkt: bytes) -> str:
         t = self.target
         if pkt.startswith(b"qSupported"):
-            return (f"PacketSize={PACKET_SIZE:x};qXfer:features:read+;vContSupported+;"
-                    "QStartNoAckMode+")
+            # A process has an ELF auxiliary vector: gdb finds a PIE's load address and
+            # the dynamic linker's with it.
+            auxv = "qXfer:auxv:read+;" if hasattr(t, "auxv") else ""
+            return (f"PacketSize={PACKET_SIZE:x};qXfer:features:read+;{auxv}"
+                    "vContSupported+;QStartNoAckMode+")
         if pkt.startswith(b"qXfer:features:read:"):
             annex, _, span = pkt[len(b"qXfer:features:read:"):].partition(b":")
             if annex != b"target.xml":
                 return "E00"
-            off, length = self._addr_len(span)
-            xml = t.target_xml().encode()
-            chunk = xml[off:off + min(length, PACKET_SIZE - 16)]
-            more = off + len(chunk) < len(xml)
-            return (b"m" if more else b"l") + chunk  # frame() escapes what it must
+            return self._xfer(t.target_xml().encode(), span)
+        if pkt.startswith(b"qXfer:auxv:read::") and hasattr(t, "auxv"):
+            return self._xfer(t.auxv(), pkt[len(b"qXfer:auxv:read::"):])
         if pkt == b"qfThreadInfo":
             return "m" + ",".join(f"{tid:x}" for tid in t.threads())
         if pkt == b"qsThreadInfo":
@@ -277,6 +278,13 @@ class GdbSession:
         if pkt == b"qSymbol::":
             return "OK"
         return ""
+
+    def _xfer(self, data: bytes, span: bytes) -> bytes:
+        """A qXfer read: ``m`` + a chunk while more follows, ``l`` + the last one."""
+        off, length = self._addr_len(span)
+        chunk = data[off:off + min(length, PACKET_SIZE // 2 - 16)]
+        more = off + len(chunk) < len(data)
+        return (b"m" if more else b"l") + chunk  # frame() escapes what it must
 
     def _thread_name(self, tid: int) -> str:
         name = getattr(self.target, "thread_name", None)

@@ -71,6 +71,13 @@ class UserDebugger:
     def target_xml(self) -> str:
         return self.regs.xml
 
+    def auxv(self) -> bytes:
+        """The auxiliary vector the process started with (qXfer:auxv:read)."""
+        pairs = list(self.process.auxv)
+        if not pairs or pairs[-1][0] != 0:
+            pairs.append((0, 0))  # AT_NULL ends it
+        return b"".join(k.to_bytes(8, "little") + v.to_bytes(8, "little") for k, v in pairs)
+
     def _cpu(self, tid: int):
         with self.process.sig_lock:
             for ts in self.process.threads.values():

@@ -73,11 +73,14 @@ def run_gdb(commands: list[str], port: int, binary: Path | None = None,
 
 
 def start_user(binary: Path, port: int, args: tuple[str, ...] = (), qemu: bool = False,
-               env: dict | None = None) -> subprocess.Popen:
+               env: dict | None = None, prefix: bool = False) -> subprocess.Popen:
+    """The emulator waiting for gdb on port; with prefix, args go before the program
+    (emulator options) instead of after it."""
     cmd = ["qemu-riscv64"] if qemu else list(PYQEMU_USER)
     if env is None:
         cmd += ["-g", str(port)]
-    proc = subprocess.Popen(cmd + [str(binary), *args], cwd=ROOT, stdout=subprocess.PIPE,
+    argv = [*args, str(binary)] if prefix else [str(binary), *args]
+    proc = subprocess.Popen(cmd + argv, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             env={"PATH": "/usr/bin:/bin", "LANG": "C", **(env or {})})
     STARTED.append(proc)

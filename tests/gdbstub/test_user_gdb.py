@@ -96,3 +96,18 @@ def test_guest_threads_are_gdb_threads() -> None:
     assert [r[0] for r in rows] == ["1", "2"] and rows[0][1] != rows[1][1], out
     assert "[Switching to thread 1" in out and "exited normally" in out
     assert (status, stdout) == (0, "shared 42\n")
+
+
+def test_dynamic_pie_program_with_shared_libraries() -> None:
+    """gdb relocates a PIE and finds ld.so and libc through the auxiliary vector."""
+    binary = build_guest(GUESTS / "debugme.c", "dynamic", ("-O0", "-g"))
+    port = free_port()
+    proc = start_user(binary, port, ("-L", "/usr/riscv64-linux-gnu"), prefix=True)
+    try:
+        out = run_gdb(["set sysroot /usr/riscv64-linux-gnu", "break bump", "continue", "bt",
+                       "info sharedlibrary", "delete", "continue"], port, binary)
+    finally:
+        status, stdout = finish(proc)
+    assert "Breakpoint 1, bump (by=1)" in out and re.search(r"#1 .* in main \(", out), out
+    assert "/usr/riscv64-linux-gnu/lib/libc.so.6" in out and "exited with code 012" in out
+    assert (status, stdout) == (10, "total 10\n")
