@@ -58,7 +58,8 @@ class UserDebugger:
         # pc of the last watchpoint stop: resuming there executes the access (gdb
         # steps over it itself, with watchpoints removed, as it must on RISC-V).
         self.watch_pc: int | None = None
-        self.pending_fault: dict[int, SigInfo] = {}  # tid -> signal gdb was told about
+        # tid -> (signal gdb was told about, whether the instruction at pc raised it)
+        self.pending_fault: dict[int, tuple[SigInfo, bool]] = {}
         self.attached = True
         self.server = None  # ThreadedGdbServer: where stop reports go
         self._mode: tuple[int, frozenset[int]] | None = None
@@ -274,19 +275,36 @@ class UserDebugger:
     def _deliver_resume_signal(self, cpu, tid: int, gdb_sig: int) -> None:
         """C/S with a signal: the one gdb was told about goes to the guest as it would
         have (handler or death); 0 discards it, as ptrace does."""
-        info = self.pending_fault.pop(tid, None)
+        info, sync = self.pending_fault.pop(tid, (None, False))
         if not gdb_sig:
             return
         signo = to_linux_signal(gdb_sig)
-        if info is not None and info.signo == signo:
-            self.process.guest_fault(cpu, info.signo, info.code, info.addr)
+        p = self.process
+        if info is not None and info.signo == signo and sync:
+            p.guest_fault(cpu, info.signo, info.code, info.addr)
+        elif info is not None and info.signo == signo:
+            p._handle(cpu, p.thread_of(cpu), info)  # with its siginfo (sender, code...)
+            p._update_exit_request()
         elif signo:
             self.process.queue_signal(SigInfo(signo), self.process.thread_of(cpu))
             self.process.deliver_signals(cpu)
 
     def _fault(self, cpu, tid: int, signo: int, code: int, addr: int) -> StopEvent:
-        self.pending_fault[tid] = SigInfo(signo, code=code, addr=addr)
+        self.pending_fault[tid] = (SigInfo(signo, code=code, addr=addr), True)
         return StopEvent("signal", to_gdb_signal(signo), tid)
+
+    def _signal_stop(self, cpu, tid: int) -> StopEvent | None:
+        """A signal sent to the guest (kill, a timer, a child) stops it for gdb first,
+        as ptrace does; gdb resumes with it (C/S) or without it. None: nothing pending."""
+        p = self.process
+        p._drain_host_signals()
+        info = p._take(p.thread_of(cpu))
+        if info is None:
+            p.deliver_signals(cpu)  # bookkeeping (sigsuspend's mask, the exit request)
+            return None
+        self.pending_fault[tid] = (info, False)
+        p._update_exit_request()
+        return StopEvent("signal", to_gdb_signal(info.signo), tid)
 
     def _guarded(self, cpu, tid: int, body) -> StopEvent | None:
         """Run body(); guest faults become stop events for gdb instead of signals."""
@@ -321,9 +339,8 @@ class UserDebugger:
         engine = self.engine
         X, H = engine.exit_request, self.halt
         tbc = engine.tbc
-        os_ = self.process
 
-        def body() -> None:
+        def body() -> StopEvent | None:
             fn = tbc.lookup_q(q)
             while True:
                 while not (X[0] or H[0]):
@@ -332,9 +349,9 @@ class UserDebugger:
                 if not hasattr(fn, "guest_pc"):
                     fn = fn(q)  # the rest of the instruction that exited to the loop
                 q[cs.PC] = fn.guest_pc
-                os_.deliver_signals(cpu)
-                if H[0]:
-                    return None
+                ev = self._signal_stop(cpu, tid)
+                if ev is not None or H[0]:
+                    return ev
                 fn = tbc.lookup_q(q)
 
         return self._guarded(cpu, tid, body)
@@ -360,7 +377,7 @@ class UserDebugger:
                     return StopEvent("signal", GDB_SIGTRAP, tid, watch=hit)
             first = False
 
-            def body() -> None:
+            def body() -> StopEvent | None:
                 fn = engine.tbc.lookup_q(q)
                 X[0] = 1  # a block that loops on itself runs one iteration
                 fn = fn(q)
@@ -368,7 +385,7 @@ class UserDebugger:
                     fn = fn(q)
                 q[cs.PC] = fn.guest_pc
                 X[0] = 0
-                self.process.deliver_signals(cpu)
+                return self._signal_stop(cpu, tid)
 
             ev = self._guarded(cpu, tid, body)
             if ev is not None:

@@ -111,3 +111,12 @@ def test_dynamic_pie_program_with_shared_libraries() -> None:
     assert "Breakpoint 1, bump (by=1)" in out and re.search(r"#1 .* in main \(", out), out
     assert "/usr/riscv64-linux-gnu/lib/libc.so.6" in out and "exited with code 012" in out
     assert (status, stdout) == (10, "total 10\n")
+
+
+def test_signal_sent_to_the_guest_stops_then_passes_like_qemu(debugme: Path) -> None:
+    script = ["continue", "bt 1", "continue"]
+    ours, status, stdout = _session(debugme, script, args=("usr1",))
+    ref, ref_status, ref_stdout = _session(debugme, script, qemu=True, args=("usr1",))
+    assert "Program received signal SIGUSR1" in ours
+    assert (status, stdout) == (ref_status, ref_stdout) == (310 & 0x7F, "total 310\n")
+    assert _stops(ours) == _stops(ref)

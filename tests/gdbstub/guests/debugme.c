@@ -1,4 +1,5 @@
 /* A program for gdb to drive: a function to break on, a global to watch, an exit code. */
+#include <signal.h>
 #include <stdio.h>
 
 volatile long counter = 0;
@@ -10,11 +11,20 @@ long bump(long by)
     return counter;
 }
 
+static void on_usr1(int sig)
+{
+    counter += 100 + sig - SIGUSR1;
+}
+
 int main(int argc, char **argv)
 {
     long total = 0;
     if (argc > 1 && argv[1][0] == 'c')
         *(volatile long *)16 = 1;  /* crash: SIGSEGV */
+    if (argc > 1 && argv[1][0] == 'u') {
+        signal(SIGUSR1, on_usr1);  /* a signal gdb hears of, then passes on */
+        raise(SIGUSR1);
+    }
     if (argc > 1 && argv[1][0] == 's')
         for (;;)
             counter++;  /* spin until gdb interrupts */
