@@ -29,8 +29,10 @@ Argument             Env-variable      Description
 -D logfile           QEMU_LOG_FILENAME write logs to 'logfile' (default stderr)
 -strace              QEMU_STRACE       log system calls
 -g port              QEMU_GDB          wait gdb connection to 'port'
--accel tcg[,backend=native|python]     select the accelerator and TCG backend
-                                      (native: x86-64 machine code, the default there)
+-accel tcg[,backend=native|python][,tb-cache=on|off]
+                                      select the accelerator and TCG backend (native:
+                                      x86-64 machine code, the default there); tb-cache:
+                                      keep native translations across runs (default on)
 -version             QEMU_VERSION      display version information and exit
 
 Defaults:
@@ -72,6 +74,7 @@ class Options:
         self.singlestep = "QEMU_SINGLESTEP" in os.environ
         self.gdb: str | None = os.environ.get("QEMU_GDB")  # -g: wait for gdb on this port
         self.backend: str | None = None  # -accel tcg,backend=...: None picks the default
+        self.tb_cache: str | None = None  # -accel tcg,tb-cache=on|off (native backend)
         self.passthrough: list[str] = []  # options a re-exec (execve) must repeat
         if "QEMU_SET_ENV" in os.environ:
             self.set_env += os.environ["QEMU_SET_ENV"].split(",")
@@ -138,9 +141,12 @@ def parse(argv: list[str]) -> tuple[Options, list[str]]:
             if parts[0] != "tcg":
                 fail(f"invalid accelerator {parts[0]}")
             for p in parts[1:]:
-                if p not in ("backend=python", "backend=native"):
+                if p in ("backend=python", "backend=native"):
+                    o.backend = p.split("=", 1)[1]
+                elif p in ("tb-cache=on", "tb-cache=off"):
+                    o.tb_cache = p.split("=", 1)[1]
+                else:
                     fail(f"-accel {val}: unsupported option '{p}'")
-                o.backend = p.split("=", 1)[1]
         if a in ("-L", "-cpu", "-E", "-U", "-strace", "-accel"):
             o.passthrough += [a] + ([val] if val is not None else [])
     return o, argv[i:]
@@ -192,7 +198,8 @@ def _make_engine(o: Options, process, log):
     max_insns = 1 if o.singlestep else 0
     if backend == "native":
         return native_user.NativeUserEngine(process.mem, process.mm.can_execute, process,
-                                            process, log, max_insns=max_insns)
+                                            process, log, max_insns=max_insns,
+                                            tb_cache=o.tb_cache)
     return UserEngine(process.mem, process.mm.can_execute, process.exit_request, process, log,
                       max_insns=max_insns)
 

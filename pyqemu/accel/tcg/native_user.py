@@ -36,6 +36,7 @@ from ...tcg.backends.x86_64 import codegen, regs
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from ...tcg.ir import ExitReason, TCGContext, format_ops
 from ...tcg.optimize import optimize
+from . import tb_persist
 from .cpu_exec import ILL_ILLOPC, SEGV_MAPERR, TRAP_BRKPT
 from .tb_cache import PAGE_BITS, GuestFetchFault
 
@@ -74,7 +75,7 @@ class NativeUserEngine:
     """Same interface as cpu_exec.UserEngine: run(cpu), invalidate_code, write_stats."""
 
     def __init__(self, mem: GuestMemory, can_execute, process, os_hooks, log=None,
-                 max_insns: int = 0) -> None:
+                 max_insns: int = 0, tb_cache: str | None = None) -> None:
         self.mem = mem
         self.process = process
         self.os = os_hooks
@@ -91,7 +92,14 @@ class NativeUserEngine:
         self.waiters = 0
         self.translate_ns = 0
         self.translated_insns = 0
-        self.n_translated = 0
+        self.reused = 0  # blocks taken from the persistent cache
+        self.persist = None
+        exe = getattr(process, "exe_path", None)
+        if exe and not log and not max_insns and tb_persist.enabled(tb_cache):
+            try:
+                self.persist = tb_persist.PersistentBlocks.for_executable(exe)
+            except OSError:
+                self.persist = None
         self._new_buffer()
         self._watch_signals()
         os.register_at_fork(after_in_child=self._after_fork_child)
@@ -159,6 +167,12 @@ class NativeUserEngine:
 
     def build(self, pc: int) -> NativeTB:
         t0 = time.perf_counter_ns()
+        if self.persist is not None:
+            tb = self._from_persistent(pc)
+            if tb is not None:
+                self.translate_ns += time.perf_counter_ns() - t0
+                self.reused += 1
+                return tb
         tr = self.translator
         saved = tr.max_insns
         try:
@@ -185,27 +199,58 @@ class NativeUserEngine:
         optimize(ctx)
         if log and log.enabled("op_opt"):
             log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
-        for attempt in range(2):
-            at = (self.cb.top + 15) & ~15
-            tb_id = len(self.by_id)
-            blk = codegen.generate(ctx.ops, pc, self._target(tb_id, at))
-            if at + len(blk.code) <= self.cb.size:
-                break
-            if attempt:
-                raise RuntimeError("native backend: a block larger than the code buffer")
-            self.flush()  # full: start again, as QEMU does with its code_gen_buffer
-        self.cb.place(blk.code, at)
-        self.cb.top = at + len(blk.code)
-        tb = NativeTB(tb_id, pc, end, n_insns, at, self.cb.exec_base + at, blk, self.generation)
-        self.by_id.append(tb)
-        self.tbs[pc] = tb
-        for page in range(pc >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
-            self.pages.setdefault(page, []).append(tb)
+        blk = codegen.generate(ctx.ops, pc, self._target(len(self.by_id), self.cb.top))
+        tb = self._place(pc, end, n_insns, blk.code, blk.relocs, blk.jump_slots, blk.targets)
+        if self.persist is not None:
+            self.persist.add(pc, end, self.mem.read(pc, end - pc), n_insns, blk)
         if log and log.enabled("out_asm"):
             from ...tcg.backends.x86_64.disas import disassemble
 
             log.write(f"OUT: [size={len(blk.code)}]\n{disassemble(blk.code, tb.host)}\n")
         return tb
+
+    def _place(self, pc: int, end: int, n_insns: int, code: bytes, relocs: list,
+               jump_slots: dict, targets: dict) -> NativeTB:
+        """Copy a block's code into the buffer, relocated for where it lands."""
+        at = (self.cb.top + 15) & ~15
+        if at + len(code) > self.cb.size:
+            self.flush()  # full: start again, as QEMU does with its code_gen_buffer
+            at = self.cb.top
+            if at + len(code) > self.cb.size:
+                raise RuntimeError("native backend: a block larger than the code buffer")
+        tb_id = len(self.by_id)
+        self.cb.place(codegen.relocate(code, relocs, at, tb_id, self.helpers.address), at)
+        self.cb.top = at + len(code)
+        tb = NativeTB(tb_id, pc, end, n_insns, at, self.cb.exec_base + at,
+                      codegen.NativeBlock(b"", jump_slots, targets), self.generation)
+        self.by_id.append(tb)
+        self.tbs[pc] = tb
+        for page in range(pc >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
+            self.pages.setdefault(page, []).append(tb)
+        return tb
+
+    def _from_persistent(self, pc: int) -> NativeTB | None:
+        """A block translated by an earlier run from the same bytes, if there is one."""
+        tr = self.translator
+        if not (tr.fetchable(pc) and tr.breakpoints == frozenset()):
+            return None
+        entry = self.persist.find(pc, self.mem.read)
+        if entry is None:
+            return None
+        end, _, n_insns, code, relocs, jump_slots, targets = entry
+        if not tr.fetchable(end - 1, 1):
+            return None
+        try:
+            relocs = [(k, off, (tb_persist.resolve_helper(arg[0]), arg[1]))
+                      if k == codegen.RELOC_HELPER else (k, off, arg) for k, off, arg in relocs]
+        except (KeyError, AttributeError):
+            return None  # a helper this version no longer has
+        self.translated_insns += n_insns
+        return self._place(pc, end, n_insns, code, relocs, jump_slots, targets)
+
+    def save_translations(self) -> None:
+        if self.persist is not None:
+            self.persist.save()
 
     def lookup(self, pc: int) -> NativeTB:
         tb = self.tbs.get(pc)
@@ -333,8 +378,10 @@ class NativeUserEngine:
         if reason == ExitReason.LOOKUP:
             return  # the pc global holds the next pc
         if reason == ExitReason.SYSCALL:
-            if q[17] == 94 and self.stats_path:  # exit_group: the process ends inside it
-                self.write_stats()
+            if q[17] in (93, 94, 221):  # exit, exit_group, execve: this process may end
+                self.save_translations()
+                if q[17] == 94 and self.stats_path:
+                    self.write_stats()
             self._release()  # a blocking system call must not stall the other threads
             try:
                 os_.syscall(cpu)
@@ -361,4 +408,5 @@ class NativeUserEngine:
 
         with open(self.stats_path, "w") as f:
             json.dump({"tbs": len(self.tbs), "translated_insns": self.translated_insns,
-                       "translate_ns": self.translate_ns, "backend": "native"}, f)
+                       "translate_ns": self.translate_ns, "backend": "native",
+                       "reused_tbs": self.reused}, f)

@@ -365,17 +365,6 @@ class Assembler:
     def ucomis(self, double: bool, a: int, b: int) -> None:
         self._op(b"\x0F\x2E", a, b, w=False, prefix=b"\x66" if double else b"")
 
-    def rip_op(self, prefix: bytes, opcode: bytes, reg: int, disp: int, tail: bytes = b"") -> None:
-        """An instruction with a RIP-relative operand [rip + disp] (disp counted from the
-        end of the instruction, tail included)."""
-        if reg >= 8:
-            raise ValueError("rip_op: registers r8-r15 need a REX.R prefix")
-        self.buf += prefix
-        self.buf += opcode
-        self.buf.append(((reg & 7) << 3) | 5)
-        self.buf += struct.pack("<i", disp)
-        self.buf += tail
-
     def ldmxcsr(self, m: Mem) -> None:
         self._op(b"\x0F\xAE", 2, m, w=False)
 

@@ -87,11 +87,35 @@ class BlockTarget:
     features: frozenset = frozenset()
 
 
+# Relocations: fields of a block's code that depend on where it is placed and what it
+# is linked with. Every placement applies them (see ``relocate``), so a block's code can
+# be kept and placed again elsewhere (the persistent translation cache does).
+RELOC_REL32 = 0  # arg (buffer offset, bytes from the field to the instruction's end)
+RELOC_EXIT = 1  # imm32 = (tb_id << 8) | arg
+RELOC_HELPER = 2  # imm64 = address of helper arg[0] called with arg[1] arguments
+
+
 @dataclass
 class NativeBlock:
     code: bytes
     jump_slots: dict[int, int] = field(default_factory=dict)  # exit n -> rel32 offset in code
     targets: dict[int, int] = field(default_factory=dict)  # exit n -> guest pc
+    relocs: list[tuple] = field(default_factory=list)  # (kind, offset in code, arg)
+
+
+def relocate(code: bytes, relocs: list[tuple], at: int, tb_id: int,
+             helper_address: Callable) -> bytearray:
+    """The block's code for buffer offset ``at`` and block number ``tb_id``."""
+    out = bytearray(code)
+    for kind, off, arg in relocs:
+        if kind == RELOC_REL32:
+            target, to_end = arg
+            struct.pack_into("<i", out, off, target - (at + off + to_end))
+        elif kind == RELOC_EXIT:
+            struct.pack_into("<I", out, off, (tb_id << EXIT_SHIFT) | arg)
+        else:
+            struct.pack_into("<Q", out, off, helper_address(*arg))
+    return out
 
 
 class BlockCodegen:
@@ -361,29 +385,38 @@ class BlockCodegen:
         self._exit_now(EXIT_FAULT)
 
     def _exit_now(self, kind: int) -> None:
+        """mov eax, (tb_id << 8) | kind; jmp epilogue (both fields relocated)."""
         a = self.a
-        a.mov_ri(RAX, (self.t.tb_id << EXIT_SHIFT) | kind)
+        a.buf.append(0xB8)  # mov eax, imm32: always this form, so that it can be patched
+        self.out.relocs.append((RELOC_EXIT, len(a.buf), kind))
+        a.buf += struct.pack("<I", (self.t.tb_id << EXIT_SHIFT) | kind)
         self._jmp_abs(self.t.epilogue)
 
     def _jmp_abs(self, off: int) -> None:
         """jmp to a buffer offset (the epilogue)."""
         a = self.a
         a.buf.append(0xE9)
-        here = self.t.at + len(a.buf) + 4
-        a.buf += struct.pack("<i", off - here)
+        self._rel32(off, 0)
+
+    def _rel32(self, target: int, tail: int) -> None:
+        """A disp32 to a buffer offset, counted from the end of an instruction that has
+        tail more bytes after the disp32."""
+        a = self.a
+        pos = len(a.buf)
+        self.out.relocs.append((RELOC_REL32, pos, (target, 4 + tail)))
+        a.buf += struct.pack("<i", target - (self.t.at + pos + 4 + tail))
 
     def rip_insn(self, prefix: bytes, opcode: bytes, reg: int, data_off: int,
                  tail: bytes = b"") -> None:
         """Emit an instruction whose memory operand is a data-area offset, RIP-relative."""
-        n = len(prefix) + len(opcode) + 1 + 4 + len(tail)
-        end = self.t.at + len(self.a.buf) + n
-        self.a.rip_op(prefix, opcode, reg, data_off - end, tail)
-
-    def _rip(self, data_off: int, insn_tail: int) -> int:
-        """RIP-relative displacement to a data offset from an instruction whose disp32
-        is followed by insn_tail more bytes."""
-        end = self.t.at + len(self.a.buf) + 4 + insn_tail
-        return data_off - end
+        a = self.a
+        if reg >= 8:
+            raise ValueError("rip_insn: registers r8-r15 need a REX.R prefix")
+        a.buf += prefix
+        a.buf += opcode
+        a.buf.append(((reg & 7) << 3) | 5)
+        self._rel32(data_off, len(tail))
+        a.buf += tail
 
     # ------------------------------------------------------------------ control flow
     def _snapshot(self) -> dict[Temp, int]:
@@ -467,9 +500,7 @@ class BlockCodegen:
         a.shift_ri(A.SHR, RCX, 1)
         a.alu_ri(A.AND, RCX, t.jc_mask)
         a.shift_ri(A.SHL, RCX, 4)
-        # lea rdx, [rip + disp32]
-        a.buf += b"\x48\x8D\x15"
-        a.buf += struct.pack("<i", self._rip(t.jump_cache, 0))
+        self.rip_insn(b"\x48", b"\x8D", RDX, t.jump_cache)  # lea rdx, [rip + jump cache]
         a.alu_rm(A.CMP, RAX, Mem(RDX, 0, RCX, 1))
         miss = a.label()
         a.jcc(A.CC_NE, miss)
@@ -559,7 +590,9 @@ class BlockCodegen:
         for reg, t in zip(ARG_REGS, op.ins, strict=False):
             self.arg_into(reg, t)
         a.mov_rr(A.RDI, RBP)
-        a.mov_ri(RAX, self.t.helper_address(helper, len(op.ins)))
+        a.buf += b"\x48\xB8"  # movabs rax, imm64: patched with the helper's address
+        self.out.relocs.append((RELOC_HELPER, len(a.buf), (helper, len(op.ins))))
+        a.buf += struct.pack("<Q", self.t.helper_address(helper, len(op.ins)))
         a.call_r(RAX)
         a.alu_ri(A.CMP, Mem(RBP, 8 * self.t.env.helper_raised), 0)
         a.jcc(A.CC_NE, self._exit_stub(EXIT_RAISED, self.cur_pc))
@@ -777,9 +810,7 @@ class BlockCodegen:
         t = self.t
         # Block entry: leave at once when the loop asked for it (signals, other threads).
         # cmp word [rip + disp32], 0: the signal byte and the yield byte at once.
-        a.buf += b"\x66\x83\x3D"
-        a.buf += struct.pack("<i", self._rip(t.exit_flag, 1))
-        a.buf.append(0)
+        self.rip_insn(b"\x66", b"\x83", 7, t.exit_flag, b"\x00")
         a.jcc(A.CC_NE, self._exit_stub(EXIT_REQUEST, None))
         for i, op in enumerate(self.ops):
             n = op.name

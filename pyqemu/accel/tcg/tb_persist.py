@@ -1,0 +1,134 @@
+"""A persistent translation cache for user mode: native blocks kept across runs.
+
+Translating guest code in Python costs tens of microseconds per instruction, which is
+most of the run time of a short program (glibc's start-up alone is thousands of
+instructions). Generated code is relocatable (codegen.relocate), so the blocks of one
+run can be placed again in the next, as compilers keep object files.
+
+A block is reused only when the guest bytes it was translated from are the same
+(its pc, its length and a BLAKE2 digest of the bytes match), the pages are still
+executable, and the translator and backend are the same code (a fingerprint of their
+source files is part of the cache's path). Anything else is translated afresh.
+
+One file per guest executable (by path, size and mtime) under
+``$XDG_CACHE_HOME/pyqemu/tb/<fingerprint>/``; written atomically at exit. Disable with
+``-accel tcg,tb-cache=off`` or ``PYQEMU_TB_CACHE=off``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from ...tcg.backends.x86_64 import codegen
+
+_FORMAT = 1
+_SOURCES = ("tcg", "target/riscv", "accel/tcg", "linux_user/guest_memory.py")
+
+
+def _fingerprint() -> str:
+    """Identifies the translator and backend code that produced a cache."""
+    root = Path(__file__).resolve().parent.parent.parent
+    h = hashlib.blake2b(digest_size=12)
+    h.update(str(_FORMAT).encode())
+    for rel in _SOURCES:
+        p = root / rel
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pyqemu" / "tb" / _fingerprint()
+
+
+def enabled(opt: str | None = None) -> bool:
+    value = opt if opt is not None else os.environ.get("PYQEMU_TB_CACHE", "on")
+    return value.lower() not in ("off", "0", "no", "false")
+
+
+def resolve_helper(name: str):
+    """The Helper object a relocation names (helpers are module-level singletons)."""
+    from ...target.riscv import helpers, trans_rvf
+
+    for h in (helpers.CSR_ACCESS, helpers.ORC_B, trans_rvf.CHECK_FRM, *helpers.DIV.values()):
+        if h.name == name:
+            return h
+    from ...target.riscv import fpu
+
+    if not hasattr(fpu, name):
+        raise KeyError(name)
+    return trans_rvf._helper(name)  # FP helpers are named after fpu's functions
+
+
+def digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class PersistentBlocks:
+    """pc -> [(end, digest, n_insns, code, relocs, jump_slots, targets)] of one program.
+
+    Relocations naming helpers keep the helper's name; ``resolve_helper(name)`` gives
+    the Helper object back when a block is placed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.blocks: dict[int, list[tuple]] = {}
+        self.added = 0
+        try:
+            with open(path, "rb") as f:
+                data = pickle.load(f)
+            if isinstance(data, dict) and data.get("format") == _FORMAT:
+                self.blocks = data["blocks"]
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError, KeyError, TypeError,
+                AttributeError):
+            self.blocks = {}  # missing or damaged: start afresh
+
+    @classmethod
+    def for_executable(cls, exe: str) -> PersistentBlocks:
+        st = os.stat(exe)
+        key = hashlib.blake2b(f"{os.path.realpath(exe)}:{st.st_size}:{st.st_mtime_ns}".encode(),
+                              digest_size=12).hexdigest()
+        return cls(cache_dir() / f"{key}.tbs")
+
+    def find(self, pc: int, read) -> tuple | None:
+        """A block for pc whose guest bytes (read(pc, n)) are still the same."""
+        for entry in self.blocks.get(pc, ()):
+            end, dg = entry[0], entry[1]
+            try:
+                if digest(read(pc, end - pc)) == dg:
+                    return entry
+            except Exception:  # bytes no longer readable: not this one
+                continue
+        return None
+
+    def add(self, pc: int, end: int, data: bytes, n_insns: int, blk: codegen.NativeBlock) -> None:
+        relocs = [(k, off, (arg[0].name, arg[1]) if k == codegen.RELOC_HELPER else arg)
+                  for k, off, arg in blk.relocs]
+        entry = (end, digest(data), n_insns, blk.code, relocs, dict(blk.jump_slots),
+                 dict(blk.targets))
+        lst = self.blocks.setdefault(pc, [])
+        lst[:] = [e for e in lst if e[0] != end] + [entry]
+        self.added += 1
+
+    def save(self) -> None:
+        """Write the file atomically (another process may be writing it too)."""
+        if not self.added:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tbs-")
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump({"format": _FORMAT, "blocks": self.blocks}, f,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+            self.added = 0
+        except OSError:
+            pass  # a cache that cannot be written is only a slower next run

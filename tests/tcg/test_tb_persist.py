@@ -1,0 +1,105 @@
+"""The persistent translation cache: a second run reuses the first run's native blocks
+and behaves the same; a changed program, a damaged cache file and tb-cache=off all
+fall back to translating."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(platform.machine() != "x86_64",
+                                reason="the native backend generates x86-64 code")
+
+SRC = r"""
+#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+    long s = 0;
+    for (long i = 0; i < 200000; i++) s += (i * VALUE) % 7;
+    printf("sum %ld\n", s);
+    return (int)(s & 63);
+}
+"""
+
+
+def _build(tmp: Path, value: int, name: str = "prog") -> Path:
+    src = tmp / f"{name}.c"
+    src.write_text(SRC.replace("VALUE", str(value)))
+    out = tmp / name
+    subprocess.run(["riscv64-linux-gnu-gcc", "-O2", "-static", "-o", str(out), str(src)],
+                   check=True)
+    return out
+
+
+def _run(prog: Path, cache: Path, *accel: str) -> tuple[subprocess.CompletedProcess, dict]:
+    stats = cache / "stats.json"
+    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(cache), "PYQEMU_STATS": str(stats)}
+    cmd = [sys.executable, "-m", "pyqemu.cli.riscv64_user", *accel, str(prog)]
+    r = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
+    return r, json.loads(stats.read_text())
+
+
+def _expected(prog: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["qemu-riscv64", str(prog)], capture_output=True, timeout=300)
+
+
+def test_second_run_reuses_blocks(tmp_path):
+    prog = _build(tmp_path, 3)
+    want = _expected(prog)
+    first, s1 = _run(prog, tmp_path)
+    second, s2 = _run(prog, tmp_path)
+    for r in (first, second):
+        assert (r.stdout, r.stderr, r.returncode) == (want.stdout, want.stderr, want.returncode)
+    assert s1["reused_tbs"] == 0 and s1["tbs"] > 50
+    assert s2["reused_tbs"] == s2["tbs"] == s1["tbs"]
+
+
+def test_changed_program_is_translated_again(tmp_path):
+    prog = _build(tmp_path, 3)
+    _run(prog, tmp_path)
+    # Same path, new contents (and mtime): the old blocks must not run.
+    shutil.copy(_build(tmp_path, 5, "other"), prog)
+    os.utime(prog, ns=(1, 1))
+    want = _expected(prog)
+    r, s = _run(prog, tmp_path)
+    assert (r.stdout, r.returncode) == (want.stdout, want.returncode)
+    assert s["reused_tbs"] == 0
+
+
+def test_blocks_are_checked_against_the_guest_bytes(tmp_path):
+    """Even under the same cache file, a block whose bytes changed is not reused."""
+    from pyqemu.accel.tcg import tb_persist
+
+    prog = _build(tmp_path, 3)
+    _run(prog, tmp_path)
+    files = list((tmp_path / "pyqemu" / "tb").rglob("*.tbs"))
+    assert len(files) == 1
+    blocks = tb_persist.PersistentBlocks(files[0])
+    pc = next(iter(blocks.blocks))
+    assert blocks.find(pc, lambda a, n: b"\x13" * n) is None  # other bytes: no match
+
+
+def test_damaged_cache_file_is_ignored(tmp_path):
+    prog = _build(tmp_path, 3)
+    _run(prog, tmp_path)
+    for f in (tmp_path / "pyqemu" / "tb").rglob("*.tbs"):
+        f.write_bytes(b"garbage" * 100)
+    want = _expected(prog)
+    r, s = _run(prog, tmp_path)
+    assert (r.stdout, r.stderr, r.returncode) == (want.stdout, want.stderr, want.returncode)
+    assert s["reused_tbs"] == 0
+
+
+def test_tb_cache_off(tmp_path):
+    prog = _build(tmp_path, 3)
+    _run(prog, tmp_path)
+    r, s = _run(prog, tmp_path, "-accel", "tcg,tb-cache=off")
+    assert r.returncode == _expected(prog).returncode
+    assert s["reused_tbs"] == 0
