@@ -45,6 +45,7 @@ class KvmSystemDebugger:
         self.sw: dict[int, bytes] = {}  # linear address -> the byte int3 replaced
         self.hw: list[tuple[int, int, int]] = []  # (kind, address, length), at most 4
         self.current_tid = 1
+        self.phys_mode = False  # Qqemu.PhyMemMode: m/M take physical addresses
         self.lock = threading.Lock()
         self.reporting = False  # a vCPU stopped and the loop has not answered yet
         self.post_stop = lambda ev: None
@@ -86,7 +87,7 @@ class KvmSystemDebugger:
         a, end = addr, addr + length
         while a < end:
             n = min(end, (a | 0xFFF) + 1) - a
-            pa = linear_to_physical(sregs, phys, a)
+            pa = a if self.phys_mode else linear_to_physical(sregs, phys, a)
             if pa is None:
                 return
             yield pa, n

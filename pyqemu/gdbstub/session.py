@@ -161,6 +161,14 @@ class GdbSession:
                 self.reply("OK")  # still acked by gdb; then both sides stop acking
                 self.ack_mode = False
                 return None
+            if pkt.startswith(b"Qqemu.PhyMemMode:") and hasattr(t, "phys_mode"):
+                # QEMU's extension (gdb: maintenance packet Qqemu.PhyMemMode:1):
+                # m/M addresses are physical until it is turned off again.
+                mode = pkt.split(b":")[1]
+                if mode not in (b"0", b"1"):
+                    return "E22"
+                t.phys_mode = mode == b"1"
+                return "OK"
             return ""
         return ""
 
@@ -275,6 +283,8 @@ class GdbSession:
             # the "Thread <tid>" gdb shows anyway.
             tid = int(pkt.split(b",")[1], 16)
             return self._thread_name(tid).encode().hex()
+        if pkt == b"qqemu.PhyMemMode" and hasattr(t, "phys_mode"):
+            return "1" if t.phys_mode else "0"
         if pkt == b"qSymbol::":
             return "OK"
         return ""

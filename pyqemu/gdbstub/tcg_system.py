@@ -44,6 +44,7 @@ class TcgSystemDebugger:
         self.step_tid: int | None = None
         self.detaching = False
         self.current_tid = 1
+        self.phys_mode = False  # Qqemu.PhyMemMode: m/M take physical addresses
         self.breakpoints: set[int] = set()
         self.watchpoints: list[Watchpoint] = []
         self._mode: tuple[int, frozenset[int]] | None = None
@@ -128,7 +129,7 @@ class TcgSystemDebugger:
         a, end = addr, addr + length
         while a < end:
             n = min(end, (a | (PAGE - 1)) + 1) - a
-            pa = debug_translate(q, phys, a)
+            pa = a if self.phys_mode else debug_translate(q, phys, a)
             yield (a if pa is None else pa), n
             a += n
 

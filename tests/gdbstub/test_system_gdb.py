@@ -156,6 +156,11 @@ def test_linux_kernel_entry_step_interrupt_detach_boots() -> None:
         if pc >> 63:  # the kernel, paging on: gdb's addresses go through its page tables
             assert int.from_bytes(bytes.fromhex(g.ask("p1c1")), "little") >> 60 in (8, 9, 10)
             assert len(g.ask(f"m{pc:x},4")) == 8
+        # QEMU's physical-memory mode: the Image header's magic where it was loaded.
+        assert g.ask("Qqemu.PhyMemMode:1") == "OK"
+        image = (guest / "Image").read_bytes()
+        assert bytes.fromhex(g.ask("m80200030,8")) == image[0x30:0x38]
+        assert g.ask("Qqemu.PhyMemMode:0") == "OK"
         assert g.ask("D") == "OK"
         g.close()
         # ~60 s on an idle machine; much more when the host is shared and loaded.
@@ -209,6 +214,11 @@ def test_hostile_clients_machine_runs_on_nothing_leaks(bare) -> None:
     g.sock.settimeout(30)
     first.close()
     assert g.packet().startswith("QC")
+    assert g.ask("qqemu.PhyMemMode") == "0"
+    assert g.ask("Qqemu.PhyMemMode:1") == "OK" and g.ask("qqemu.PhyMemMode") == "1"
+    assert g.ask("m80000000,4") == g.ask("m80000000,4") != ""
+    assert g.ask("Qqemu.PhyMemMode:7") == "E22"
+    assert g.ask("Qqemu.PhyMemMode:0") == "OK"
     assert g.ask("P9=" + (3).to_bytes(8, "little").hex()) == "OK"  # tick() runs again
     assert g.ask(f"Z0,{tick:x},4") == "OK"
     g.send("c")
