@@ -103,3 +103,34 @@ def test_tb_cache_off(tmp_path):
     r, s = _run(prog, tmp_path, "-accel", "tcg,tb-cache=off")
     assert r.returncode == _expected(prog).returncode
     assert s["reused_tbs"] == 0
+
+
+def test_out_asm_shows_host_code(tmp_path):
+    prog = _build(tmp_path, 3)
+    log = tmp_path / "trace.log"
+    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "pyqemu.cli.riscv64_user", "-d",
+                        "in_asm,op,out_asm", "-D", str(log), str(prog)], env=env,
+                       capture_output=True, timeout=300)
+    assert r.returncode == _expected(prog).returncode
+    text = log.read_text()
+    assert "IN:" in text and "OP:" in text and "OUT: [size=" in text
+    # Host instructions as capstone prints them, the block-entry exit check first.
+    assert "cmp      word ptr [rip" in text and "jmp" in text
+
+
+def test_full_code_buffer_is_flushed_and_reused(tmp_path):
+    """A code buffer too small for the program: it is flushed when full, repeatedly,
+    and the program still runs to the same result."""
+    prog = _build(tmp_path, 3)
+    want = _expected(prog)
+    # 48 KiB of code space; glibc's start-up alone needs several times that.
+    code = (
+        "import sys; from pyqemu.tcg.backends.x86_64 import codebuf as C;"
+        "orig = C.CodeBuffer.__init__;"
+        "C.CodeBuffer.__init__ = lambda self, size=0: orig(self, C.DATA_SIZE + 48 * 1024);"
+        "from pyqemu.cli.riscv64_user import main; main(sys.argv[1:])")
+    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", code, "-accel", "tcg,tb-cache=off", str(prog)],
+                       env=env, capture_output=True, timeout=300)
+    assert (r.stdout, r.returncode) == (want.stdout, want.returncode), r.stderr
