@@ -245,6 +245,11 @@ class UserDebugger:
                 action = self._action(tid) or ("c", 0)
                 attached = self.attached
             if not attached:
+                # No debugger (detached, or a forked child): a signal this thread took
+                # for gdb goes to the guest as if gdb had passed it.
+                info, _ = self.pending_fault.get(tid, (None, False))
+                if info is not None:
+                    self._deliver_resume_signal(cpu, tid, to_gdb_signal(info.signo))
                 self._set_plain()
                 self.engine.run_plain(cpu)
                 return

@@ -5,12 +5,13 @@ same (qemu's user mode has no watchpoints)."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .gdbutil import GUESTS, finish, free_port, run_gdb, start_user
+from .gdbutil import GUESTS, ROOT, finish, free_port, run_gdb, start_user
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guestlib import build_guest  # noqa: E402
@@ -120,3 +121,13 @@ def test_signal_sent_to_the_guest_stops_then_passes_like_qemu(debugme: Path) -> 
     assert "Program received signal SIGUSR1" in ours
     assert (status, stdout) == (ref_status, ref_stdout) == (310 & 0x7F, "total 310\n")
     assert _stops(ours) == _stops(ref)
+
+
+def test_forked_children_run_undebugged() -> None:
+    """fork, exec, a child killed by a signal: under gdb as without it."""
+    binary = build_guest(ROOT / "tests" / "guest" / "c" / "fork_exec_wait.c")
+    ref = subprocess.run(["qemu-riscv64", str(binary)], cwd=ROOT, capture_output=True,
+                         env={"PATH": "/usr/bin:/bin", "LANG": "C"}, timeout=120)
+    out, status, stdout = _session(binary, ["break main", "continue", "continue"])
+    assert "Breakpoint 1, " in out and "exited with code" in out
+    assert (status, stdout) == (ref.returncode, ref.stdout.decode()), out
