@@ -131,3 +131,23 @@ def test_virtio_queue_state_survives(tmp_path) -> None:
         assert drv.used(0) == [(1, 16)]
     finally:
         m.main_loop.close()
+
+
+def test_interrupt_lines_are_redriven(machine) -> None:
+    """After load, the harts' interrupt inputs follow the restored devices, whatever
+    they were before: an expired mtimecmp raises MTIP, a pending enabled PLIC source
+    raises MEIP, even when the hart had those lines low (a reset in between)."""
+    hart = machine.cpus[0]
+    aclint, plic = machine.aclint, machine.plic
+    aclint.write(0x4000, 8, aclint.read_mtime())           # expired at once: MTIP
+    plic.priority[20] = 1
+    plic.enable[0][0] |= 1 << 20            # context 0: hart 0, M-mode; no device on 20
+    plic.set_irq(20, True)
+    assert hart.hw_mip & (1 << 7) and hart.hw_mip & (1 << 11)
+    data = save_state(machine)
+    machine.reset()
+    plic.set_irq(20, False)
+    assert not hart.hw_mip & ((1 << 7) | (1 << 11))
+    load_state(machine, data)
+    assert hart.hw_mip & (1 << 7), "MTIP not re-driven"
+    assert hart.hw_mip & (1 << 11), "MEIP not re-driven"

@@ -91,9 +91,10 @@ class Aclint(Device):
         self.time_offset = self._ticks() - (value & MASK64)
 
     def post_load(self) -> None:
-        """After loadvm: re-drive MSIP/MTIP and re-arm the compare timers."""
-        self._mtip = [not x for x in self._mtip]
-        self._msip_out = [not x for x in self._msip_out]
+        """After loadvm: re-drive MSIP/MTIP (None never equals a level, so each line is
+        driven whatever the hart had before) and re-arm the compare timers."""
+        self._mtip = [None] * self.num_harts
+        self._msip_out = [None] * self.num_harts
         for h in range(self.num_harts):
             self._set_msip_line(h)
             self._check_timer(h)

@@ -71,8 +71,9 @@ class Plic(Device):
         self._update()
 
     def post_load(self) -> None:
-        """After loadvm: re-deliver every context's line to the harts."""
-        self._outputs = [not o for o in self._outputs]
+        """After loadvm: re-deliver every context's line to the harts (None never equals
+        a level, so each line is driven whatever the hart had before)."""
+        self._outputs = [None] * self.num_contexts
         self._update()
 
     def reset(self) -> None:
