@@ -208,9 +208,13 @@ class Machine:
     def _on_signal(self, signum: int) -> None:
         if self.runstate.shutdown_requested():
             return
-        prog = getattr(self, "program_name", "pyqemu")
-        print(f"{prog}: terminating on signal {signum}", file=sys.stderr)
+        # Request first: stderr may be a closed pipe, and the signal must still stop us.
         self.runstate.request_shutdown(ShutdownCause.HOST_SIGNAL, 0)
+        prog = getattr(self, "program_name", "pyqemu")
+        try:
+            print(f"{prog}: terminating on signal {signum}", file=sys.stderr)
+        except OSError:
+            pass
 
     # --- run control (QMP stop/cont, events) -----------------------------------------------
     def emit_event(self, name: str, data: dict | None = None) -> None:
