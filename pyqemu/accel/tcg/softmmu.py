@@ -37,6 +37,9 @@ class SoftMMU:
         # mode key (effective privilege, SUM, MXR) -> (read TLB, write TLB)
         self.tlbs: dict[tuple[int, bool, bool], tuple[dict, dict]] = {}
         self.fetch_tlb: dict[tuple[int, int], int] = {}  # (priv, vpn) -> physical page
+        # The native backend's TLB (tcg/backends/x86_64/softmmu.py), refilled and
+        # flushed along with the dicts: fill(mode, va, ram offset of the page, write).
+        self.native = None
 
     # ------------------------------------------------------------------ TLBs
     def tlb_pair(self, mode: tuple[int, bool, bool]) -> tuple[dict, dict]:
@@ -52,6 +55,8 @@ class SoftMMU:
             r.clear()
             w.clear()
         self.fetch_tlb.clear()
+        if self.native is not None:
+            self.native.flush()
 
     def flush_page(self, va: int) -> None:
         """sfence.vma with an address: forget that page's translations only."""
@@ -61,6 +66,8 @@ class SoftMMU:
             w.pop(vpn, None)
         for priv in (0, 1, 3):
             self.fetch_tlb.pop((priv, vpn), None)
+        if self.native is not None:
+            self.native.flush_page(vpn << 12)
 
     def _mode(self) -> tuple[int, bool, bool]:
         return self.hart.data_mode()
@@ -82,6 +89,8 @@ class SoftMMU:
                 r[vpn] = addend
             else:
                 r[vpn] = addend
+            if self.native is not None:
+                self.native.fill(mode, va, off & ~(PAGE - 1), access == m.WRITE)
         return pa
 
     # ------------------------------------------------------------------ slow paths

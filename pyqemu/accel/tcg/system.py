@@ -232,9 +232,14 @@ class TcgAccelerator:
 
     def __init__(self, opts: dict[str, str]) -> None:
         backend = opts.pop("backend", "python")
-        if backend != "python":
-            raise ValueError(f"-accel tcg: backend={backend} is not available for system "
-                             f"emulation yet (use backend=python)")
+        if backend not in ("python", "native"):
+            raise ValueError(f"-accel tcg: backend={backend}: expected native or python")
+        if backend == "native":
+            from .native_user import host_supported
+
+            if not host_supported():
+                raise ValueError("-accel tcg,backend=native: needs an x86-64 Linux host")
+        self.backend = backend
         for k in opts:
             raise ValueError(f"-accel tcg: Property 'tcg-accel.{k}' not found")
         self.runners: list[HartRunner] = []
@@ -257,6 +262,12 @@ class TcgAccelerator:
         for h in harts:
             h.on_kick = self._on_kick
         machine.attach_cpus(harts)
+        if self.backend == "native":
+            from .native_system import NativeHartRunner, NativeSystemCode
+
+            code = NativeSystemCode()
+            self.runners = [NativeHartRunner(h, machine, code) for h in harts]
+            return
         shared: dict = {}  # translations all harts use (SystemTBCache.shared)
         self.runners = [HartRunner(h, machine, shared=shared) for h in harts]
 

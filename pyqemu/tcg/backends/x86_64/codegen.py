@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ...ir import Cond, ExitReason, Helper, Kind, Op, Temp
 from . import asm as A
-from . import divide, fp
+from . import divide, fp, softmmu
 from .asm import R13, R14, R15, RAX, RBP, RCX, RDX, RSP, Mem
 from .regs import (
     ALLOCATABLE,
@@ -85,6 +85,21 @@ class BlockTarget:
     helper_address: Callable[[Helper, int], int]  # C-callable address of a helper
     env: EnvLayout
     features: frozenset = frozenset()
+    # System emulation: per-hart data lives behind state words instead of the shared,
+    # RIP-relative data area, and loads/stores go through the softmmu TLB.
+    system: SystemTarget | None = None
+
+
+@dataclass
+class SystemTarget:
+    exit_word: int  # state word: nonzero asks the block to return (the hart's exit request)
+    jc_word: int  # state word: host address of the hart's jump cache (32-byte entries)
+    flags_word: int  # state word: the hart's current TB flags (part of the jump cache tag)
+    tlb_word: int  # state word: host address of the hart's TLBs
+    tlb_off: int  # byte offset of this block's data-mode TLB from that address
+    tlb_mask: int  # entries per TLB - 1
+    load: Helper  # slow paths: load(va, size, signed) -> value, store(va, size, value)
+    store: Helper
 
 
 # Relocations: fields of a block's code that depend on where it is placed and what it
@@ -135,6 +150,7 @@ class BlockCodegen:
         self.reachable = True
         self.stubs: list[tuple] = []  # (label, exit kind, pc to store, exit_tb reason)
         self.fault_stubs: dict[int, A.Label] = {}  # guest pc -> its fault exit
+        self.slow_paths: list[tuple] = []  # softmmu: out-of-line TLB-miss paths
         self.out = NativeBlock(b"")
         self._analyse()
 
@@ -495,6 +511,9 @@ class BlockCodegen:
         """Indirect jump through the jump cache; a miss returns to the loop."""
         a = self.a
         t = self.t
+        if t.system is not None:
+            softmmu.gen_lookup(self)
+            return
         a.load(RAX, Mem(RBP, 8 * t.env.pc))
         a.mov_rr32(RCX, RAX)
         a.shift_ri(A.SHR, RCX, 1)
@@ -534,6 +553,9 @@ class BlockCodegen:
         a.jcc(A.CC_A, self._fault_stub())
 
     def gen_ld(self, op: Op, i: int) -> None:
+        if self.t.system is not None:
+            softmmu.gen_ld(self, op, i)
+            return
         mo = op.aux[0]
         busy = self.busy_of(op)
         self._host_offset(op.ins[0], busy, i)
@@ -544,6 +566,9 @@ class BlockCodegen:
         self.define(d, r)
 
     def gen_st(self, op: Op, i: int) -> None:
+        if self.t.system is not None:
+            softmmu.gen_st(self, op, i)
+            return
         mo = op.aux[0]
         val, addr = op.ins
         busy = self.busy_of(op)
@@ -590,12 +615,16 @@ class BlockCodegen:
         for reg, t in zip(ARG_REGS, op.ins, strict=False):
             self.arg_into(reg, t)
         a.mov_rr(A.RDI, RBP)
-        a.buf += b"\x48\xB8"  # movabs rax, imm64: patched with the helper's address
-        self.out.relocs.append((RELOC_HELPER, len(a.buf), (helper, len(op.ins))))
-        a.buf += struct.pack("<Q", self.t.helper_address(helper, len(op.ins)))
+        self.helper_address_into_rax(helper, len(op.ins))
         a.call_r(RAX)
         a.alu_ri(A.CMP, Mem(RBP, 8 * self.t.env.helper_raised), 0)
         a.jcc(A.CC_NE, self._exit_stub(EXIT_RAISED, self.cur_pc))
+
+    def helper_address_into_rax(self, helper: Helper, n_args: int) -> None:
+        a = self.a
+        a.buf += b"\x48\xB8"  # movabs rax, imm64: patched with the helper's address
+        self.out.relocs.append((RELOC_HELPER, len(a.buf), (helper, n_args)))
+        a.buf += struct.pack("<Q", self.t.helper_address(helper, n_args))
 
     def define_results(self, op: Op, i: int, second: int | None) -> None:
         """rax holds the first result; second (a scratch register) the second one."""
@@ -809,8 +838,11 @@ class BlockCodegen:
         a = self.a
         t = self.t
         # Block entry: leave at once when the loop asked for it (signals, other threads).
-        # cmp word [rip + disp32], 0: the signal byte and the yield byte at once.
-        self.rip_insn(b"\x66", b"\x83", 7, t.exit_flag, b"\x00")
+        if t.system is not None:
+            a.alu_ri(A.CMP, Mem(RBP, 8 * t.system.exit_word), 0)
+        else:
+            # cmp word [rip + disp32], 0: the signal byte and the yield byte at once.
+            self.rip_insn(b"\x66", b"\x83", 7, t.exit_flag, b"\x00")
         a.jcc(A.CC_NE, self._exit_stub(EXIT_REQUEST, None))
         for i, op in enumerate(self.ops):
             n = op.name
@@ -849,6 +881,7 @@ class BlockCodegen:
         if self.reachable:
             raise RuntimeError("native codegen: block falls off its end")
         self._emit_fault_stubs()
+        softmmu.emit_slow_paths(self)
         for lab, kind, pc, reason in self.stubs:
             a.bind(lab)
             if reason is not None:

@@ -62,8 +62,11 @@ EntryFn = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ct
 class HelperTable:
     """C-callable addresses for helpers, created once per helper and kept alive."""
 
-    def __init__(self, env: EnvLayout, state_of: Callable[[int], object]) -> None:
+    def __init__(self, env: EnvLayout, state_of: Callable[[int], object],
+                 override: dict[str, Callable] | None = None) -> None:
         self.env = env
+        # Helpers whose function the accelerator supplies (bound to a machine's harts).
+        self.override = override or {}
         self.state_of = state_of  # env address -> the state's word view (q)
         self.pending: dict[int, BaseException] = {}  # env address -> raised exception
         self._callbacks: dict[int, tuple[object, int]] = {}
@@ -80,7 +83,7 @@ class HelperTable:
         return addr
 
     def _wrap(self, helper: Helper) -> Callable:
-        func = helper.func
+        func = self.override.get(helper.name, helper.func)
         state_of = self.state_of
         pending = self.pending
         out2 = self.env.helper_out2

@@ -1,0 +1,439 @@
+"""System emulation on the native x86-64 backend: ``-accel tcg,backend=native``.
+
+The machine's harts share one code buffer and one set of translations (keyed by
+virtual pc, physical pc and TB flags, like system_tb.SystemTBCache); what differs per
+hart lives behind words of its CPU state that generated code reads: its exit request,
+its jump cache, its current TB flags and its TLBs (tcg/backends/x86_64/softmmu.py).
+
+A block chains only to blocks of its own virtual page (QEMU's rule): the lookup that
+entered the first one checked the page's mapping for the running hart. The jump caches
+are dropped with the TLB (satp writes, sfence.vma). fence.i compares every code page
+with the snapshot taken when it was first translated; if one changed, every
+translation is dropped (simple; guest code changes are rare next to its execution).
+
+NativeHartRunner has HartRunner's interface (step, take_interrupt, update_flags,
+tbc.flush...) so that TcgAccelerator runs either.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+from ...target.riscv import cpu_state as cs
+from ...target.riscv import trap as t
+from ...target.riscv.hart import RiscvSystemHart
+from ...target.riscv.translate import RiscvTranslator
+from ...tcg.backends.x86_64 import codebuf as CB
+from ...tcg.backends.x86_64 import codegen, regs
+from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
+from ...tcg.ir import ExitReason, Helper, TCGContext
+from ...tcg.optimize import optimize
+from .softmmu import FetchView, SoftMMU
+from .tb_cache import PAGE_BITS, GuestFetchFault
+
+PAGE = 1 << PAGE_BITS
+ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74, scratch=75)
+EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD = 76, 77, 78, 79
+TLB_ENTRIES = 512
+TLB_MODES = 16  # priv * 4 + SUM * 2 + MXR
+JC_ENTRIES = 4096
+
+
+def _mode_index(priv: int, sum_: bool, mxr: bool) -> int:
+    return priv * 4 + sum_ * 2 + mxr
+
+
+class NativeTLB:
+    """The direct-mapped TLBs of one hart, in memory generated code reads."""
+
+    def __init__(self, ram_host: int) -> None:
+        self.ram_host = ram_host  # host address of the fast RAM's first byte
+        self.buf = (ctypes.c_uint64 * (TLB_MODES * TLB_ENTRIES * 4))()
+        self.addr = ctypes.addressof(self.buf)
+        self.q = memoryview(self.buf).cast("B").cast("Q")
+        self.flush()
+
+    def flush(self) -> None:
+        ctypes.memset(self.addr, 0xFF, ctypes.sizeof(self.buf))  # odd tags match nothing
+
+    def fill(self, mode: tuple[int, bool, bool], va: int, ram_off: int, write: bool) -> None:
+        page = va & ~(PAGE - 1)
+        e = 4 * (_mode_index(*mode) * TLB_ENTRIES + ((va >> 12) & (TLB_ENTRIES - 1)))
+        q = self.q
+        if q[e + 3] != page:
+            q[e] = q[e + 1] = 1
+            q[e + 3] = page
+        q[e + 2] = (self.ram_host + ram_off - page) & 0xFFFFFFFFFFFFFFFF
+        q[e] = page
+        if write:
+            q[e + 1] = page
+
+    def flush_page(self, va: int) -> None:
+        page = va & ~(PAGE - 1)
+        q = self.q
+        for m in range(TLB_MODES):
+            e = 4 * (m * TLB_ENTRIES + ((va >> 12) & (TLB_ENTRIES - 1)))
+            if q[e + 3] == page:
+                q[e] = q[e + 1] = q[e + 3] = 1
+
+
+class NativeTB:
+    __slots__ = ("tb_id", "pc", "end", "n_insns", "off", "host", "jump_slots", "targets",
+                 "key", "phys2", "generation")
+
+
+class NativeSystemCode:
+    """Code buffer and translations shared by the harts of one machine."""
+
+    def __init__(self) -> None:
+        self.cb = CB.CodeBuffer()
+        self.entry_off, self.epilogue = emit_prologue(self.cb)
+        self.code_start = self.cb.top
+        self.enter = EntryFn(self.cb.exec_base + self.entry_off)
+        self.runners: dict[int, NativeHartRunner] = {}  # env address -> runner
+        self.helpers = HelperTable(ENV, lambda env: self.runners[env].q,
+                                   {"csr_sys": self._csr, "sys_load": self._load,
+                                    "sys_store": self._store})
+        self.by_key: dict[tuple[int, int, int], NativeTB] = {}
+        self.by_id: list[NativeTB] = []
+        self.code_pages: dict[int, bytes | None] = {}
+        self.generation = 0
+        self.translate_ns = 0
+        self.translated_insns = 0
+        self.shared: dict = {}  # the accelerator clears it on reset (API of SystemTBCache)
+        self.by_q: dict[int, NativeHartRunner] = {}
+
+    # Helpers reach their hart through the state buffer they are called with.
+    def _csr(self, q, csr, src, kind, writes, raw):
+        return self.by_q[id(q)].hart.csrs.access(csr, src, kind, writes, raw)
+
+    def _load(self, q, va, size, signed):
+        return self.by_q[id(q)].smmu.load(va, size, signed)
+
+    def _store(self, q, va, size, value):
+        return self.by_q[id(q)].smmu.store(va, size, value)
+
+    def add_runner(self, r: NativeHartRunner) -> None:
+        self.runners[r.env] = r
+        self.by_q = {id(x.q): x for x in self.runners.values()}
+
+    def flush(self) -> None:
+        self.generation += 1
+        self.by_key.clear()
+        self.by_id.clear()
+        self.code_pages.clear()
+        self.cb.reset(self.code_start)
+        for r in self.runners.values():
+            r.flush_jump_cache()
+
+    # ------------------------------------------------------------ translation
+    def build(self, r: NativeHartRunner, vpc: int, ppc: int, flags: int) -> NativeTB:
+        t0 = time.perf_counter_ns()
+        tr = r.translator
+        tr.flags = flags
+        ctx = TCGContext(tr.globals)
+        try:
+            n_insns, end = tr.translate(ctx, vpc)
+        except GuestFetchFault:
+            raise r.fetch_trap(vpc) from None
+        optimize(ctx)
+        dpriv = (flags >> 2) & 3
+        tlb_off = _mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
+            * TLB_ENTRIES * 32
+        at = (self.cb.top + 15) & ~15
+        target = codegen.BlockTarget(
+            tb_id=len(self.by_id), at=at, exec_base=self.cb.exec_base,
+            exit_flag=CB.EXIT_FLAG, jump_cache=CB.JUMP_CACHE, jc_mask=JC_ENTRIES - 1,
+            epilogue=self.epilogue, low=0, helper_address=self.helpers.address, env=ENV,
+            system=codegen.SystemTarget(EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD, tlb_off,
+                                        TLB_ENTRIES - 1, SYS_LOAD, SYS_STORE))
+        blk = codegen.generate(ctx.ops, vpc, target)
+        if at + len(blk.code) > self.cb.size:
+            self.flush()
+            return self.build(r, vpc, ppc, flags)
+        tb = NativeTB()
+        tb.tb_id = len(self.by_id)
+        tb.pc, tb.end, tb.n_insns, tb.off = vpc, end, n_insns, at
+        tb.host = self.cb.exec_base + at
+        tb.jump_slots, tb.targets = blk.jump_slots, blk.targets
+        tb.generation = self.generation
+        tb.key = (vpc, ppc, flags)
+        tb.phys2 = None
+        if (end - 1) >> PAGE_BITS != vpc >> PAGE_BITS:
+            tb.phys2 = r.smmu.fetch_page(end - 1) & ~(PAGE - 1)
+        self.cb.place(codegen.relocate(blk.code, blk.relocs, at, tb.tb_id,
+                                       self.helpers.address), at)
+        self.cb.top = at + len(blk.code)
+        self.by_id.append(tb)
+        self.by_key[tb.key] = tb
+        for page in {ppc & ~(PAGE - 1), tb.phys2}:
+            if page is not None and page not in self.code_pages:
+                self.code_pages[page] = r.page_snapshot(page)
+        self.translate_ns += time.perf_counter_ns() - t0
+        self.translated_insns += n_insns
+        return tb
+
+    def chain(self, tb: NativeTB, slot: int, nxt: NativeTB) -> None:
+        if tb.generation != self.generation or nxt.generation != self.generation:
+            return
+        at = tb.off + tb.jump_slots[slot]
+        self.cb.rw[at:at + 4] = (nxt.off - (at + 4)).to_bytes(4, "little", signed=True)
+
+    def check_code_pages(self, r: NativeHartRunner) -> None:
+        """fence.i: if any code page changed since it was translated, drop everything."""
+        for page, snap in self.code_pages.items():
+            if snap is not None and r.page_snapshot(page) != snap:
+                self.flush()
+                return
+
+
+def _sys_load(q, va, size, signed):  # placeholders: NativeSystemCode binds them per hart
+    raise RuntimeError("sys_load is bound by the native system accelerator")
+
+
+def _sys_store(q, va, size, value):
+    raise RuntimeError("sys_store is bound by the native system accelerator")
+
+
+SYS_LOAD = Helper("sys_load", _sys_load, 1, state=True, can_raise=True)
+SYS_STORE = Helper("sys_store", _sys_store, 0, state=True, can_raise=True)
+
+
+class _TbcView:
+    """What TcgAccelerator reads of a runner's block cache (stats, reset)."""
+
+    def __init__(self, code: NativeSystemCode) -> None:
+        self.code = code
+        self.shared = code.shared
+
+    @property
+    def by_key(self):
+        return self.code.by_key
+
+    @property
+    def translated_insns(self) -> int:
+        return self.code.translated_insns
+
+    @property
+    def translate_ns(self) -> int:
+        return self.code.translate_ns
+
+    def flush(self) -> None:
+        self.code.flush()
+
+
+class NativeHartRunner:
+    """Runs one hart on native code; the counterpart of system.HartRunner."""
+
+    def __init__(self, hart: RiscvSystemHart, machine, code: NativeSystemCode) -> None:
+        self.hart = hart
+        self.q = hart.q
+        self.machine = machine
+        self.code = code
+        self.smmu = SoftMMU(hart, machine.sysmem)
+        ram_host = self._ram_host()
+        self.tlb = NativeTLB(ram_host)
+        self.smmu.native = self.tlb
+        self.fetch = FetchView(self.smmu)
+        self.translator = RiscvTranslator(self.fetch, self.fetch.can_execute)
+        self.translator.system = True
+        self.jc = (ctypes.c_uint64 * (JC_ENTRIES * 4))()
+        self.jcq = memoryview(self.jc).cast("B").cast("Q")
+        self.env = ctypes.addressof(hart.state)
+        q = self.q
+        q[EXIT_WORD] = 0
+        # The hart's exit request becomes the state word generated code tests.
+        hart.exit_request = q[EXIT_WORD:EXIT_WORD + 1]
+        hart.on_tlb_flush = self.flush_tlb
+        self.ram_view = self.smmu.ram
+        self.tbc = _TbcView(code)
+        self.debug_hit: int | None = None
+        self.flush_jump_cache()
+        code.add_runner(self)
+        self.update_flags()
+
+    def _ram_host(self) -> int:
+        smmu = self.smmu
+        for s in self.machine.sysmem.ram_sections():
+            if s.base == smmu.ram_base and s.size == smmu.ram_size:
+                return s.ram.host_addr + s.ram_offset
+        raise RuntimeError("native TCG: the machine's RAM has no host address")
+
+    # ------------------------------------------------------------ state
+    def page_snapshot(self, page: int) -> bytes | None:
+        off = page - self.smmu.ram_base
+        if 0 <= off < self.smmu.ram_size:
+            return bytes(self.ram_view[off:off + PAGE])
+        return None
+
+    def flush_jump_cache(self) -> None:
+        ctypes.memset(ctypes.addressof(self.jc), 0xFF, ctypes.sizeof(self.jc))
+
+    def flush_tlb(self) -> None:
+        self.smmu.flush()
+        self.flush_jump_cache()
+
+    def update_flags(self) -> None:
+        """The TB flags changed (or the hart was reset: its state words are set again)."""
+        q = self.q
+        self.flags = self.hart.tb_flags()
+        q[FLAGS_WORD] = self.flags
+        q[JC_WORD] = ctypes.addressof(self.jc)
+        q[TLB_WORD] = self.tlb.addr
+
+    def fetch_trap(self, vpc: int) -> t.RiscvTrap:
+        for a in (vpc, vpc + 2):
+            try:
+                self.smmu.fetch16(a)
+            except t.RiscvTrap as e:
+                return e
+        return t.RiscvTrap(t.INSN_ACCESS_FAULT, vpc)
+
+    def _insn_bits(self, pc: int) -> int:
+        try:
+            lo = self.smmu.fetch16(pc)
+            if lo & 3 != 3:
+                return lo
+            return lo | (self.smmu.fetch16(pc + 2) << 16)
+        except t.RiscvTrap:
+            return 0
+
+    # ------------------------------------------------------------ blocks
+    def lookup(self, vpc: int) -> NativeTB:
+        """The block for vpc under the current flags (raises RiscvTrap on a fetch fault)."""
+        code = self.code
+        ppc = self.smmu.fetch_page(vpc)
+        key = (vpc, ppc, self.flags)
+        tb = code.by_key.get(key)
+        if tb is None or (tb.phys2 is not None
+                          and self.smmu.fetch_page(tb.end - 1) & ~(PAGE - 1) != tb.phys2):
+            tb = code.build(self, vpc, ppc, self.flags)
+        return tb
+
+    def _set_jc(self, vpc: int, tb: NativeTB) -> None:
+        e = 4 * ((vpc >> 1) & (JC_ENTRIES - 1))
+        q = self.jcq
+        q[e] = 1
+        q[e + 1] = self.flags
+        q[e + 2] = tb.host
+        q[e] = vpc
+
+    # ------------------------------------------------------------ exits
+    def _exit_tb(self, reason: ExitReason) -> None:
+        """Carry out an exit_tb; on return q's pc is where to continue."""
+        q = self.q
+        if reason == ExitReason.LOOKUP:
+            return
+        if reason == ExitReason.SYSCALL:
+            raise t.RiscvTrap((t.ECALL_FROM_U, t.ECALL_FROM_S, None, t.ECALL_FROM_M)
+                              [q[cs.PRIV]], 0)
+        if reason == ExitReason.EBREAK:
+            raise t.RiscvTrap(t.BREAKPOINT, 0)
+        if reason == ExitReason.ILLEGAL:
+            raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
+        if reason == ExitReason.FENCE_I:
+            self.code.check_code_pages(self)
+            return
+        if reason == ExitReason.MRET:
+            t.mret(q)
+            self.update_flags()
+            self.hart.exit_request[0] = 1  # interrupts may have become enabled
+            return
+        if reason == ExitReason.SRET:
+            if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TSR:
+                raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
+            t.sret(q)
+            self.update_flags()
+            self.hart.exit_request[0] = 1
+            return
+        if reason == ExitReason.WFI:
+            priv = q[cs.PRIV]
+            if priv == t.PRV_U or (priv == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TW):
+                raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
+            q[cs.PC] += 4
+            if not self.hart.mip() & q[cs.MIE]:
+                self.hart.waiting = True
+                self.hart.exit_request[0] = 1
+            return
+        if reason == ExitReason.SFENCE_VMA:
+            if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TVM:
+                raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
+            q[cs.PC] += 4
+            va = q[cs.SFENCE_VA]
+            if va == 0xFFFFFFFFFFFFFFFF:
+                self.flush_tlb()
+            else:
+                self.smmu.flush_page(va)
+                self.flush_jump_cache()
+            return
+        if reason == ExitReason.STATE_CHANGED:
+            self.update_flags()
+            self.hart.exit_request[0] = 1
+            return
+        raise RuntimeError(f"native TCG: unexpected exit {reason.name}")
+
+    # ------------------------------------------------------------ the loop
+    def take_interrupt(self) -> bool:
+        hart = self.hart
+        q = self.q
+        irq = t.pending_interrupt(q, hart.mip())
+        if irq is not None:
+            hart.waiting = False
+            t.take_trap(q, irq, 0, True, q[cs.PC])
+            self.update_flags()
+        elif hart.waiting:
+            if hart.mip() & q[cs.MIE]:
+                hart.waiting = False
+            else:
+                return False
+        return True
+
+    def step(self) -> None:
+        """Run this hart until its exit request is raised."""
+        q = self.q
+        X = self.hart.exit_request
+        X[0] = 0
+        if not self.take_interrupt():
+            return
+        code = self.code
+        enter = code.enter
+        env = self.env
+        consts = _CONSTS
+        pending = code.helpers.pending
+        try:
+            q_pc = q[cs.PC]
+            host = self.lookup(q_pc).host
+            while True:
+                res = enter(env, host, consts)
+                kind = res & 0xFF
+                tb = code.by_id[res >> 8]
+                if kind < regs.EXIT_LOOKUP:
+                    target = tb.targets[kind]
+                    q[cs.PC] = target
+                    nxt = self.lookup(target)
+                    if target >> PAGE_BITS == tb.pc >> PAGE_BITS and tb.phys2 is None:
+                        code.chain(tb, kind, nxt)
+                    host = nxt.host
+                elif kind == regs.EXIT_LOOKUP:
+                    vpc = q[cs.PC]
+                    nxt = self.lookup(vpc)
+                    self._set_jc(vpc, nxt)
+                    host = nxt.host
+                elif kind == regs.EXIT_REQUEST:
+                    q[cs.PC] = tb.pc
+                    return
+                elif kind == regs.EXIT_TB:
+                    self._exit_tb(ExitReason(q[ENV.exit_aux]))
+                    host = self.lookup(q[cs.PC]).host
+                elif kind == regs.EXIT_RAISED:
+                    q[ENV.helper_raised] = 0
+                    raise pending.pop(env)
+                else:
+                    raise RuntimeError(f"native TCG: bad exit code {res:#x}")
+        except t.RiscvTrap as e:
+            t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
+            self.update_flags()
+
+
+_CONSTS = (ctypes.c_uint64 * 3)(0, 0, 0)  # guest_base, mask, limit: unused with a softmmu

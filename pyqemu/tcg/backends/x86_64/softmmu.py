@@ -1,0 +1,147 @@
+"""System-mode loads, stores and indirect jumps in native code (DESIGN.md section 3,
+"Softmmu").
+
+Each hart has a direct-mapped TLB per data-access mode: 32-byte entries
+{read tag, write tag, addend, page}. A tag is the virtual page address, or an odd
+value that no access can match; the access compares ``va & (~0xfff | (size - 1))``
+with it, so a misaligned access misses as well and takes the slow path. On a hit
+``va + addend`` is the host address of the guest RAM byte.
+
+A miss leaves the inline path for an out-of-line one that saves the caller-saved
+registers, calls the softmmu's Python slow path (page walk, TLB refill, MMIO, page
+faults), restores them and jumps back: the register allocation is the same after
+either path. A guest exception in the slow path leaves the block through its
+EXIT_RAISED exit with the instruction's pc.
+
+Indirect jumps use the hart's jump cache: 32-byte entries {virtual pc, TB flags,
+host address}, so that a block translated for another privilege or data mode is
+never entered.
+"""
+
+from __future__ import annotations
+
+from ...ir import Kind, Op
+from . import asm as A
+from .asm import RAX, RBP, RCX, RDX, Mem
+from .regs import CALLER_SAVED, EXIT_LOOKUP, EXIT_RAISED
+
+ENTRY_SHIFT = 5
+TAG_READ, TAG_WRITE, ADDEND = 0, 8, 16
+_SAVED = sorted(CALLER_SAVED)
+MASK = (1 << 64) - 1
+
+
+def _va_into_rax(cg, addr, busy: set[int], i: int) -> None:
+    a = cg.a
+    folded = cg.fold.get(addr)
+    base, disp = folded if folded is not None else (addr, 0)
+    if base.kind == Kind.CONST:
+        a.mov_ri(RAX, (base.value + disp) & MASK)
+        return
+    rb = cg.in_reg(base, busy, i)
+    if disp:
+        a.lea(RAX, Mem(rb, disp))
+    else:
+        a.mov_rr(RAX, rb)
+
+
+def _tlb_check(cg, size: int, write: bool) -> A.Label:
+    """rax = va -> rax = host address on a hit; returns the miss label."""
+    a = cg.a
+    st = cg.t.system
+    a.mov_rr(RCX, RAX)
+    a.shift_ri(A.SHR, RCX, 12)
+    a.alu_ri(A.AND, RCX, st.tlb_mask)
+    a.shift_ri(A.SHL, RCX, ENTRY_SHIFT)
+    a.alu_rm(A.ADD, RCX, Mem(RBP, 8 * st.tlb_word))
+    a.mov_rr(RDX, RAX)
+    a.alu_ri(A.AND, RDX, -4096 | (size - 1))
+    a.alu_rm(A.CMP, RDX, Mem(RCX, st.tlb_off + (TAG_WRITE if write else TAG_READ)))
+    miss = a.label()
+    a.jcc(A.CC_NE, miss)
+    a.alu_rm(A.ADD, RAX, Mem(RCX, st.tlb_off + ADDEND))
+    return miss
+
+
+def gen_ld(cg, op: Op, i: int) -> None:
+    mo = op.aux[0]
+    a = cg.a
+    busy = cg.busy_of(op)
+    _va_into_rax(cg, op.ins[0], busy, i)
+    d = op.outs[0]
+    # The destination is chosen before the branch: any spill it causes happens on
+    # both paths.
+    r = cg.dest(d, busy, i) if d in cg.last_use or d.kind == Kind.GLOBAL else RAX
+    if r in (RCX, RDX):
+        r = RAX
+    miss = _tlb_check(cg, mo.size, False)
+    a.load(r, Mem(RAX, 0), mo.size, mo.signed)
+    back = a.label()
+    a.bind(back)
+    cg.slow_paths.append((miss, back, "ld", r, mo.size, int(mo.signed), cg.cur_pc))
+    cg.release_dead(op, i)
+    cg.define(d, r)
+
+
+def gen_st(cg, op: Op, i: int) -> None:
+    mo = op.aux[0]
+    a = cg.a
+    val, addr = op.ins
+    busy = cg.busy_of(op)
+    # The value must survive the TLB check (rax, rcx, rdx): an allocatable register.
+    rv = cg.in_reg(val, busy, i)
+    busy.add(rv)
+    _va_into_rax(cg, addr, busy, i)
+    miss = _tlb_check(cg, mo.size, True)
+    a.store(Mem(RAX, 0), rv, mo.size)
+    back = a.label()
+    a.bind(back)
+    cg.slow_paths.append((miss, back, "st", rv, mo.size, 0, cg.cur_pc))
+    cg.release_dead(op, i)
+
+
+def emit_slow_paths(cg) -> None:
+    a = cg.a
+    st = cg.t.system
+    for miss, back, kind, reg, size, signed, pc in cg.slow_paths:
+        a.bind(miss)
+        for r in _SAVED:
+            a.push(r)  # six pushes: the stack stays 16-byte aligned for the call
+        if kind == "st":
+            a.mov_rr(RCX, reg)  # first: reg may be rsi
+        else:
+            a.mov_ri(RCX, signed)
+        a.mov_rr(A.RSI, RAX)
+        a.mov_ri(RDX, size)
+        a.mov_rr(A.RDI, RBP)
+        cg.helper_address_into_rax(st.load if kind == "ld" else st.store, 3)
+        a.call_r(RAX)
+        for r in reversed(_SAVED):
+            a.pop(r)
+        a.alu_ri(A.CMP, Mem(RBP, 8 * cg.t.env.helper_raised), 0)
+        a.jcc(A.CC_NE, cg._exit_stub(EXIT_RAISED, pc))
+        if kind == "ld" and reg != RAX:
+            a.mov_rr(reg, RAX)
+        a.jmp(back)
+
+
+def gen_lookup(cg) -> None:
+    a = cg.a
+    t = cg.t
+    st = t.system
+    a.load(RAX, Mem(RBP, 8 * t.env.pc))
+    a.mov_rr32(RCX, RAX)
+    a.shift_ri(A.SHR, RCX, 1)
+    a.alu_ri(A.AND, RCX, t.jc_mask)
+    a.shift_ri(A.SHL, RCX, 5)
+    a.alu_rm(A.ADD, RCX, Mem(RBP, 8 * st.jc_word))
+    miss = a.label()
+    a.alu_rm(A.CMP, RAX, Mem(RCX, 0))
+    a.jcc(A.CC_NE, miss)
+    a.load(RDX, Mem(RBP, 8 * st.flags_word))
+    a.alu_rm(A.CMP, RDX, Mem(RCX, 8))
+    a.jcc(A.CC_NE, miss)
+    a.jmp_r(Mem(RCX, 16))
+    a.bind(miss)
+    cg._exit_now(EXIT_LOOKUP)
+    cg.reachable = False
