@@ -279,11 +279,18 @@ def parse_system_args(argv: list[str], prog: str, default_machine: str) -> Syste
         cfg.ram_size = 0          # the board's default
     # There is no graphical console: the first serial port always goes to stdio unless
     # told otherwise (what -nographic gives with QEMU).
-    # A -monitor of its own replaces the monitor that -nographic puts behind Ctrl-A c.
-    auto_monitor = not any(mode == "readline" and kind == "spec"
-                           for kind, mode, _, _ in monitor_specs)
+    # Any -monitor/-qmp/-mon replaces the monitor that -nographic puts behind Ctrl-A c
+    # (QEMU's default_monitor); the serial port keeps its mux, so Ctrl-A x still quits.
+    auto_monitor = not monitor_specs
     if not serial_specs:
-        serial_specs = [("mon:stdio", "-nographic")]
+        stdio_monitor = any(kind == "spec" and opts.get("spec") == "stdio"
+                            for kind, _, opts, _ in monitor_specs)
+        if stdio_monitor and not cfg.nographic:
+            # Without -nographic QEMU puts the serial port on a graphical console,
+            # which nobody sees here: the monitor alone owns stdio.
+            serial_specs = [("null", "-serial")]
+        else:
+            serial_specs = [("mon:stdio", "-nographic")]
     hook = QuitHook()
     args.quit_hook = hook
     try:

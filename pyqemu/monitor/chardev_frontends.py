@@ -21,6 +21,16 @@ PROMPT = "(qemu) "
 MAX_LINE = 4096
 
 
+def take_mux_focus(chardev: Chardev, frontend: object) -> bool:
+    """Give frontend the input of a mux it shares (-monitor stdio next to the serial
+    port); False if chardev is not a mux."""
+    if getattr(chardev, "driver", "") != "mux":
+        return False
+    while chardev.frontend is not frontend:
+        chardev.switch_focus()
+    return True
+
+
 def banner() -> str:
     v = QEMU_VERSION
     return f"QEMU {v['major']}.{v['minor']}.{v['micro']} monitor - type 'help' for more information\n"
@@ -46,11 +56,8 @@ class HmpFrontend:
     def attach(self) -> None:
         self.chardev.attach(self)
         driver = getattr(self.chardev, "driver", "")
-        if driver == "mux" and self.focus:
-            mux = self.chardev
-            while mux.frontend is not self:     # -monitor stdio shares the serial's mux
-                mux.switch_focus()
-            return
+        if self.focus and take_mux_focus(self.chardev, self):
+            return                              # the focus event greeted
         # The chardev is already open: a non-mux backend has its user now; a mux
         # greets when Ctrl-A c gives us the focus; a socket when a client connects.
         if driver not in ("mux", "socket") or (driver == "socket" and self.chardev.conn):
@@ -145,7 +152,9 @@ class HmpFrontend:
 class QmpChardevFrontend:
     """QMP over one chardev (``-mon chardev=X,mode=control``): one client at a time."""
 
-    def __init__(self, monitor: Monitor, chardev: Chardev, pretty: bool = False) -> None:
+    def __init__(self, monitor: Monitor, chardev: Chardev, pretty: bool = False,
+                 focus: bool = False) -> None:
+        self.focus = focus
         self.monitor = monitor
         self.chardev = chardev
         self.session = QmpSession(monitor, self._send, pretty)
@@ -155,6 +164,8 @@ class QmpChardevFrontend:
     def attach(self) -> None:
         self.chardev.attach(self)
         self.monitor.sessions.add(self.session)
+        if self.focus:
+            take_mux_focus(self.chardev, self)
         driver = getattr(self.chardev, "driver", "")
         if driver != "socket" or self.chardev.conn:
             self.session.greet()
@@ -169,7 +180,9 @@ class QmpChardevFrontend:
         if event == CHR_EVENT_OPENED:
             self.inbox.clear()
             self.session.greet()
-        elif event == CHR_EVENT_CLOSED:
+        elif event == CHR_EVENT_CLOSED and getattr(self.chardev, "driver", "") == "socket":
+            # The client went away; the next one starts from the greeting.  (EOF on
+            # stdin is not that: the output side still reaches the same reader.)
             self.session.negotiated = False
 
     def receive(self, data: bytes) -> None:

@@ -38,7 +38,7 @@ class Monitor:
                 self.listeners.append(cfg.listener)
                 cfg.listener.start(self)
             elif cfg.mode == "control":
-                fe: Any = QmpChardevFrontend(self, cfg.chardev, cfg.pretty)
+                fe: Any = QmpChardevFrontend(self, cfg.chardev, cfg.pretty, cfg.focus)
                 self.frontends.append(fe)
                 fe.attach()
             else:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -62,3 +63,18 @@ def test_mon_control_and_hmp_socket(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_qmp_on_stdio() -> None:
+    """-qmp stdio (no -nographic): the monitor owns stdio, the serial port goes to an
+    invisible console as with QEMU, and the output is pure QMP."""
+    r = subprocess.run([PYQEMU, "-M", "virt", "-bios", "default", "-qmp", "stdio"],
+                       input=b'{"execute": "qmp_capabilities"}\n{"execute": "stop"}\n'
+                             b'{"execute": "query-status"}\n{"execute": "quit"}\n',
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    msgs = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert "QMP" in msgs[0]
+    assert [m.get("event") for m in msgs if "event" in m] == ["STOP", "SHUTDOWN"]
+    replies = [m for m in msgs[1:] if "event" not in m]
+    assert replies[2]["return"]["status"] == "paused"
