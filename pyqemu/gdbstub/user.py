@@ -61,6 +61,9 @@ class UserDebugger:
         # tid -> (signal gdb was told about, whether the instruction at pc raised it)
         self.pending_fault: dict[int, tuple[SigInfo, bool]] = {}
         self.attached = True
+        # Stops of threads that came second to another thread's reported stop.
+        self.unreported: dict[int, StopEvent] = {}
+        self.reported: tuple[int, int] | None = None  # (tid, pc) of the last stop reply
         self.server = None  # ThreadedGdbServer: where stop reports go
         self._mode: tuple[int, frozenset[int]] | None = None
 
@@ -186,7 +189,11 @@ class UserDebugger:
             self.breakpoints.clear()
             self.watchpoints.clear()
             self.attached = False
-            self.pending_fault.clear()
+            # Signals gdb was told about go away with it (ptrace's detach with no
+            # signal); those it never heard of reach the guest.
+            for tid in [t for t in self.pending_fault if t not in self.unreported]:
+                del self.pending_fault[tid]
+            self.unreported.clear()
         self.resume({}, ("c", 0))
 
     def kill(self) -> None:
@@ -253,9 +260,14 @@ class UserDebugger:
                 self._set_plain()
                 self.engine.run_plain(cpu)
                 return
-            self._deliver_resume_signal(cpu, tid, action[1])
-            single = action[0] == "s" or bool(self.watchpoints)
-            ev = self._step(cpu, tid, action[0] == "s") if single else self._run(cpu, tid)
+            ev = self.unreported.pop(tid, None)
+            if ev is not None and ev.signo == GDB_SIGTRAP and tid not in self.pending_fault \
+                    and cpu.q[cs.PC] not in self.breakpoints:
+                ev = None  # it stopped at a breakpoint gdb has removed since
+            if ev is None:
+                self._deliver_resume_signal(cpu, tid, action[1])
+                single = action[0] == "s" or bool(self.watchpoints)
+                ev = self._step(cpu, tid, action[0] == "s") if single else self._run(cpu, tid)
             with self.cond:
                 if ev is None and self.interrupt_pending and not self.stopped:
                     self.interrupt_pending = False
@@ -263,7 +275,12 @@ class UserDebugger:
                 if ev is not None and not self.stopped and self.attached:
                     self.stopped = True
                     self._halt_all()
+                    self.reported = (tid, cpu.q[cs.PC])
                     self._report(ev)
+                elif ev is not None and self.attached:
+                    # Another thread's stop was reported first: gdb hears of this one
+                    # when it resumes this thread, before it runs again.
+                    self.unreported[tid] = ev
                 elif not self.stopped and ev is None and action[0] == "c":
                     gen = -1  # nothing stopped us (detach race): keep running
 
@@ -334,9 +351,9 @@ class UserDebugger:
     def _run(self, cpu, tid: int) -> StopEvent | None:
         """Continue: blocks run until a breakpoint, a fault, or a request to park."""
         q = cpu.q
-        if q[cs.PC] in self.breakpoints:
-            # Resuming at a breakpoint executes its instruction first (gdb normally steps
-            # over it itself, with the breakpoint removed).
+        if q[cs.PC] in self.breakpoints and self.reported == (tid, q[cs.PC]):
+            # Resuming where gdb saw this thread stop, at a breakpoint, executes its
+            # instruction first (gdb normally steps over it itself, with it removed).
             ev = self._step(cpu, tid, False)
             if ev is not None or self.halt[0]:
                 return ev

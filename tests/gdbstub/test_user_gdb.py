@@ -131,3 +131,12 @@ def test_forked_children_run_undebugged() -> None:
     out, status, stdout = _session(binary, ["break main", "continue", "continue"])
     assert "Breakpoint 1, " in out and "exited with code" in out
     assert (status, stdout) == (ref.returncode, ref.stdout.decode()), out
+
+
+def test_every_thread_reaching_a_breakpoint_is_reported() -> None:
+    binary = build_guest(GUESTS / "workers.c", "static", ("-O0", "-g"))
+    out, status, stdout = _session(binary, ["break work"] + ["continue"] * 5)
+    hits = re.findall(r"hit Breakpoint 1, work \(id=(\d)\)", out)
+    assert sorted(hits) == ["1", "2", "3", "4"], out
+    assert "exited normally" in out
+    assert (status, stdout) == (0, "done 10\n")
