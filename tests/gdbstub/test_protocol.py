@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .gdbutil import GUESTS, RawGdb, finish, free_port, start_user
+from .gdbutil import GUESTS, PYQEMU_USER, RawGdb, finish, free_port, start_user
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guestlib import build_guest  # noqa: E402
@@ -101,3 +101,16 @@ def test_detach_lets_the_guest_finish(debugme: Path) -> None:
     g.close()
     status, stdout = finish(proc)
     assert (status, stdout) == (10, "total 10\n")
+
+
+def test_port_in_use_is_one_line_and_status_1(debugme: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = subprocess.run([*PYQEMU_USER, "-g", str(port), str(debugme)], capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1
+    assert r.stderr == f"pyqemu-riscv64: could not open gdbserver on {port}\n"
