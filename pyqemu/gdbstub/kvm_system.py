@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 
 from ..accel.kvm import kvm_api as api
+from .monitor_bridge import run_hmp
 from .physmem import debug_read, debug_write
 from .target import (
     GDB_SIGINT,
@@ -67,6 +68,9 @@ class KvmSystemDebugger:
 
     def target_xml(self) -> str:
         return self.regs.xml
+
+    def monitor_command(self, line: str) -> str:
+        return run_hmp(self.machine, line)
 
     def read_registers(self, tid: int) -> bytes:
         return self.regs.read_all(self._vcpu(tid))

@@ -285,9 +285,20 @@ class GdbSession:
             return self._thread_name(tid).encode().hex()
         if pkt == b"qqemu.PhyMemMode" and hasattr(t, "phys_mode"):
             return "1" if t.phys_mode else "0"
+        if pkt.startswith(b"qRcmd,") and hasattr(t, "monitor_command"):
+            return self._monitor(bytes.fromhex(pkt[6:].decode()).decode(errors="replace"))
         if pkt == b"qSymbol::":
             return "OK"
         return ""
+
+    def _monitor(self, line: str) -> str:
+        """gdb's ``monitor CMD``: the output goes back as O packets (console output),
+        then OK."""
+        out = self.target.monitor_command(line).encode()
+        step = PACKET_SIZE // 2 - 8
+        for i in range(0, len(out), step):
+            self.reply("O" + out[i:i + step].hex())
+        return "OK"
 
     def _xfer(self, data: bytes, span: bytes) -> bytes:
         """A qXfer read: ``m`` + a chunk while more follows, ``l`` + the last one."""

@@ -19,6 +19,7 @@ import threading
 from ..target.riscv import cpu_state as cs
 from ..target.riscv import trap as t
 from ..target.riscv.translate import MAX_INSNS
+from .monitor_bridge import run_hmp
 from .physmem import debug_read, debug_write
 from .riscv import RiscvRegisters
 from .riscv_mmu import debug_translate
@@ -73,6 +74,9 @@ class TcgSystemDebugger:
 
     def target_xml(self) -> str:
         return self.regs.xml
+
+    def monitor_command(self, line: str) -> str:
+        return run_hmp(self.machine, line)
 
     # ------------------------------------------------------------ registers
     def _csr_read(self, hart, csr: int) -> int | None:

@@ -98,13 +98,15 @@ def test_baremetal_watchpoints_and_harts_as_threads(bare) -> None:
     out, status, console = session(binary, elf, [
         "watch *(long *)&ticks", "continue", "continue", "info threads", "thread 2",
         "p $mhartid", "thread 1", "delete", "rwatch *(long *)&ticks", "continue", "delete",
-        "continue"], smp=2)
+        "monitor info registers", "monitor bogus", "continue"], smp=2)
     assert re.search(r"Old value = 0\s+New value = 1\s+0x0000000080000050 in tick", out), out
     assert re.search(r"Old value = 1\s+New value = 2", out), out
     assert re.search(r"\* 1\s+Thread 1 \(CPU#0 \[running\]\)", out), out
     assert re.search(r"2\s+Thread 2 \(CPU#1", out), out
     assert "$1 = 1" in out  # hart 1's mhartid through thread 2
     assert re.search(r"Value = 2\s+0x000000008000004a in tick", out), out
+    # gdb's monitor command is HMP's: hart 0's registers, an unknown command's error.
+    assert re.search(r"pc\s+000000008000004a", out) and "unknown command: 'bogus'" in out, out
     assert "exited normally" in out
     assert (status, console) == (0, "bare: done\n")
 
