@@ -168,6 +168,23 @@ class MachineCommands:
         self.machine.runstate.request_shutdown(ShutdownCause.HOST_QMP_QUIT, 0)
         return {}
 
+    # --- devices ----------------------------------------------------------------------
+    def device_add(self, driver: str, extra: dict) -> dict:
+        """No board here has a hotplug-capable bus: the error QEMU gives for such a bus."""
+        from pyqemu.qom.device import DEVICE_TYPES
+
+        if driver not in DEVICE_TYPES:
+            raise QmpError(f"'{driver}' is not a valid device model name")
+        raise QmpError(f"Device '{driver}' cannot be hotplugged on machine "
+                       f"'{self.machine.type_name}': its bus does not support hotplugging")
+
+    def device_del(self, id: str) -> dict:
+        for dev in self.machine.devices:
+            for d in (dev, getattr(dev, "device", None)):
+                if d is not None and getattr(d, "id", None) == id:
+                    raise QmpError(f"Device '{id}' does not support hotplugging")
+        raise DeviceNotFound(f"Device '{id}' not found")
+
     def human_monitor_command(self, command_line: str, cpu_index: int | None = None) -> str:
         from pyqemu.monitor.hmp import Hmp
 
@@ -220,5 +237,7 @@ def register_machine_commands(reg: Registry, cmds: MachineCommands) -> None:
     reg.add("system_reset", cmds.system_reset)
     reg.add("system_powerdown", cmds.system_powerdown)
     reg.add("quit", cmds.quit)
+    reg.add("device_add", cmds.device_add, Arg("driver"), extra_args=True)
+    reg.add("device_del", cmds.device_del, Arg("id"))
     reg.add("human-monitor-command", cmds.human_monitor_command,
             Arg("command-line", "str"), Arg("cpu-index", "int", False))

@@ -36,13 +36,17 @@ class Command:
     args: tuple[Arg, ...] = ()
     allow_preconfig: bool = False
     features: list[str] = field(default_factory=list)
+    extra_args: bool = False       # device_add: any further keys go to the handler as-is
 
     def check(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated keyword arguments for the handler (QAPI's visitor errors)."""
         known = {a.name: a for a in self.args}
+        extra = {}
         for key in arguments:
             if key not in known:
-                raise QmpError(f"Parameter '{key}' is unexpected")
+                if not self.extra_args:
+                    raise QmpError(f"Parameter '{key}' is unexpected")
+                extra[key] = arguments[key]
         kwargs: dict[str, Any] = {}
         for a in self.args:
             if a.name not in arguments:
@@ -57,6 +61,8 @@ class Command:
                 raise QmpError(f"Invalid parameter type for '{a.name}', expected: "
                                f"{_TYPE_DESC[a.type]}")
             kwargs[a.name.replace("-", "_")] = value
+        if self.extra_args:
+            kwargs["extra"] = extra
         return kwargs
 
 
@@ -64,8 +70,9 @@ class Registry:
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
 
-    def add(self, name: str, handler: Callable[..., Any], *args: Arg) -> None:
-        self.commands[name] = Command(name, handler, tuple(args))
+    def add(self, name: str, handler: Callable[..., Any], *args: Arg,
+            extra_args: bool = False) -> None:
+        self.commands[name] = Command(name, handler, tuple(args), extra_args=extra_args)
 
     def get(self, name: str) -> Command | None:
         return self.commands.get(name)

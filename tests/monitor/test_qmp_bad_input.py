@@ -110,6 +110,12 @@ def test_protocol_errors(machine) -> None:
         "GenericError", "Invalid parameter type for 'command-line', expected: string")
     assert err(c.execute("human-monitor-command")) == (
         "GenericError", "Parameter 'command-line' is missing")
+    # No bus here supports hotplug: device_add/device_del answer with an error.
+    assert err(c.execute("device_add", arguments={"driver": "nope"})) == (
+        "GenericError", "'nope' is not a valid device model name")
+    assert "hotplug" in err(c.execute("device_add", arguments={
+        "driver": "virtio-rng-device", "id": "r0"}))[1]
+    assert err(c.execute("device_del", arguments={"id": "r0"}))[0] == "DeviceNotFound"
     # Several messages in one write, split across writes, ids of any JSON type.
     c.send(b'{"execute": "query-name", "id": [1]}{"execute": "query-st')
     assert c.reply() == {"return": {}, "id": [1]}
