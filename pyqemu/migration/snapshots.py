@@ -62,11 +62,17 @@ def vm_clock_ns(machine: Machine) -> int:
 
 
 def flush_cpu_caches(machine: Machine) -> None:
-    """New CPU state and RAM under old translations: drop TBs, TLBs and jump caches."""
+    """New CPU state and RAM under old translations.  What a guest does after rewriting
+    code and page tables is what is needed here: fence.i (drop the blocks of every page
+    whose bytes changed; the others stay valid, so a loadvm into a running machine does
+    not pay the whole translation again) and sfence.vma (TLBs and jump caches)."""
     for r in getattr(machine.accel, "runners", []):
-        r.tbc.shared.clear()
-        r.tbc.flush()
-        r.smmu.flush()
+        tbc = r.tbc
+        tbc.check_code_pages()
+        # ROM pages are never compared (they cannot change under the guest), but the
+        # snapshot rewrote them too: drop their blocks.
+        tbc.drop_pages([page for page, snap in tbc.code_pages.items() if snap is None])
+        r.flush_tlb()
         r.update_flags()
         r.hart.exit_request[0] = 1
 

@@ -151,3 +151,43 @@ def test_interrupt_lines_are_redriven(machine) -> None:
     load_state(machine, data)
     assert hart.hw_mip & (1 << 7), "MTIP not re-driven"
     assert hart.hw_mip & (1 << 11), "MEIP not re-driven"
+
+
+def test_translations_follow_restored_code(machine) -> None:
+    """Blocks translated from code the snapshot does not hold are dropped on load;
+    blocks of unchanged code are kept (a live loadvm does not retranslate them)."""
+    from pyqemu.migration.snapshots import flush_cpu_caches
+
+    runner = machine.accel.runners[0]
+    hart = runner.hart
+    wfi, loop = 0x10500073, 0xFF9FF06F                   # wfi; j -8
+    v1 = struct.pack("<III", 0x00150513, wfi, loop)      # addi a0, a0, 1
+    v2 = struct.pack("<III", 0x06450513, wfi, loop)      # addi a0, a0, 100
+
+    def step() -> None:
+        hart.waiting = False
+        runner.step()
+
+    machine.sysmem.write(0x80000000, v1)
+    hart.q[cs.PC] = 0x80000000
+    hart.q[10] = 0
+    step()
+    assert hart.q[10] == 1
+    data = save_state(machine)
+    kept = dict(runner.tbc.by_key)
+    machine.sysmem.write(0x80000000, v2)
+    runner.tbc.check_code_pages()                        # the guest's fence.i
+    step()
+    step()
+    assert hart.q[10] == 201
+    load_state(machine, data)
+    flush_cpu_caches(machine)
+    step()
+    assert hart.q[10] == 2                               # v1 again, not v2's +100
+    # Unchanged code keeps its translations across a load.
+    machine.sysmem.write(0x80000000, v1)
+    load_state(machine, data)
+    before = set(runner.tbc.by_key)
+    flush_cpu_caches(machine)
+    assert before and set(runner.tbc.by_key) == before
+    assert kept
