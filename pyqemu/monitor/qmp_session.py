@@ -83,7 +83,11 @@ class QmpSession:
         except QmpError as e:
             reply: dict[str, Any] = {"error": e.to_json()}
         except Exception as e:  # a bug of ours must not end the session or the machine
-            print(f"qmp: internal error in command: {type(e).__name__}: {e}", file=sys.stderr)
+            try:
+                print(f"qmp: internal error in command: {type(e).__name__}: {e}",
+                      file=sys.stderr)
+            except OSError:
+                pass
             reply = {"error": {"class": "GenericError",
                                "desc": f"internal error: {type(e).__name__}: {e}"}}
         else:
