@@ -80,7 +80,7 @@ class NativeTLB:
 
 class NativeTB:
     __slots__ = ("tb_id", "pc", "end", "n_insns", "off", "host", "jump_slots", "targets",
-                 "key", "phys2", "generation")
+                 "key", "phys2", "generation", "incoming")
 
 
 class NativeSystemCode:
@@ -98,6 +98,7 @@ class NativeSystemCode:
         self.by_key: dict[tuple[int, int, int], NativeTB] = {}
         self.by_id: list[NativeTB] = []
         self.code_pages: dict[int, bytes | None] = {}
+        self.page_tbs: dict[int, list[NativeTB]] = {}  # physical page -> its blocks
         self.generation = 0
         self.translate_ns = 0
         self.translated_insns = 0
@@ -123,6 +124,7 @@ class NativeSystemCode:
         self.by_key.clear()
         self.by_id.clear()
         self.code_pages.clear()
+        self.page_tbs.clear()
         self.cb.reset(self.code_start)
         for r in self.runners.values():
             r.flush_jump_cache()
@@ -159,6 +161,7 @@ class NativeSystemCode:
         tb.jump_slots, tb.targets = blk.jump_slots, blk.targets
         tb.generation = self.generation
         tb.key = (vpc, ppc, flags)
+        tb.incoming = []
         tb.phys2 = None
         if (end - 1) >> PAGE_BITS != vpc >> PAGE_BITS:
             tb.phys2 = r.smmu.fetch_page(end - 1) & ~(PAGE - 1)
@@ -168,8 +171,11 @@ class NativeSystemCode:
         self.by_id.append(tb)
         self.by_key[tb.key] = tb
         for page in {ppc & ~(PAGE - 1), tb.phys2}:
-            if page is not None and page not in self.code_pages:
+            if page is None:
+                continue
+            if page not in self.code_pages:
                 self.code_pages[page] = r.page_snapshot(page)
+            self.page_tbs.setdefault(page, []).append(tb)
         self.translate_ns += time.perf_counter_ns() - t0
         self.translated_insns += n_insns
         return tb
@@ -179,13 +185,26 @@ class NativeSystemCode:
             return
         at = tb.off + tb.jump_slots[slot]
         self.cb.rw[at:at + 4] = (nxt.off - (at + 4)).to_bytes(4, "little", signed=True)
+        nxt.incoming.append((tb, slot))
 
     def check_code_pages(self, r: NativeHartRunner) -> None:
-        """fence.i: if any code page changed since it was translated, drop everything."""
-        for page, snap in self.code_pages.items():
-            if snap is not None and r.page_snapshot(page) != snap:
-                self.flush()
-                return
+        """fence.i: drop the blocks of every code page whose bytes changed."""
+        changed = [page for page, snap in self.code_pages.items()
+                   if snap is not None and r.page_snapshot(page) != snap]
+        if not changed:
+            return
+        for page in changed:
+            del self.code_pages[page]
+            for tb in self.page_tbs.pop(page, ()):
+                if self.by_key.get(tb.key) is tb:
+                    del self.by_key[tb.key]
+                tb.generation = -1  # never chained to again
+                for src, slot in tb.incoming:
+                    if src.generation == self.generation:
+                        at = src.off + src.jump_slots[slot]
+                        self.cb.rw[at:at + 4] = b"\0\0\0\0"  # back to its exit
+        for runner in self.runners.values():
+            runner.flush_jump_cache()
 
 
 def _sys_load(q, va, size, signed):  # placeholders: NativeSystemCode binds them per hart
@@ -240,12 +259,16 @@ class NativeHartRunner:
         self.translator.system = True
         self.jc = (ctypes.c_uint64 * (JC_ENTRIES * 4))()
         self.jcq = memoryview(self.jc).cast("B").cast("Q")
+        self.jc_pages: dict[int, set[int]] = {}  # virtual page -> pcs it has in the cache
         self.env = ctypes.addressof(hart.state)
         q = self.q
         q[EXIT_WORD] = 0
         # The hart's exit request becomes the state word generated code tests.
         hart.exit_request = q[EXIT_WORD:EXIT_WORD + 1]
         hart.on_tlb_flush = self.flush_tlb
+        # A CSR write that changes state ends its block with STATE_CHANGED, which checks
+        # for a deliverable interrupt (_state_changed): no need to leave the loop too.
+        hart.state_changed = hart.on_state_change
         self.ram_view = self.smmu.ram
         self.tbc = _TbcView(code)
         self.debug_hit: int | None = None
@@ -269,6 +292,15 @@ class NativeHartRunner:
 
     def flush_jump_cache(self) -> None:
         ctypes.memset(ctypes.addressof(self.jc), 0xFF, ctypes.sizeof(self.jc))
+        self.jc_pages.clear()
+
+    def flush_jump_cache_page(self, vpn: int) -> None:
+        """sfence.vma of one page: forget the jump-cache entries into that page."""
+        q = self.jcq
+        for vpc in self.jc_pages.pop(vpn, ()):
+            e = 4 * ((vpc >> 1) & (JC_ENTRIES - 1))
+            if q[e] == vpc:
+                q[e] = 1
 
     def flush_tlb(self) -> None:
         self.smmu.flush()
@@ -318,6 +350,7 @@ class NativeHartRunner:
         q[e + 1] = self.flags
         q[e + 2] = tb.host
         q[e] = vpc
+        self.jc_pages.setdefault(vpc >> PAGE_BITS, set()).add(vpc)
 
     # ------------------------------------------------------------ exits
     def _exit_tb(self, reason: ExitReason) -> None:
@@ -337,15 +370,13 @@ class NativeHartRunner:
             return
         if reason == ExitReason.MRET:
             t.mret(q)
-            self.update_flags()
-            self.hart.exit_request[0] = 1  # interrupts may have become enabled
+            self._state_changed()
             return
         if reason == ExitReason.SRET:
             if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TSR:
                 raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
             t.sret(q)
-            self.update_flags()
-            self.hart.exit_request[0] = 1
+            self._state_changed()
             return
         if reason == ExitReason.WFI:
             priv = q[cs.PRIV]
@@ -365,13 +396,19 @@ class NativeHartRunner:
                 self.flush_tlb()
             else:
                 self.smmu.flush_page(va)
-                self.flush_jump_cache()
+                self.flush_jump_cache_page(va >> 12)
             return
         if reason == ExitReason.STATE_CHANGED:
-            self.update_flags()
-            self.hart.exit_request[0] = 1
+            self._state_changed()
             return
         raise RuntimeError(f"native TCG: unexpected exit {reason.name}")
+
+    def _state_changed(self) -> None:
+        """Privilege, mstatus or an interrupt enable changed: new flags, and back to the
+        accelerator's loop only if an interrupt can now be taken."""
+        self.update_flags()
+        if t.pending_interrupt(self.q, self.hart.mip()) is not None:
+            self.hart.exit_request[0] = 1
 
     # ------------------------------------------------------------ the loop
     def take_interrupt(self) -> bool:

@@ -495,6 +495,13 @@ class BlockCodegen:
     def gen_goto_tb(self, op: Op) -> None:
         n, target = op.aux
         a = self.a
+        if self.t.system is not None and target >> 12 != self.pc >> 12:
+            # System mode chains only within a page (the target's mapping is checked by
+            # a lookup): a jump to another page goes through the hart's jump cache.
+            a.mov_ri(RAX, target)
+            a.store(Mem(RBP, 8 * self.t.env.pc), RAX)
+            softmmu.gen_lookup(self)
+            return
         # The rel32 is 4-byte aligned so that patching it is one atomic store.
         a.nop_to_align(4, 1)
         at = a.pos() + 1
