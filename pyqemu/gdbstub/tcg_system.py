@@ -225,10 +225,15 @@ class TcgSystemDebugger:
 
     def interrupt(self) -> None:
         with self.cond:
-            if not self.stopped:
-                self.stop_request = True
-                self.interrupt_pending = True  # Ctrl-C: gdb waits for a stop reply
-                self._kick()
+            if self.stopped:
+                return
+            if self.accel.thread is None or not self.accel.run_flag.is_set():
+                # No vCPU runs (the monitor paused the machine): it is stopped already.
+                self._stop(StopEvent("signal", GDB_SIGINT, self.current_tid))
+                return
+            self.stop_request = True
+            self.interrupt_pending = True  # Ctrl-C: gdb waits for a stop reply
+            self._kick()
 
     def detach(self) -> None:
         with self.cond:
@@ -236,6 +241,7 @@ class TcgSystemDebugger:
             self.watchpoints.clear()
             self.detaching = True
             self.stopped = False
+            self.interrupt_pending = False
             self.step_tid = None
             self.cond.notify_all()
         self._start_vm()

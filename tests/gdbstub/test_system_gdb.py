@@ -236,23 +236,63 @@ def _symbol(elf: Path, name: str) -> int:
     return next(int(a, 16) for a, _, n in (x.split() for x in out.splitlines()) if n == name)
 
 
-def test_monitor_cont_runs_a_machine_started_with_gdbstub_and_S(bare) -> None:
-    """-S belongs to the machine: QMP cont starts it though no gdb ever connected."""
+def _qmp(port: int):
+    """A QMP connection after capabilities negotiation: a function running a command."""
     import json
     import socket
 
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    f = s.makefile("rw")
+    assert "QMP" in json.loads(f.readline())
+
+    def execute(cmd: str) -> dict:
+        f.write(json.dumps({"execute": cmd}) + "\n")
+        f.flush()
+        while "return" not in (reply := json.loads(f.readline())):
+            assert "error" not in reply, reply
+        return reply
+
+    execute("qmp_capabilities")
+    return execute, s
+
+
+def test_monitor_cont_runs_a_machine_started_with_gdbstub_and_S(bare) -> None:
+    """-S belongs to the machine: QMP cont starts it though no gdb ever connected."""
     elf, binary = bare
     port, qmp_port = free_port(), free_port()
     proc = start(["-bios", str(binary), "-qmp", f"tcp:127.0.0.1:{qmp_port},server=on,wait=off"],
                  port)
     wait_port(qmp_port, proc)
-    with socket.create_connection(("127.0.0.1", qmp_port), timeout=30) as s:
-        f = s.makefile("rw")
-        assert "QMP" in json.loads(f.readline())
-        for cmd in ("qmp_capabilities", "cont"):
-            f.write(json.dumps({"execute": cmd}) + "\n")
-            f.flush()
-            while "return" not in (reply := json.loads(f.readline())):
-                assert "error" not in reply, reply
+    execute, s = _qmp(qmp_port)
+    with s:
+        execute("cont")
+        status, console = finish(proc)
+    assert (status, console) == (0, "bare: done\n")
+
+
+def test_ctrl_c_while_the_monitor_has_the_machine_stopped(bare) -> None:
+    elf, binary = bare
+    port, qmp_port = free_port(), free_port()
+    proc = start(["-bios", str(binary), "-qmp", f"tcp:127.0.0.1:{qmp_port},server=on,wait=off"],
+                 port)
+    wait_port(qmp_port, proc)
+    execute, s = _qmp(qmp_port)
+    g = RawGdb(port)
+    tick = _symbol(elf, "tick")
+    assert g.ask(f"Z0,{tick:x},4") == "OK"
+    g.send("c")  # gdb's continue starts the -S machine
+    assert g.packet() == "T05thread:1;"
+    assert g.ask(f"z0,{tick:x},4") == "OK"
+    assert g.ask("P9=" + (1 << 63).to_bytes(8, "little").hex()) == "OK"  # loop on
+    g.send("c")
+    time.sleep(0.3)
+    execute("stop")
+    g.send_raw(b"\x03")  # no vCPU runs: the stop reply comes at once
+    assert g.packet() == "T02thread:1;"
+    assert g.ask("P9=" + (3).to_bytes(8, "little").hex()) == "OK"
+    assert g.ask("D") == "OK"  # a detach resumes the machine, as QEMU's does
+    g.close()
+    execute("cont")  # nothing to do then
+    with s:
         status, console = finish(proc)
     assert (status, console) == (0, "bare: done\n")
