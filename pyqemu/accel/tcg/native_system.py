@@ -18,6 +18,7 @@ tbc.flush...) so that TcgAccelerator runs either.
 from __future__ import annotations
 
 import ctypes
+import os
 import time
 
 from ...target.riscv import cpu_state as cs
@@ -103,6 +104,8 @@ class NativeSystemCode:
         self.translate_ns = 0
         self.translated_insns = 0
         self.shared: dict = {}  # the accelerator clears it on reset (API of SystemTBCache)
+        self.persist = None  # tb_persist.PersistentBlocks of this boot configuration
+        self.reused = 0
         self.by_q: dict[int, NativeHartRunner] = {}
 
     # Helpers reach their hart through the state buffer they are called with.
@@ -118,6 +121,28 @@ class NativeSystemCode:
     def add_runner(self, r: NativeHartRunner) -> None:
         self.runners[r.env] = r
         self.by_q = {id(x.q): x for x in self.runners.values()}
+        if len(self.runners) == 1:
+            self._open_persistent(r.machine)
+
+    def _open_persistent(self, machine) -> None:
+        """Translations kept across runs of the same firmware and kernel (tb_persist)."""
+        from . import tb_persist
+
+        cfg = getattr(machine, "config", None)
+        if cfg is None or not tb_persist.enabled(getattr(machine, "tb_cache", None)):
+            return
+        files = [p if p and os.path.isfile(p) else None
+                 for p in (getattr(cfg, "bios", None), getattr(cfg, "kernel", None))]
+        try:
+            self.persist = tb_persist.PersistentBlocks.for_files(
+                f"system:{type(machine).__name__}", *files)
+        except OSError:
+            return
+
+    def save_translations(self) -> None:
+        """At machine exit: keep this run's translations for the next one."""
+        if self.persist is not None:
+            self.persist.save()
 
     def flush(self) -> None:
         self.generation += 1
@@ -133,6 +158,19 @@ class NativeSystemCode:
     def build(self, r: NativeHartRunner, vpc: int, ppc: int, flags: int) -> NativeTB:
         t0 = time.perf_counter_ns()
         tr = r.translator
+        key = (vpc, ppc, flags)
+        persist = self.persist if not tr.breakpoints else None
+        if persist is not None:
+            entry = persist.find(key, lambda end: r.code_bytes(vpc, ppc, end))
+            if entry is not None:
+                try:
+                    tb = self._place(r, key, entry)
+                except (KeyError, AttributeError):
+                    tb = None  # a helper this version no longer has
+                if tb is not None:
+                    self.reused += 1
+                    self.translate_ns += time.perf_counter_ns() - t0
+                    return tb
         tr.flags = flags
         ctx = TCGContext(tr.globals)
         try:
@@ -143,31 +181,50 @@ class NativeSystemCode:
         dpriv = (flags >> 2) & 3
         tlb_off = _mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
             * TLB_ENTRIES * 32
-        at = (self.cb.top + 15) & ~15
         target = codegen.BlockTarget(
-            tb_id=len(self.by_id), at=at, exec_base=self.cb.exec_base,
+            tb_id=len(self.by_id), at=self.cb.top, exec_base=self.cb.exec_base,
             exit_flag=CB.EXIT_FLAG, jump_cache=CB.JUMP_CACHE, jc_mask=JC_ENTRIES - 1,
             epilogue=self.epilogue, low=0, helper_address=self.helpers.address, env=ENV,
             system=codegen.SystemTarget(EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD, tlb_off,
                                         TLB_ENTRIES - 1, SYS_LOAD, SYS_STORE))
         blk = codegen.generate(ctx.ops, vpc, target)
-        if at + len(blk.code) > self.cb.size:
+        if persist is not None:
+            data = r.code_bytes(vpc, ppc, end)
+            if data is not None:
+                persist.add(key, end, data, n_insns, blk)
+        tb = self._place(r, key, (end, b"", n_insns, blk.code, blk.relocs, blk.jump_slots,
+                                  blk.targets), resolved=True)
+        self.translate_ns += time.perf_counter_ns() - t0
+        self.translated_insns += n_insns
+        return tb
+
+    def _place(self, r: NativeHartRunner, key: tuple, entry: tuple,
+               resolved: bool = False) -> NativeTB:
+        """Put a block's code into the buffer (relocated) and register it."""
+        from . import tb_persist
+
+        end, _, n_insns, code, relocs, jump_slots, targets = entry
+        vpc, ppc, flags = key
+        if not resolved:
+            relocs = [(k, off, (tb_persist.resolve_helper(arg[0]), arg[1]))
+                      if k == codegen.RELOC_HELPER else (k, off, arg) for k, off, arg in relocs]
+        at = (self.cb.top + 15) & ~15
+        if at + len(code) > self.cb.size:
             self.flush()
-            return self.build(r, vpc, ppc, flags)
+            at = self.cb.top
         tb = NativeTB()
         tb.tb_id = len(self.by_id)
         tb.pc, tb.end, tb.n_insns, tb.off = vpc, end, n_insns, at
         tb.host = self.cb.exec_base + at
-        tb.jump_slots, tb.targets = blk.jump_slots, blk.targets
+        tb.jump_slots, tb.targets = jump_slots, targets
         tb.generation = self.generation
-        tb.key = (vpc, ppc, flags)
+        tb.key = key
         tb.incoming = []
         tb.phys2 = None
         if (end - 1) >> PAGE_BITS != vpc >> PAGE_BITS:
             tb.phys2 = r.smmu.fetch_page(end - 1) & ~(PAGE - 1)
-        self.cb.place(codegen.relocate(blk.code, blk.relocs, at, tb.tb_id,
-                                       self.helpers.address), at)
-        self.cb.top = at + len(blk.code)
+        self.cb.place(codegen.relocate(code, relocs, at, tb.tb_id, self.helpers.address), at)
+        self.cb.top = at + len(code)
         self.by_id.append(tb)
         self.by_key[tb.key] = tb
         for page in {ppc & ~(PAGE - 1), tb.phys2}:
@@ -176,8 +233,6 @@ class NativeSystemCode:
             if page not in self.code_pages:
                 self.code_pages[page] = r.page_snapshot(page)
             self.page_tbs.setdefault(page, []).append(tb)
-        self.translate_ns += time.perf_counter_ns() - t0
-        self.translated_insns += n_insns
         return tb
 
     def chain(self, tb: NativeTB, slot: int, nxt: NativeTB) -> None:
@@ -289,6 +344,21 @@ class NativeHartRunner:
         if 0 <= off < self.smmu.ram_size:
             return bytes(self.ram_view[off:off + PAGE])
         return None
+
+    def code_bytes(self, vpc: int, ppc: int, end: int) -> bytes | None:
+        """The guest bytes of a block at vpc..end (None unless they are all in RAM)."""
+        n = end - vpc
+        first = min(n, PAGE - (vpc & (PAGE - 1)))
+        parts = [(ppc, first)]
+        if first < n:
+            parts.append((self.smmu.fetch_page(end - 1) & ~(PAGE - 1), n - first))
+        out = b""
+        for pa, k in parts:
+            off = pa - self.smmu.ram_base
+            if not (0 <= off and off + k <= self.smmu.ram_size):
+                return None
+            out += self.ram_view[off:off + k]
+        return out
 
     def flush_jump_cache(self) -> None:
         ctypes.memset(ctypes.addressof(self.jc), 0xFF, ctypes.sizeof(self.jc))

@@ -234,7 +234,7 @@ class NativeUserEngine:
         tr = self.translator
         if not (tr.fetchable(pc) and tr.breakpoints == frozenset()):
             return None
-        entry = self.persist.find(pc, self.mem.read)
+        entry = self.persist.find(pc, lambda end: self.mem.read(pc, end - pc))
         if entry is None:
             return None
         end, _, n_insns, code, relocs, jump_slots, targets = entry

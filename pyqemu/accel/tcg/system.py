@@ -305,6 +305,8 @@ class TcgAccelerator:
         if self.debug is not None:
             self.debug.machine_exited()
         self.write_stats()
+        if self.backend == "native" and self.runners:
+            self.runners[0].code.save_translations()
 
     def write_stats(self) -> None:
         """Translation statistics for bench/ (PYQEMU_STATS=file), summed over harts."""

@@ -55,9 +55,11 @@ def enabled(opt: str | None = None) -> bool:
 
 def resolve_helper(name: str):
     """The Helper object a relocation names (helpers are module-level singletons)."""
-    from ...target.riscv import helpers, trans_rvf
+    from ...target.riscv import helpers, trans_priv, trans_rvf
+    from . import native_system
 
-    for h in (helpers.CSR_ACCESS, helpers.ORC_B, trans_rvf.CHECK_FRM, *helpers.DIV.values()):
+    for h in (helpers.CSR_ACCESS, helpers.ORC_B, trans_rvf.CHECK_FRM, *helpers.DIV.values(),
+              trans_priv.CSR_SYS, native_system.SYS_LOAD, native_system.SYS_STORE):
         if h.name == name:
             return h
     from ...target.riscv import fpu
@@ -72,7 +74,8 @@ def digest(data: bytes) -> bytes:
 
 
 class PersistentBlocks:
-    """pc -> [(end, digest, n_insns, code, relocs, jump_slots, targets)] of one program.
+    """key -> [(end, digest, n_insns, code, relocs, jump_slots, targets)] of one program
+    (user mode: key = pc; system mode: key = (virtual pc, physical pc, TB flags)).
 
     Relocations naming helpers keep the helper's name; ``resolve_helper(name)`` gives
     the Helper object back when a block is placed.
@@ -92,29 +95,41 @@ class PersistentBlocks:
             self.blocks = {}  # missing or damaged: start afresh
 
     @classmethod
-    def for_executable(cls, exe: str) -> PersistentBlocks:
-        st = os.stat(exe)
-        key = hashlib.blake2b(f"{os.path.realpath(exe)}:{st.st_size}:{st.st_mtime_ns}".encode(),
-                              digest_size=12).hexdigest()
+    def for_files(cls, *paths: str | None) -> PersistentBlocks:
+        """The cache of a program (user mode) or a boot configuration (system mode:
+        a board label, firmware, kernel), named after the files' identities."""
+        ident = []
+        for p in paths:
+            if p and os.path.isfile(p):
+                st = os.stat(p)
+                ident.append(f"{os.path.realpath(p)}:{st.st_size}:{st.st_mtime_ns}")
+            else:
+                ident.append(str(p))  # a label, or a file that is not there (None)
+        key = hashlib.blake2b("|".join(ident).encode(), digest_size=12).hexdigest()
         return cls(cache_dir() / f"{key}.tbs")
 
-    def find(self, pc: int, read) -> tuple | None:
-        """A block for pc whose guest bytes (read(pc, n)) are still the same."""
-        for entry in self.blocks.get(pc, ()):
+    @classmethod
+    def for_executable(cls, exe: str) -> PersistentBlocks:
+        return cls.for_files(exe)
+
+    def find(self, key, read) -> tuple | None:
+        """A block for key whose guest bytes (read(end) -> bytes) are still the same."""
+        for entry in self.blocks.get(key, ()):
             end, dg = entry[0], entry[1]
             try:
-                if digest(read(pc, end - pc)) == dg:
-                    return entry
+                data = read(end)
             except Exception:  # bytes no longer readable: not this one
                 continue
+            if data is not None and digest(data) == dg:
+                return entry
         return None
 
-    def add(self, pc: int, end: int, data: bytes, n_insns: int, blk: codegen.NativeBlock) -> None:
+    def add(self, key, end: int, data: bytes, n_insns: int, blk: codegen.NativeBlock) -> None:
         relocs = [(k, off, (arg[0].name, arg[1]) if k == codegen.RELOC_HELPER else arg)
                   for k, off, arg in blk.relocs]
         entry = (end, digest(data), n_insns, blk.code, relocs, dict(blk.jump_slots),
                  dict(blk.targets))
-        lst = self.blocks.setdefault(pc, [])
+        lst = self.blocks.setdefault(key, [])
         lst[:] = [e for e in lst if e[0] != end] + [entry]
         self.added += 1
 
