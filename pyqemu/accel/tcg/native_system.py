@@ -246,10 +246,14 @@ class NativeSystemCode:
         """fence.i: drop the blocks of every code page whose bytes changed."""
         changed = [page for page, snap in self.code_pages.items()
                    if snap is not None and r.page_snapshot(page) != snap]
-        if not changed:
+        self.drop_pages(changed)
+
+    def drop_pages(self, pages: list[int]) -> None:
+        """Forget the blocks of these physical pages (unchaining jumps into them)."""
+        if not pages:
             return
-        for page in changed:
-            del self.code_pages[page]
+        for page in pages:
+            self.code_pages.pop(page, None)
             for tb in self.page_tbs.pop(page, ()):
                 if self.by_key.get(tb.key) is tb:
                     del self.by_key[tb.key]
@@ -293,8 +297,20 @@ class _TbcView:
     def translate_ns(self) -> int:
         return self.code.translate_ns
 
+    @property
+    def code_pages(self) -> dict:
+        return self.code.code_pages
+
     def flush(self) -> None:
         self.code.flush()
+
+    def check_code_pages(self) -> None:
+        runners = list(self.code.runners.values())
+        if runners:
+            self.code.check_code_pages(runners[0])
+
+    def drop_pages(self, pages: list[int]) -> None:
+        self.code.drop_pages(pages)
 
 
 class NativeHartRunner:

@@ -231,8 +231,11 @@ class TcgAccelerator:
     name = "tcg"
 
     def __init__(self, opts: dict[str, str]) -> None:
-        backend = opts.pop("backend", "python")
-        if backend not in ("python", "native"):
+        # Native x86-64 code by default where the host can run it, except under gdb
+        # (the gdbstub drives the Python backend's loop): decided in init_machine, once
+        # a debugger has had the chance to attach.
+        backend = opts.pop("backend", "auto")
+        if backend not in ("python", "native", "auto"):
             raise ValueError(f"-accel tcg: backend={backend}: expected native or python")
         if backend == "native":
             from .native_user import host_supported
@@ -262,6 +265,10 @@ class TcgAccelerator:
         for h in harts:
             h.on_kick = self._on_kick
         machine.attach_cpus(harts)
+        if self.backend == "auto":
+            from .native_user import host_supported
+
+            self.backend = "native" if host_supported() and self.debug is None else "python"
         if self.backend == "native":
             from .native_system import NativeHartRunner, NativeSystemCode
 
