@@ -8,11 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from .gdbutil import ROOT, STARTED, free_port, run_gdb, wait_port
+from .gdbutil import ROOT, STARTED, RawGdb, free_port, run_gdb, wait_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kvm.kvmlib import CACHE, DEBUG_EXIT, GUESTS, build_guest, kvm_usable  # noqa: E402
@@ -83,3 +84,27 @@ def test_software_breakpoint_in_ram_code_hits_twice() -> None:
     assert out.count("Breakpoint 1, 0x0000000000100104 in hex32 ()") == 2, out
     assert re.search(r"\* 1\s+Thread 1 \(CPU#0\)", out), out
     assert "PVH entry reached" in console and status == (0x78 << 1) | 1
+
+
+def test_ctrl_c_stops_a_running_vcpu_and_kill_ends_the_machine() -> None:
+    """speedloop.S counts ecx down from 5,000,000: each Ctrl-C finds it further along."""
+    port = free_port()
+    proc = subprocess.Popen([*PYQEMU, "-accel", "kvm", "-M", "pc", "-nographic", "-bios",
+                             str(build_guest("speedloop")), *DEBUG_EXIT, "-gdb",
+                             f"tcp::{port}", "-S"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    STARTED.append(proc)
+    wait_port(port, proc)
+    g = RawGdb(port)
+    seen = []
+    for _ in range(2):
+        g.send("c")
+        time.sleep(0.5)
+        g.send_raw(b"\x03")
+        assert g.packet() == "T02thread:1;"
+        seen.append(int.from_bytes(bytes.fromhex(g.ask("p2")), "little") & 0xFFFFFFFF)
+    assert 5_000_000 > seen[0] > seen[1] > 0 or seen[1] == 0, seen
+    g.send("k")
+    g.close()
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
