@@ -147,7 +147,7 @@ class RawGdb:
         self.sock.sendall(b"+")
         return data.decode()
 
-    def ask(self, payload: str) -> str:
+    def ask(self, payload: str | bytes) -> str:
         self.send(payload)
         return self.packet()
 

@@ -72,6 +72,12 @@ def test_bad_input_gets_protocol_answers(debugme: Path) -> None:
         assert g.packet().startswith("T02thread:")
         counter = _symbol(debugme, "counter")
         assert int.from_bytes(bytes.fromhex(g.ask(f"m{counter:x},8")), "little") > 0
+        # X: binary data, with the bytes framing reserves escaped ('}' + byte ^ 0x20).
+        raw = bytes([0x23, 0x24, 0x7D, 0x2A, 0, 1, 2, 3])
+        esc = b"".join(b"}" + bytes([b ^ 0x20]) if b in b"#$}*" else bytes([b]) for b in raw)
+        assert g.ask(b"X%x,8:" % counter + esc) == "OK"
+        assert bytes.fromhex(g.ask(f"m{counter:x},8")) == raw
+        assert g.ask(f"X{counter:x},0:") == "OK"  # gdb's probe for X support
         g.send("k")
     finally:
         g.close()
