@@ -39,6 +39,9 @@ from .target import (
 from .watch import Watchpoint, data_access, watch_hit
 
 SEGV_MAPERR, ILL_ILLOPC, TRAP_BRKPT = 1, 1, 1
+# Interrupts a guest thread's blocking host call for gdb's Ctrl-C. A real-time signal:
+# the guest's own real-time signals are never host signals here, so it is ours alone.
+KICK_SIGNAL = signal.SIGRTMAX - 1
 
 
 class UserDebugger:
@@ -64,6 +67,7 @@ class UserDebugger:
         # Stops of threads that came second to another thread's reported stop.
         self.unreported: dict[int, StopEvent] = {}
         self.reported: tuple[int, int] | None = None  # (tid, pc) of the last stop reply
+        self.host_threads: dict[int, int] = {}  # tid -> host thread ident (for the kick)
         self.server = None  # ThreadedGdbServer: where stop reports go
         self._mode: tuple[int, frozenset[int]] | None = None
 
@@ -169,6 +173,21 @@ class UserDebugger:
             if not self.stopped:
                 self.interrupt_pending = True
                 self._halt_all()
+        # A thread blocked in a host system call (sleep, a read from a terminal) sees
+        # the halt only when the call returns: interrupt the call. With no guest signal
+        # to handle, the syscall layer re-executes the ecall after the stop.
+        threading.Timer(0.1, self._kick_blocked).start()
+
+    def _kick_blocked(self) -> None:
+        with self.cond:
+            if not self.interrupt_pending:
+                return  # stopped already
+            idents = list(self.host_threads.values())
+        for ident in idents:
+            try:
+                signal.pthread_kill(ident, KICK_SIGNAL)
+            except (ProcessLookupError, OSError):
+                pass
 
     def _halt_all(self) -> None:
         """Make every running guest thread leave generated code: the halt flag is checked
@@ -240,6 +259,13 @@ class UserDebugger:
     def run_thread(self, cpu) -> None:
         """The CPU loop of one guest thread while gdb may be attached."""
         tid = self.process.thread_of(cpu).tid
+        self.host_threads[tid] = threading.get_ident()
+        try:
+            self._thread_loop(cpu, tid)
+        finally:
+            self.host_threads.pop(tid, None)
+
+    def _thread_loop(self, cpu, tid: int) -> None:
         gen = -1
         while True:
             with self.cond:
@@ -423,6 +449,9 @@ def start_user_gdbstub(spec: str, engine: UserEngine, process) -> UserDebugger:
 
     host, port = parse_port(spec)
     listener = listen(host, port)
+    # A handler that does nothing, without SA_RESTART: the kicked call returns EINTR.
+    signal.signal(KICK_SIGNAL, lambda signo, frame: None)
+    signal.siginterrupt(KICK_SIGNAL, True)
     dbg = UserDebugger(engine, process)
     server = ThreadedGdbServer(listener, dbg)
     dbg.server = server

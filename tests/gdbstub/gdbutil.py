@@ -73,7 +73,8 @@ def run_gdb(commands: list[str], port: int, binary: Path | None = None,
 
 
 def start_user(binary: Path, port: int, args: tuple[str, ...] = (), qemu: bool = False,
-               env: dict | None = None, prefix: bool = False) -> subprocess.Popen:
+               env: dict | None = None, prefix: bool = False,
+               stdin: int = subprocess.DEVNULL) -> subprocess.Popen:
     """The emulator waiting for gdb on port; with prefix, args go before the program
     (emulator options) instead of after it."""
     cmd = ["qemu-riscv64"] if qemu else list(PYQEMU_USER)
@@ -81,7 +82,7 @@ def start_user(binary: Path, port: int, args: tuple[str, ...] = (), qemu: bool =
         cmd += ["-g", str(port)]
     argv = [*args, str(binary)] if prefix else [str(binary), *args]
     proc = subprocess.Popen(cmd + argv, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, stdin=stdin,
                             env={"PATH": "/usr/bin:/bin", "LANG": "C", **(env or {})})
     STARTED.append(proc)
     wait_port(port, proc)

@@ -120,3 +120,21 @@ def test_port_in_use_is_one_line_and_status_1(debugme: Path) -> None:
                            text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 1
     assert r.stderr == f"pyqemu-riscv64: could not open gdbserver on {port}\n"
+
+
+def test_ctrl_c_stops_a_guest_blocked_in_a_read(debugme: Path) -> None:
+    port = free_port()
+    proc = start_user(debugme, port, ("read",), stdin=subprocess.PIPE)
+    g = RawGdb(port)
+    g.send("c")
+    time.sleep(1.5)  # start-up, then read(0) waits for input that does not come
+    g.send_raw(b"\x03")
+    assert g.packet().startswith("T02thread:")
+    g.send("c")  # the read is made again and waits again
+    time.sleep(0.5)
+    proc.stdin.write(b"A")
+    proc.stdin.flush()
+    assert g.packet() == "W4d"  # counter starts at 'A': total 205, exit status 205 & 0x7f
+    g.close()
+    status, stdout = finish(proc)
+    assert (status, stdout) == (0x4D, "total 205\n")

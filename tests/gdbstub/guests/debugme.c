@@ -1,6 +1,7 @@
 /* A program for gdb to drive: a function to break on, a global to watch, an exit code. */
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 volatile long counter = 0;
 
@@ -24,6 +25,11 @@ int main(int argc, char **argv)
     if (argc > 1 && argv[1][0] == 'u') {
         signal(SIGUSR1, on_usr1);  /* a signal gdb hears of, then passes on */
         raise(SIGUSR1);
+    }
+    if (argc > 1 && argv[1][0] == 'r') {
+        char c;
+        if (read(0, &c, 1) == 1)  /* blocks: gdb's Ctrl-C must still stop us */
+            counter = c;
     }
     if (argc > 1 && argv[1][0] == 's')
         for (;;)
