@@ -22,6 +22,7 @@ PTE_PPN_SHIFT = 10
 PTE_RESERVED = 0xFFC0000000000000  # N, PBMT and reserved bits: no Svnapot/Svpbmt here
 PAGE_MASK = 0xFFF
 LEVELS = {8: 3, 9: 4, 10: 5}
+N_PMP = 16
 
 
 class MMU:
@@ -31,6 +32,11 @@ class MMU:
         self.hart = hart
         self.q = hart.q
         self.phys = phys
+        # PMP decisions that hold for a whole page, valid while the PMP registers keep
+        # the values they had (compared as bytes: whoever writes them, a CSR write, a
+        # reset or a loadvm, the cache follows).
+        self._pmp_ok: set[tuple[int, int, int]] = set()
+        self._pmp_regs = b""
 
     def translate(self, va: int, access: int, priv: int, sum_: bool, mxr: bool) -> tuple[int, bool]:
         """(physical address, whether the result holds for the whole page)."""
@@ -96,11 +102,24 @@ class MMU:
     def pmp_check(self, pa: int, access: int, priv: int, va: int) -> bool:
         """Raise an access fault if PMP denies it; True when the entry that decided
         covers the whole page (the softmmu may then cache the page)."""
+        regs = self.q[cs.PMPCFG:cs.PMPADDR + N_PMP].tobytes()
+        if regs != self._pmp_regs:
+            self._pmp_ok.clear()
+            self._pmp_regs = regs
+        key = (pa >> 12, access, priv)
+        if key in self._pmp_ok:
+            return True
+        whole = self._pmp_decide(pa, access, priv, va)
+        if whole:
+            self._pmp_ok.add(key)
+        return whole
+
+    def _pmp_decide(self, pa: int, access: int, priv: int, va: int) -> bool:
         q = self.q
         prev = 0
         partial = False  # an entry covers part of the page only
         page = pa & ~PAGE_MASK
-        for n in range(16):
+        for n in range(N_PMP):
             cfg = (q[cs.PMPCFG + n // 8] >> (8 * (n % 8))) & 0xFF
             addr = q[cs.PMPADDR + n]
             a_field = (cfg >> 3) & 3
