@@ -7,6 +7,7 @@ a CLINT timer interrupt taken after wfi, and the test device's exit codes."""
 from __future__ import annotations
 
 import hashlib
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -41,12 +42,16 @@ def run(cmd: list[str], image: Path) -> tuple[int, str]:
     return r.returncode, r.stdout
 
 
+BACKENDS = ["native", "python"] if platform.machine() == "x86_64" else ["python"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name, status", [("traps", 7), ("sv39", 0)])
-def test_baremetal_matches_qemu(name: str, status: int) -> None:
+def test_baremetal_matches_qemu(name: str, status: int, backend: str) -> None:
     if QEMU is None:
         pytest.skip("qemu-system-riscv64 is not installed")
     image = build(name)
     want = run([QEMU], image)
-    got = run(PYQEMU, image)
+    got = run(PYQEMU + ["-accel", f"tcg,backend={backend}"], image)
     assert want[0] == status
     assert got == want
