@@ -196,12 +196,16 @@ class UserDebugger:
         self.engine.exit_request[0] = 1
 
     def attach(self) -> None:
-        """A new gdb connection: stop the guest where it is."""
+        """A new gdb connection: stop the guest where it is, before gdb asks anything."""
         with self.cond:
             self.attached = True
-            if not self.stopped:
-                self.interrupt_pending = True
-                self._halt_all()
+            if self.stopped:
+                return
+            self.interrupt_pending = True
+            self._halt_all()
+        threading.Timer(0.1, self._kick_blocked).start()
+        with self.cond:
+            self.cond.wait_for(lambda: self.stopped, timeout=5)
 
     def detach(self) -> None:
         with self.cond:
@@ -279,21 +283,24 @@ class UserDebugger:
                 attached = self.attached
             if not attached:
                 # No debugger (detached, or a forked child): a signal this thread took
-                # for gdb goes to the guest as if gdb had passed it.
+                # for gdb goes to the guest as if gdb had passed it; the thread runs
+                # until it faults or a new debugger connects and halts it.
                 info, _ = self.pending_fault.get(tid, (None, False))
                 if info is not None:
                     self._deliver_resume_signal(cpu, tid, to_gdb_signal(info.signo))
-                self._set_plain()
-                self.engine.run_plain(cpu)
-                return
-            ev = self.unreported.pop(tid, None)
-            if ev is not None and ev.signo == GDB_SIGTRAP and tid not in self.pending_fault \
-                    and cpu.q[cs.PC] not in self.breakpoints:
-                ev = None  # it stopped at a breakpoint gdb has removed since
-            if ev is None:
-                self._deliver_resume_signal(cpu, tid, action[1])
-                single = action[0] == "s" or bool(self.watchpoints)
-                ev = self._step(cpu, tid, action[0] == "s") if single else self._run(cpu, tid)
+                ev = self._run(cpu, tid)
+            else:
+                ev = self.unreported.pop(tid, None)
+                if ev is not None and ev.signo == GDB_SIGTRAP \
+                        and tid not in self.pending_fault \
+                        and cpu.q[cs.PC] not in self.breakpoints:
+                    ev = None  # it stopped at a breakpoint gdb has removed since
+                if ev is None:
+                    self._deliver_resume_signal(cpu, tid, action[1])
+                    single = action[0] == "s" or bool(self.watchpoints)
+                    ev = self._step(cpu, tid, action[0] == "s") if single \
+                        else self._run(cpu, tid)
+            report = None
             with self.cond:
                 if ev is None and self.interrupt_pending and not self.stopped:
                     self.interrupt_pending = False
@@ -302,20 +309,18 @@ class UserDebugger:
                     self.stopped = True
                     self._halt_all()
                     self.reported = (tid, cpu.q[cs.PC])
-                    self._report(ev)
+                    report = ev
+                    self.cond.notify_all()  # attach() waits for the stop
                 elif ev is not None and self.attached:
                     # Another thread's stop was reported first: gdb hears of this one
                     # when it resumes this thread, before it runs again.
                     self.unreported[tid] = ev
                 elif not self.stopped and ev is None and action[0] == "c":
                     gen = -1  # nothing stopped us (detach race): keep running
-
-    def _set_plain(self) -> None:
-        tr = self.engine.translator
-        if self._mode is not None and self._mode != (MAX_INSNS, frozenset()):
-            tr.max_insns, tr.breakpoints = MAX_INSNS, frozenset()
-            self.engine.tbc.flush()
-        self._mode = (MAX_INSNS, frozenset())
+            if report is not None:
+                # Outside the lock: the server thread holds its own lock when it calls
+                # in here (interrupt, resume), and reporting takes that lock.
+                self._report(report)
 
     def _action(self, tid: int) -> tuple[str, int] | None:
         return self.actions.get(tid, self.default)

@@ -138,3 +138,33 @@ def test_ctrl_c_stops_a_guest_blocked_in_a_read(debugme: Path) -> None:
     g.close()
     status, stdout = finish(proc)
     assert (status, stdout) == (0x4D, "total 205\n")
+
+
+def test_garbage_connections_in_a_row_leak_nothing(debugme: Path) -> None:
+    port = free_port()
+    proc = start_user(debugme, port, ("spin",))
+    fds = Path(f"/proc/{proc.pid}/fd")
+    g = RawGdb(port)
+    assert g.ask("?").startswith("T05")
+    g.close()  # the guest runs on
+    time.sleep(0.5)
+    before = len(list(fds.iterdir()))
+    for _ in range(10):
+        g = RawGdb(port)  # stops the guest...
+        g.send_raw(b"\x00\xff$#zz" + b"$" + b"B" * 0x4100 + b"#00")
+        assert g.read_byte() == b"-"
+        assert g.ask("qC").startswith("QC")
+        g.sock.close()  # ...which runs on once the client vanishes
+    time.sleep(0.5)
+    assert len(list(fds.iterdir())) == before
+    g = RawGdb(port)
+    counter = _symbol(debugme, "counter")
+    first = int.from_bytes(bytes.fromhex(g.ask(f"m{counter:x},8")), "little")
+    g.send("c")
+    time.sleep(0.5)
+    g.send_raw(b"\x03")
+    assert g.packet().startswith("T02")
+    assert int.from_bytes(bytes.fromhex(g.ask(f"m{counter:x},8")), "little") > first
+    g.send("k")
+    g.close()
+    assert finish(proc)[0] == 0
