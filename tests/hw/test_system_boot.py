@@ -7,6 +7,7 @@ the TCG vCPUs, so they take minutes.
 
 import importlib.util
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -91,10 +92,14 @@ def banner(text):
     return fields
 
 
-def test_opensbi_banner_matches_qemu_and_ctrl_a_x_quits():
+BACKENDS = ["native", "python"] if platform.machine() == "x86_64" else ["python"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_opensbi_banner_matches_qemu_and_ctrl_a_x_quits(backend):
     args = ["-M", "virt", "-m", "256M", "-smp", "2", "-nographic", "-bios", "default",
             "-kernel", UBOOT]
-    c = Console(args)
+    c = Console(args + ["-accel", f"tcg,backend={backend}"])
     c.expect("Boot HART MEDELEG", 300)
     c.send(b"\x01x")
     assert c.wait(60) == 0
@@ -109,8 +114,10 @@ def test_opensbi_banner_matches_qemu_and_ctrl_a_x_quits():
     assert ours["Platform Name"] == "riscv-virtio,qemu" and ours["Platform HART Count"] == "2"
 
 
-def test_uboot_prompt():
-    c = Console(["-M", "virt", "-m", "256M", "-nographic", "-bios", "default", "-kernel", UBOOT])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_uboot_prompt(backend):
+    c = Console(["-M", "virt", "-m", "256M", "-nographic", "-bios", "default", "-kernel", UBOOT,
+                 "-accel", f"tcg,backend={backend}"])
     c.expect("Hit any key to stop autoboot", 600)
     c.send(b" ")
     at = c.expect("=> ", 120)
