@@ -191,3 +191,28 @@ def test_translations_follow_restored_code(machine) -> None:
     flush_cpu_caches(machine)
     assert before and set(runner.tbc.by_key) == before
     assert kept
+
+
+def test_two_harts_round_trip() -> None:
+    m = RiscvVirt(MachineConfig(type="virt", ram_size=16 << 20, bios="none", smp=2))
+    accel = TcgAccelerator({})
+    accel.init_machine(m)
+    m.accel = accel
+    m.reset()
+    accel.reset_cpus()
+    try:
+        for i, hart in enumerate(m.cpus):
+            hart.q[cs.PC] = 0x80000000 + 4 * i
+            hart.q[5] = 100 + i
+        m.aclint.write(0x4008, 8, 77)                  # hart 1's mtimecmp
+        m.aclint.write(0x4, 4, 1)                      # hart 1's msip
+        data = save_state(m)
+        m.reset()
+        accel.reset_cpus()
+        load_state(m, data)
+        assert [h.q[5] for h in m.cpus] == [100, 101]
+        assert [h.q[cs.PC] for h in m.cpus] == [0x80000000, 0x80000004]
+        assert m.aclint.mtimecmp[1] == 77 and m.aclint.msip == [0, 1]
+        assert m.cpus[1].hw_mip & (1 << 3) and not m.cpus[0].hw_mip & (1 << 3)
+    finally:
+        m.main_loop.close()
