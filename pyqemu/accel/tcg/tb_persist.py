@@ -53,17 +53,25 @@ def enabled(opt: str | None = None) -> bool:
     return value.lower() not in ("off", "0", "no", "false")
 
 
+_RESOLVED: dict[str, object] = {}
+
+
 def resolve_helper(name: str):
     """The Helper object a relocation names (helpers are module-level singletons)."""
-    from ...target.riscv import helpers, trans_priv, trans_rvf
+    h = _RESOLVED.get(name)
+    if h is None:
+        h = _RESOLVED[name] = _find_helper(name)
+    return h
+
+
+def _find_helper(name: str):
+    from ...target.riscv import fpu, helpers, trans_priv, trans_rvf
     from . import native_system
 
     for h in (helpers.CSR_ACCESS, helpers.ORC_B, trans_rvf.CHECK_FRM, *helpers.DIV.values(),
               trans_priv.CSR_SYS, native_system.SYS_LOAD, native_system.SYS_STORE):
         if h.name == name:
             return h
-    from ...target.riscv import fpu
-
     if not hasattr(fpu, name):
         raise KeyError(name)
     return trans_rvf._helper(name)  # FP helpers are named after fpu's functions
