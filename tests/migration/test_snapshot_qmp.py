@@ -130,3 +130,35 @@ def test_info_snapshots_matches_qemu(tmp_path: Path, counter_guest: Path,
         finally:
             other.close()
     qemu_img_check(qcow2_disk)
+
+
+def test_two_drives(tmp_path: Path, counter_guest: Path, qcow2_disk: Path) -> None:
+    """Every writable drive gets the snapshot; the VM state goes to the first only, and
+    a raw writable drive makes savevm refuse (it cannot hold internal snapshots)."""
+    second = tmp_path / "second.qcow2"
+    raw = tmp_path / "third.raw"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(second), "4M"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(raw), "1M"], check=True)
+    drives = ["-drive", f"file={qcow2_disk},if=none,id=hd0,format=qcow2",
+              "-drive", f"file={second},if=none,id=hd1,format=qcow2"]
+    vm = QmpMachine(tmp_path, ["-m", "64M", "-bios", str(counter_guest), *drives])
+    try:
+        vm.wait_output("count=0000000000000002\n")
+        assert vm.hmp("savevm both") == ""
+        assert vm.hmp("loadvm both") == ""
+        assert vm.quit() == 0
+    finally:
+        vm.close()
+    for disk in (qcow2_disk, second):
+        qemu_img_check(disk)
+    first_line = next(ln for ln in snapshot_list(qcow2_disk).splitlines() if " both " in ln)
+    second_line = next(ln for ln in snapshot_list(second).splitlines() if " both " in ln)
+    assert " 0 B " not in first_line and " 0 B " in second_line
+    vm = QmpMachine(tmp_path, ["-m", "64M", "-bios", str(counter_guest), *drives, "-drive",
+                               f"file={raw},if=none,id=hd2,format=raw"], name="raw")
+    try:
+        assert vm.hmp("savevm x") == ("Error: Device 'hd2' is writable but does not support "
+                                      "snapshots\n")
+        assert vm.quit() == 0
+    finally:
+        vm.close()
