@@ -30,6 +30,7 @@ from ...tcg.backends.x86_64 import codegen, regs
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from ...tcg.ir import ExitReason, Helper, TCGContext
 from ...tcg.optimize import optimize
+from . import system_exits as sx
 from .softmmu import FetchView, SoftMMU
 from .tb_cache import PAGE_BITS, GuestFetchFault
 
@@ -401,21 +402,7 @@ class NativeHartRunner:
         q[TLB_WORD] = self.tlb.addr
 
     def fetch_trap(self, vpc: int) -> t.RiscvTrap:
-        for a in (vpc, vpc + 2):
-            try:
-                self.smmu.fetch16(a)
-            except t.RiscvTrap as e:
-                return e
-        return t.RiscvTrap(t.INSN_ACCESS_FAULT, vpc)
-
-    def _insn_bits(self, pc: int) -> int:
-        try:
-            lo = self.smmu.fetch16(pc)
-            if lo & 3 != 3:
-                return lo
-            return lo | (self.smmu.fetch16(pc + 2) << 16)
-        except t.RiscvTrap:
-            return 0
+        return sx.fetch_trap(self.smmu, vpc)
 
     # ------------------------------------------------------------ blocks
     def lookup(self, vpc: int) -> NativeTB:
@@ -441,53 +428,30 @@ class NativeHartRunner:
     # ------------------------------------------------------------ exits
     def _exit_tb(self, reason: ExitReason) -> None:
         """Carry out an exit_tb; on return q's pc is where to continue."""
-        q = self.q
         if reason == ExitReason.LOOKUP:
-            return
-        if reason == ExitReason.SYSCALL:
-            raise t.RiscvTrap((t.ECALL_FROM_U, t.ECALL_FROM_S, None, t.ECALL_FROM_M)
-                              [q[cs.PRIV]], 0)
-        if reason == ExitReason.EBREAK:
-            raise t.RiscvTrap(t.BREAKPOINT, 0)
-        if reason == ExitReason.ILLEGAL:
-            raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
-        if reason == ExitReason.FENCE_I:
-            self.code.check_code_pages(self)
-            return
-        if reason == ExitReason.MRET:
-            t.mret(q)
-            self._state_changed()
-            return
-        if reason == ExitReason.SRET:
-            if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TSR:
-                raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
-            t.sret(q)
-            self._state_changed()
-            return
-        if reason == ExitReason.WFI:
-            priv = q[cs.PRIV]
-            if priv == t.PRV_U or (priv == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TW):
-                raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
-            q[cs.PC] += 4
-            if not self.hart.mip() & q[cs.MIE]:
-                self.hart.waiting = True
-                self.hart.exit_request[0] = 1
-            return
-        if reason == ExitReason.SFENCE_VMA:
-            if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TVM:
-                raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
-            q[cs.PC] += 4
-            va = q[cs.SFENCE_VA]
-            if va == 0xFFFFFFFFFFFFFFFF:
-                self.flush_tlb()
-            else:
-                self.smmu.flush_page(va)
-                self.flush_jump_cache_page(va >> 12)
             return
         if reason == ExitReason.STATE_CHANGED:
             self._state_changed()
-            return
-        raise RuntimeError(f"native TCG: unexpected exit {reason.name}")
+        elif reason == ExitReason.SYSCALL:
+            raise sx.ecall(self.q)
+        elif reason == ExitReason.EBREAK:
+            raise sx.ebreak()
+        elif reason == ExitReason.ILLEGAL:
+            raise sx.illegal(self)
+        elif reason == ExitReason.FENCE_I:
+            self.code.check_code_pages(self)
+        elif reason == ExitReason.MRET:
+            sx.mret(self)
+            self._state_changed()
+        elif reason == ExitReason.SRET:
+            sx.sret(self)
+            self._state_changed()
+        elif reason == ExitReason.WFI:
+            sx.wfi(self)
+        elif reason == ExitReason.SFENCE_VMA:
+            sx.sfence_vma(self)
+        else:
+            raise RuntimeError(f"native TCG: unexpected exit {reason.name}")
 
     def _state_changed(self) -> None:
         """Privilege, mstatus or an interrupt enable changed: new flags, and back to the
@@ -498,19 +462,7 @@ class NativeHartRunner:
 
     # ------------------------------------------------------------ the loop
     def take_interrupt(self) -> bool:
-        hart = self.hart
-        q = self.q
-        irq = t.pending_interrupt(q, hart.mip())
-        if irq is not None:
-            hart.waiting = False
-            t.take_trap(q, irq, 0, True, q[cs.PC])
-            self.update_flags()
-        elif hart.waiting:
-            if hart.mip() & q[cs.MIE]:
-                hart.waiting = False
-            else:
-                return False
-        return True
+        return sx.take_interrupt(self)
 
     def step(self) -> None:
         """Run this hart until its exit request is raised."""

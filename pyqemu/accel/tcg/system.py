@@ -18,6 +18,7 @@ from ...target.riscv import trap as t
 from ...target.riscv.hart import RiscvSystemHart
 from ...target.riscv.translate import RiscvTranslator
 from ...tcg.ir import ExitReason
+from . import system_exits as sx
 from .cpu_exec import _bswap64, _ctz, _rotl, _rotr
 from .softmmu import FetchView, SoftMMU
 from .system_tb import PAGE, SystemTBCache
@@ -95,65 +96,40 @@ class HartRunner:
         return self.tbc.lookup_q(q)
 
     def _exit_ecall(self, q):
-        cause = (t.ECALL_FROM_U, t.ECALL_FROM_S, None, t.ECALL_FROM_M)[q[cs.PRIV]]
-        raise t.RiscvTrap(cause, 0)
+        raise sx.ecall(q)
 
     def _exit_ebreak(self, q):
-        raise t.RiscvTrap(t.BREAKPOINT, 0)  # xtval = 0 is allowed, and what QEMU writes
+        raise sx.ebreak()
 
     def _exit_illegal(self, q):
-        raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
-
-    def _insn_bits(self, pc: int) -> int:
-        try:
-            lo = self.smmu.fetch16(pc)
-            if lo & 3 != 3:
-                return lo
-            return lo | (self.smmu.fetch16(pc + 2) << 16)
-        except t.RiscvTrap:
-            return 0
+        raise sx.illegal(self)
 
     def _exit_fence_i(self, q):
         self.tbc.check_code_pages()
         return self.tbc.lookup_q(q)
 
     def _exit_mret(self, q):
-        t.mret(q)
+        sx.mret(self)
         self.update_flags()
         self.hart.exit_request[0] = 1  # interrupts may have become enabled
         return self.tbc.lookup_q(q)
 
     def _exit_sret(self, q):
-        if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TSR:
-            raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
-        t.sret(q)
+        sx.sret(self)
         self.update_flags()
         self.hart.exit_request[0] = 1
         return self.tbc.lookup_q(q)
 
     def _exit_wfi(self, q):
-        priv = q[cs.PRIV]
-        st = q[cs.MSTATUS]
-        if priv == t.PRV_U or (priv == t.PRV_S and st & t.MSTATUS_TW):
-            raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
-        q[cs.PC] += 4
-        # wfi waits for any interrupt pending and enabled in mie, whatever xIE says.
-        if not self.hart.mip() & q[cs.MIE]:
-            self.hart.waiting = True
-            self.hart.exit_request[0] = 1
+        sx.wfi(self)
         return self.tbc.lookup_q(q)
 
     def _exit_sfence(self, q):
-        if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TVM:
-            raise t.RiscvTrap(t.ILLEGAL_INSN, self._insn_bits(q[cs.PC]))
-        q[cs.PC] += 4
-        va = q[cs.SFENCE_VA]
-        if va == 0xFFFFFFFFFFFFFFFF:
-            self.flush_tlb()
-        else:
-            self.smmu.flush_page(va)
-            self.tbc.flush_jump_cache_page(va >> 12)
+        sx.sfence_vma(self)
         return self.tbc.lookup_q(q)
+
+    def flush_jump_cache_page(self, vpn: int) -> None:
+        self.tbc.flush_jump_cache_page(vpn)
 
     def _exit_state(self, q):
         self.update_flags()
@@ -175,19 +151,7 @@ class HartRunner:
     # ------------------------------------------------------------ the loop
     def take_interrupt(self) -> bool:
         """Take a pending enabled interrupt; False while the hart sleeps in wfi."""
-        hart = self.hart
-        q = self.q
-        irq = t.pending_interrupt(q, hart.mip())
-        if irq is not None:
-            hart.waiting = False
-            t.take_trap(q, irq, 0, True, q[cs.PC])
-            self.update_flags()
-        elif hart.waiting:
-            if hart.mip() & q[cs.MIE]:
-                hart.waiting = False  # woken by an interrupt it does not take now
-            else:
-                return False
-        return True
+        return sx.take_interrupt(self)
 
     def step_one(self) -> None:
         """Execute one instruction, blocks holding one (the gdbstub's single-step)."""

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from ...target.riscv import trap as t
 from ...tcg.ir import TCGContext
+from . import system_exits
 from .tb_cache import PAGE_BITS, GuestFetchFault, TBCache, TranslationBlock
 
 PAGE = 1 << PAGE_BITS
@@ -104,12 +105,7 @@ class SystemTBCache(TBCache):
 
     def fetch_trap(self, vpc: int) -> t.RiscvTrap:
         """The exception a failed fetch at vpc raises (first or second halfword)."""
-        for a in (vpc, vpc + 2):
-            try:
-                self.smmu.fetch16(a)
-            except t.RiscvTrap as e:
-                return e
-        return t.RiscvTrap(t.INSN_ACCESS_FAULT, vpc)
+        return system_exits.fetch_trap(self.smmu, vpc)
 
     # ------------------------------------------------------------ build
     def build_system(self, vpc: int, ppc: int) -> TranslationBlock:
