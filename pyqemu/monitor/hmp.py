@@ -180,11 +180,16 @@ class Hmp:
         page walk is used: it sets no A/D bits, as a monitor read must not change
         the guest."""
         cpu = self.machine.cpus[self.cpu_index] if self.machine.cpus else None
-        if cpu is None or not hasattr(cpu, "q"):
-            return va               # KVM: no page walk here, addresses are physical
-        from pyqemu.gdbstub.riscv_mmu import debug_translate
+        if cpu is None:
+            return va
+        if hasattr(cpu, "q"):
+            from pyqemu.gdbstub.riscv_mmu import debug_translate
 
-        pa = debug_translate(cpu.q, self.machine.sysmem, va)
+            pa = debug_translate(cpu.q, self.machine.sysmem, va)
+        else:
+            from pyqemu.monitor.kvm_translate import kvm_translate
+
+            pa = kvm_translate(self.machine, self.cpu_index, va)
         if pa is None:
             raise HmpMemoryError(f"Cannot access memory at address {va:#x}")
         return pa

@@ -29,6 +29,9 @@ def test_kvm_stop_cont_registers(tmp_path: Path) -> None:
         assert vm.cmd("stop") == {"return": {}}
         assert vm.qmp.pull_event(wait=5.0)["event"] == "STOP"
         assert vm.cmd("query-status")["return"]["status"] == "paused"
+        # x translates through the vCPU (real mode: linear = physical here).
+        assert vm.hmp("x/2x 0xffff0").split(":")[1] == vm.hmp("xp/2x 0xffff0").split(":")[1]
+        assert vm.hmp("x/2x 0xffff0").startswith("00000000000ffff0: 0x")
         regs = vm.hmp("info registers")
         assert "RIP=" in regs and "CS =f000" in regs
         assert vm.cmd("query-cpus-fast")["return"][0]["target"] == "x86_64"
