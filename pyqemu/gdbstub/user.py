@@ -176,7 +176,12 @@ class UserDebugger:
         # A thread blocked in a host system call (sleep, a read from a terminal) sees
         # the halt only when the call returns: interrupt the call. With no guest signal
         # to handle, the syscall layer re-executes the ecall after the stop.
-        threading.Timer(0.1, self._kick_blocked).start()
+        self._kick_later()
+
+    def _kick_later(self) -> None:
+        t = threading.Timer(0.1, self._kick_blocked)
+        t.daemon = True  # never keeps the emulator alive
+        t.start()
 
     def _kick_blocked(self) -> None:
         with self.cond:
@@ -203,7 +208,7 @@ class UserDebugger:
                 return
             self.interrupt_pending = True
             self._halt_all()
-        threading.Timer(0.1, self._kick_blocked).start()
+        self._kick_later()
         with self.cond:
             self.cond.wait_for(lambda: self.stopped, timeout=5)
 
