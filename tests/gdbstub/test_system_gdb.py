@@ -121,6 +121,13 @@ def test_gdb_options_errors() -> None:
                            capture_output=True, text=True, timeout=60,
                            stdin=subprocess.DEVNULL)
         assert r.returncode == 1 and msg in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    from pyqemu.accel.tcg.native_user import host_supported
+
+    if host_supported():  # breakpoints and steps need the Python backend's loop
+        r = subprocess.run([*PYQEMU_SYSTEM, "-M", "virt", "-nographic", "-accel",
+                            "tcg,backend=native", "-gdb", f"tcp::{free_port()}"],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 1 and "needs -accel tcg,backend=python" in r.stderr, r.stderr
 
 
 def _linux() -> Path:
