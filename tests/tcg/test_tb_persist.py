@@ -82,8 +82,14 @@ def test_blocks_are_checked_against_the_guest_bytes(tmp_path):
     files = list((tmp_path / "pyqemu" / "tb").rglob("*.tbs"))
     assert len(files) == 1
     blocks = tb_persist.PersistentBlocks(files[0])
-    pc = next(iter(blocks.blocks))
-    assert blocks.find(pc, lambda a, n: b"\x13" * n) is None  # other bytes: no match
+    pc, entries = next(iter(blocks.blocks.items()))
+    end = entries[0][0]
+    exe = prog.read_bytes()
+    # The ELF is linked at 0x10000 with its text in the first PT_LOAD: file offset = pc - base.
+    base = 0x10000
+    same = exe[pc - base:end - base]
+    assert blocks.find(pc, lambda e: same[:e - pc]) is not None  # the same bytes: found
+    assert blocks.find(pc, lambda e: b"\x13" * (e - pc)) is None  # other bytes: no match
 
 
 def test_damaged_cache_file_is_ignored(tmp_path):
