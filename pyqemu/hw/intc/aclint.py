@@ -67,8 +67,10 @@ class Aclint(Device):
 
     def connect_harts(self, harts: Sequence[Any]) -> None:
         self.harts = list(harts)
-        self._mtip = [not x for x in self._mtip]
-        self._msip_out = [not x for x in self._msip_out]
+        # None equals no level: every line is driven to its computed level (inverting the
+        # cached levels would skip a line whose level changed meanwhile).
+        self._mtip = [None] * self.num_harts
+        self._msip_out = [None] * self.num_harts
         for h in range(self.num_harts):
             self._set_msip_line(h)
             self._check_timer(h)

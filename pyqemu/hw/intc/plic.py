@@ -67,7 +67,7 @@ class Plic(Device):
 
     def connect_harts(self, harts: Sequence[Any]) -> None:
         self.harts = list(harts)
-        self._outputs = [not o for o in self._outputs]   # force re-delivery
+        self._outputs = [None] * self.num_contexts  # None equals no level: drive every line
         self._update()
 
     def post_load(self) -> None:
