@@ -34,6 +34,7 @@ class SoftMMU:
                       "r32": self.ram.cast("I"), "r64": self.ram.cast("Q"),
                       "rs8": self.ram.cast("b"), "rs16": self.ram.cast("h"),
                       "rs32": self.ram.cast("i"), "rs64": self.ram.cast("q")}
+        self.ram16 = self.views["r16"]
         # mode key (effective privilege, SUM, MXR) -> (read TLB, write TLB)
         self.tlbs: dict[tuple[int, bool, bool], tuple[dict, dict]] = {}
         self.fetch_tlb: dict[tuple[int, int], int] = {}  # (priv, vpn) -> physical page
@@ -145,6 +146,9 @@ class SoftMMU:
 
     def fetch16(self, va: int) -> int:
         pa = self.fetch_page(va)
+        off = pa - self.ram_base
+        if 0 <= off < self.ram_size and not off & 1:
+            return self.ram16[off >> 1]  # code in RAM (the translator's common case)
         try:
             return self.phys.load(pa, 2)
         except GuestMemoryError:
