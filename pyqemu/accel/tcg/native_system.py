@@ -25,9 +25,11 @@ from ...target.riscv import cpu_state as cs
 from ...target.riscv import trap as t
 from ...target.riscv.hart import RiscvSystemHart
 from ...target.riscv.translate import RiscvTranslator
+from ...tcg.backends.x86_64 import asm as A
 from ...tcg.backends.x86_64 import codebuf as CB
 from ...tcg.backends.x86_64 import codegen, regs
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
+from ...tcg.backends.x86_64.softmmu import emit_thunks
 from ...tcg.ir import ExitReason, Helper, TCGContext
 from ...tcg.optimize import optimize
 from . import system_exits as sx
@@ -91,12 +93,20 @@ class NativeSystemCode:
     def __init__(self) -> None:
         self.cb = CB.CodeBuffer()
         self.entry_off, self.epilogue = emit_prologue(self.cb)
-        self.code_start = self.cb.top
         self.enter = EntryFn(self.cb.exec_base + self.entry_off)
         self.runners: dict[int, NativeHartRunner] = {}  # env address -> runner
         self.helpers = HelperTable(ENV, lambda env: self.runners[env].q,
                                    {"csr_sys": self._csr, "sys_load": self._load,
                                     "sys_store": self._store})
+        # The softmmu slow-path thunks live right after the prologue, at offsets that
+        # are the same in every run (persistent translations call them).
+        a = A.Assembler()
+        thunks = emit_thunks(a, self.helpers.address, SYS_LOAD, SYS_STORE)
+        base = self.cb.top
+        self.cb.place(a.buf, base)
+        self.cb.top = base + len(a.buf)
+        self.thunks = {k: base + off for k, off in thunks.items()}
+        self.code_start = self.cb.top
         self.by_key: dict[tuple[int, int, int], NativeTB] = {}
         self.by_id: list[NativeTB] = []
         self.code_pages: dict[int, bytes | None] = {}
@@ -187,7 +197,7 @@ class NativeSystemCode:
             exit_flag=CB.EXIT_FLAG, jump_cache=CB.JUMP_CACHE, jc_mask=JC_ENTRIES - 1,
             epilogue=self.epilogue, low=0, helper_address=self.helpers.address, env=ENV,
             system=codegen.SystemTarget(EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD, tlb_off,
-                                        TLB_ENTRIES - 1, SYS_LOAD, SYS_STORE))
+                                        TLB_ENTRIES - 1, self.thunks))
         blk = codegen.generate(ctx.ops, vpc, target)
         if persist is not None:
             data = r.code_bytes(vpc, ppc, end)

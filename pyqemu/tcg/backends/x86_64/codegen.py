@@ -98,8 +98,7 @@ class SystemTarget:
     tlb_word: int  # state word: host address of the hart's TLBs
     tlb_off: int  # byte offset of this block's data-mode TLB from that address
     tlb_mask: int  # entries per TLB - 1
-    load: Helper  # slow paths: load(va, size, signed) -> value, store(va, size, value)
-    store: Helper
+    thunks: dict  # (kind, size, signed) -> buffer offset of the slow-path thunk
 
 
 # Relocations: fields of a block's code that depend on where it is placed and what it

@@ -7,11 +7,13 @@ value that no access can match; the access compares ``va & (~0xfff | (size - 1))
 with it, so a misaligned access misses as well and takes the slow path. On a hit
 ``va + addend`` is the host address of the guest RAM byte.
 
-A miss leaves the inline path for an out-of-line one that saves the caller-saved
-registers, calls the softmmu's Python slow path (page walk, TLB refill, MMIO, page
-faults), restores them and jumps back: the register allocation is the same after
-either path. A guest exception in the slow path leaves the block through its
-EXIT_RAISED exit with the instruction's pc.
+A miss leaves the inline path for a short out-of-line one that calls a thunk (one per
+access size and signedness, emitted once per code buffer by ``emit_thunks``): the
+thunk saves the caller-saved registers, calls the softmmu's Python slow path (page
+walk, TLB refill, MMIO, page faults), restores them and returns; the block's path
+then jumps back, so the register allocation is the same after either path. A guest
+exception in the slow path leaves the block through its EXIT_RAISED exit with the
+instruction's pc.
 
 Indirect jumps use the hart's jump cache: 32-byte entries {virtual pc, TB flags,
 host address}, so that a block translated for another privilege or data mode is
@@ -105,24 +107,47 @@ def emit_slow_paths(cg) -> None:
     st = cg.t.system
     for miss, back, kind, reg, size, signed, pc in cg.slow_paths:
         a.bind(miss)
-        for r in _SAVED:
-            a.push(r)  # six pushes: the stack stays 16-byte aligned for the call
         if kind == "st":
-            a.mov_rr(RCX, reg)  # first: reg may be rsi
+            a.mov_rr(RCX, reg)
+            thunk = st.thunks[("st", size, 0)]
         else:
-            a.mov_ri(RCX, signed)
-        a.mov_rr(A.RSI, RAX)
-        a.mov_ri(RDX, size)
-        a.mov_rr(A.RDI, RBP)
-        cg.helper_address_into_rax(st.load if kind == "ld" else st.store, 3)
-        a.call_r(RAX)
-        for r in reversed(_SAVED):
-            a.pop(r)
+            thunk = st.thunks[("ld", size, signed if size < 8 else 0)]
+        a.buf.append(0xE8)  # call rel32 to the thunk
+        cg._rel32(thunk, 0)
         a.alu_ri(A.CMP, Mem(RBP, 8 * cg.t.env.helper_raised), 0)
         a.jcc(A.CC_NE, cg._exit_stub(EXIT_RAISED, pc))
         if kind == "ld" and reg != RAX:
             a.mov_rr(reg, RAX)
         a.jmp(back)
+
+
+def emit_thunks(a: A.Assembler, helper_address, load, store) -> dict:
+    """The slow-path thunks, appended to ``a``: key (kind, size, signed) -> offset in a.
+
+    In: rax = virtual address, rcx = value (stores), rbp = state. Out: rax = value
+    (loads). Every register a block may hold a value in survives the call.
+    """
+    offsets = {}
+    for kind in ("ld", "st"):
+        for size in (1, 2, 4, 8):
+            for signed in ((0, 1) if kind == "ld" and size < 8 else (0,)):
+                a.nop_to_align(16)
+                offsets[(kind, size, signed)] = a.pos()
+                for r in _SAVED:
+                    a.push(r)
+                a.alu_ri(A.SUB, A.RSP, 8)  # return address + 6 pushes + 8: 16-aligned
+                if kind == "ld":
+                    a.mov_ri(RCX, signed)
+                a.mov_rr(A.RSI, RAX)
+                a.mov_ri(RDX, size)
+                a.mov_rr(A.RDI, RBP)
+                a.mov_ri(RAX, helper_address(load if kind == "ld" else store, 3))
+                a.call_r(RAX)
+                a.alu_ri(A.ADD, A.RSP, 8)
+                for r in reversed(_SAVED):
+                    a.pop(r)
+                a.ret()
+    return offsets
 
 
 def gen_lookup(cg) -> None:
