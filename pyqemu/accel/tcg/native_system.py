@@ -184,10 +184,13 @@ class NativeSystemCode:
                     return tb
         tr.flags = flags
         ctx = TCGContext(tr.globals)
+        r.fetch.begin()
         try:
             n_insns, end = tr.translate(ctx, vpc)
         except GuestFetchFault:
             raise r.fetch_trap(vpc) from None
+        finally:
+            r.fetch.end()
         optimize(ctx)
         dpriv = (flags >> 2) & 3
         tlb_off = _mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \

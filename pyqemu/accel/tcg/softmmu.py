@@ -156,13 +156,38 @@ class SoftMMU:
 
 
 class FetchView:
-    """What the translator reads code through: virtual addresses, fetch permission."""
+    """What the translator reads code through: virtual addresses, fetch permission.
+
+    Between ``begin()`` and ``end()`` (one block's translation, during which no guest
+    code runs and so no mapping changes) the last code page in RAM is remembered, so
+    that most halfwords are read without a TLB lookup.
+    """
 
     def __init__(self, smmu: SoftMMU) -> None:
         self.smmu = smmu
+        self._vpn = -1  # the remembered virtual page, or -1
+        self._half = 0  # index in smmu.ram16 of that page's first halfword
+        self._pinning = False
+
+    def begin(self) -> None:
+        self._pinning = True
+        self._vpn = -1
+
+    def end(self) -> None:
+        self._pinning = False
+        self._vpn = -1
 
     def read_u16(self, va: int) -> int:
-        return self.smmu.fetch16(va)
+        if va >> 12 == self._vpn:
+            return self.smmu.ram16[self._half + ((va & 0xFFF) >> 1)]
+        v = self.smmu.fetch16(va)
+        if self._pinning and not va & 1:
+            smmu = self.smmu
+            off = (smmu.fetch_page(va) & ~0xFFF) - smmu.ram_base
+            if 0 <= off < smmu.ram_size:
+                self._vpn = va >> 12
+                self._half = off >> 1
+        return v
 
     def read(self, va: int, n: int) -> bytes:
         out = bytearray()
@@ -171,6 +196,8 @@ class FetchView:
         return bytes(out[:n])
 
     def can_execute(self, va: int) -> bool:
+        if va >> 12 == self._vpn:
+            return True
         try:
             self.smmu.fetch_page(va)
             return True
