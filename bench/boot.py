@@ -105,9 +105,11 @@ def main() -> int:
             st = r["stats"]
             if st.get("tbs"):
                 us = st["translate_ns"] / 1000 / max(st["translated_insns"], 1)
+                reused = st.get("reused_tbs", 0)
                 print(f"{label}: {st['translated_insns']} guest instructions translated "
-                      f"({us:.1f} us each), {st['tbs']} blocks, {st.get('idle_s', 0):.1f} s "
-                      f"idle in wfi")
+                      f"({us:.1f} us each, {st['translate_ns'] / 1e9:.1f} s in all"
+                      f"{f', placing {reused} reused blocks included' if reused else ''}), "
+                      f"{st['tbs']} blocks, {st.get('idle_s', 0):.1f} s idle in wfi")
     return 0
 
 

@@ -287,11 +287,14 @@ class TcgAccelerator:
         path = os.environ.get("PYQEMU_STATS")
         if not path:
             return
-        tbcs = [r.tbc for r in self.runners]
+        # Native runners share one block cache: count it once.
+        tbcs = list({id(c): c for c in (getattr(r.tbc, "code", r.tbc)
+                                        for r in self.runners)}.values())
         with open(path, "w") as f:
             json.dump({"tbs": sum(len(c.by_key) for c in tbcs),
                        "translated_insns": sum(c.translated_insns for c in tbcs),
                        "translate_ns": sum(c.translate_ns for c in tbcs),
+                       "reused_tbs": sum(getattr(c, "reused", 0) for c in tbcs),
                        "idle_s": round(self.idle_s, 3)}, f)
 
     def _vcpu_thread(self) -> None:
