@@ -34,11 +34,10 @@ from ...target.riscv.translate import RiscvTranslator
 from ...tcg.backends.x86_64 import codebuf as CB
 from ...tcg.backends.x86_64 import codegen, regs
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
-from ...tcg.ir import ExitReason, TCGContext, format_ops
-from ...tcg.optimize import optimize
+from ...tcg.ir import ExitReason, TCGContext
 from . import tb_persist
 from .cpu_exec import ILL_ILLOPC, SEGV_MAPERR, TRAP_BRKPT
-from .tb_cache import PAGE_BITS, GuestFetchFault
+from .tb_cache import PAGE_BITS, GuestFetchFault, optimize_logged
 
 
 def host_supported() -> bool:
@@ -192,13 +191,7 @@ class NativeUserEngine:
 
     def _compile(self, ctx: TCGContext, pc: int, n_insns: int, end: int) -> NativeTB:
         log = self.log
-        if log and log.enabled("in_asm"):
-            log.write(self.translator.disassemble(pc, end))
-        if log and log.enabled("op"):
-            log.write(f"OP:\n{format_ops(ctx.ops)}\n")
-        optimize(ctx)
-        if log and log.enabled("op_opt"):
-            log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
+        optimize_logged(self.translator, ctx, pc, end, log)
         blk = codegen.generate(ctx.ops, pc, self._target(len(self.by_id), self.cb.top))
         tb = self._place(pc, end, n_insns, blk.code, blk.relocs, blk.jump_slots, blk.targets)
         if self.persist is not None:

@@ -45,6 +45,18 @@ class BlockCode:
     targets: list
 
 
+def optimize_logged(translator, ctx: TCGContext, pc: int, end: int, log) -> None:
+    """Optimize a block's IR, with the -d in_asm, op and op_opt logs around it (both
+    backends)."""
+    if log and log.enabled("in_asm"):
+        log.write(translator.disassemble(pc, end))
+    if log and log.enabled("op"):
+        log.write(f"OP:\n{format_ops(ctx.ops)}\n")
+    optimize(ctx)
+    if log and log.enabled("op_opt"):
+        log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
+
+
 class GuestFetchFault(Exception):
     """The guest tried to execute from an address that is not executable."""
 
@@ -119,13 +131,7 @@ class TBCache:
         """Optimize the block's IR, generate and compile its function (jump slots are
         left for the caller to fill)."""
         log = self.log
-        if log and log.enabled("in_asm"):
-            log.write(self.translator.disassemble(pc, end))
-        if log and log.enabled("op"):
-            log.write(f"OP:\n{format_ops(ctx.ops)}\n")
-        optimize(ctx)
-        if log and log.enabled("op_opt"):
-            log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
+        optimize_logged(self.translator, ctx, pc, end, log)
         n_exits = max([op.aux[0] for op in ctx.ops if op.name == "goto_tb"], default=-1) + 1
         info = codegen.BlockInfo(pc, n_exits, True, self.exec_log, softmmu)
         gen, helpers = codegen.generate(ctx.ops, info, self.low, self.hmask)
