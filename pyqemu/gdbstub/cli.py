@@ -49,12 +49,6 @@ def _debugger_for(machine, accel, start_paused: bool):
     if name == "tcg":
         from .tcg_system import TcgSystemDebugger
 
-        if getattr(accel, "backend", "python") == "native":
-            # Breakpoints and single-steps live in the Python backend's loop; "auto"
-            # picks it when a debugger is configured before the machine starts.
-            raise ValueError("-gdb: the gdbstub needs -accel tcg,backend=python "
-                             "(the native backend is running)")
-
         return TcgSystemDebugger(machine, accel, start_paused)
     if name == "kvm":
         from .kvm_system import KvmSystemDebugger

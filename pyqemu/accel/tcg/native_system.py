@@ -24,7 +24,7 @@ import time
 from ...target.riscv import cpu_state as cs
 from ...target.riscv import trap as t
 from ...target.riscv.hart import RiscvSystemHart
-from ...target.riscv.translate import RiscvTranslator
+from ...target.riscv.translate import MAX_INSNS, RiscvTranslator
 from ...tcg.backends.x86_64 import asm as A
 from ...tcg.backends.x86_64 import codebuf as CB
 from ...tcg.backends.x86_64 import codegen, regs
@@ -170,7 +170,9 @@ class NativeSystemCode:
         t0 = time.perf_counter_ns()
         tr = r.translator
         key = (vpc, ppc, flags)
-        persist = self.persist if not tr.breakpoints else None
+        # Translations for the debugger (blocks ending at breakpoints, one-instruction
+        # steps) are not the ones kept for later runs.
+        persist = self.persist if not tr.breakpoints and tr.max_insns == MAX_INSNS else None
         if persist is not None:
             entry = persist.find(key, lambda end: r.code_bytes(vpc, ppc, end))
             if entry is not None:
@@ -463,6 +465,10 @@ class NativeHartRunner:
             sx.wfi(self)
         elif reason == ExitReason.SFENCE_VMA:
             sx.sfence_vma(self)
+        elif reason == ExitReason.DEBUG:
+            # A gdb breakpoint (pyqemu.gdbstub): stop before the instruction at pc.
+            self.debug_hit = self.q[cs.PC]
+            self.hart.exit_request[0] = 1
         else:
             raise RuntimeError(f"native TCG: unexpected exit {reason.name}")
 
@@ -476,6 +482,33 @@ class NativeHartRunner:
     # ------------------------------------------------------------ the loop
     def take_interrupt(self) -> bool:
         return sx.take_interrupt(self)
+
+    def step_one(self) -> None:
+        """Execute one instruction (the gdbstub's single-step, with the translator in
+        one-instruction mode): one block, never chained, the jump cache left alone, so
+        generated code cannot go on into another block."""
+        q = self.q
+        code = self.code
+        X = self.hart.exit_request
+        X[0] = 0
+        try:
+            tb = self.lookup(q[cs.PC])
+            self.flush_jump_cache()
+            res = code.enter(self.env, tb.host, _CONSTS)
+            kind = res & 0xFF
+            tb = code.by_id[res >> 8]
+            if kind < regs.EXIT_LOOKUP:
+                q[cs.PC] = tb.targets[kind]
+            elif kind == regs.EXIT_TB:
+                self._exit_tb(ExitReason(q[ENV.exit_aux]))
+            elif kind == regs.EXIT_RAISED:
+                q[ENV.helper_raised] = 0
+                raise code.helpers.pending.pop(self.env)
+            elif kind == regs.EXIT_REQUEST:
+                q[cs.PC] = tb.pc
+        except t.RiscvTrap as e:
+            t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
+            self.update_flags()
 
     def step(self) -> None:
         """Run this hart until its exit request is raised."""

@@ -195,9 +195,9 @@ class TcgAccelerator:
     name = "tcg"
 
     def __init__(self, opts: dict[str, str]) -> None:
-        # Native x86-64 code by default where the host can run it, except under gdb
-        # (the gdbstub drives the Python backend's loop): decided in init_machine, once
-        # a debugger has had the chance to attach.
+        # Native x86-64 code by default where the host can run it. Under gdb the default
+        # is the Python backend, the reference (the debugger works with both): decided
+        # in init_machine, once a debugger has had the chance to attach.
         backend = opts.pop("backend", "auto")
         if backend not in ("python", "native", "auto"):
             raise ValueError(f"-accel tcg: backend={backend}: expected native or python")
