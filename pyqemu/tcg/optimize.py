@@ -129,20 +129,31 @@ def _localize_overwritten_globals(ctx: TCGContext, ops: list[Op]) -> None:
 
 def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
     copies: dict[Temp, Temp] = {}  # temp -> the const or temp it currently equals
+    copied_to: dict[Temp, set[Temp]] = {}  # value -> the temps copies maps to it
     shl_of: dict[Temp, tuple[Temp, int]] = {}  # t -> (x, k) while t == x << k holds
     out: list[Op] = []
 
     def kill(t: Temp) -> None:
-        copies.pop(t, None)
-        for k in [k for k, v in copies.items() if v is t]:
-            del copies[k]
-        shl_of.pop(t, None)
-        for k in [k for k, v in shl_of.items() if v[0] is t]:
-            del shl_of[k]
+        """t gets a new value: forget what it equals and what equals it."""
+        v = copies.pop(t, None)
+        if v is not None:
+            copied_to[v].discard(t)
+        for k in copied_to.pop(t, ()):
+            if copies.get(k) is t:
+                del copies[k]
+        if shl_of:
+            shl_of.pop(t, None)
+            for k in [k for k, v in shl_of.items() if v[0] is t]:
+                del shl_of[k]
+
+    def copy(d: Temp, v: Temp) -> None:
+        copies[d] = v
+        copied_to.setdefault(v, set()).add(d)
 
     for op in ops:
         if op.name == "set_label":
             copies.clear()
+            copied_to.clear()
             shl_of.clear()
             out.append(op)
             continue
@@ -188,16 +199,13 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
             if d is s:
                 continue
             # Only locals are substituted: a global read must see the global's value.
-            if d.kind == Kind.LOCAL:
-                copies[d] = s
-            elif s.kind == Kind.CONST:
-                copies[d] = s
+            if d.kind == Kind.LOCAL or s.kind == Kind.CONST:
+                copy(d, s)
         if name in ("call",) and op.aux[0].state:
             # The helper may rewrite any global: forget what we knew about globals.
-            for k in [k for k in copies if k.kind == Kind.GLOBAL]:
-                del copies[k]
-            for k in [k for k, v in copies.items() if v.kind == Kind.GLOBAL]:
-                del copies[k]
+            for k in [k for k, v in copies.items()
+                      if k.kind == Kind.GLOBAL or v.kind == Kind.GLOBAL]:
+                copied_to[copies.pop(k)].discard(k)
         out.append(op)
     return out
 
