@@ -179,11 +179,13 @@ class BlockCodegen:
                     base = folded[0]
                     if base.kind == Kind.LOCAL:
                         self.last_use[base] = max(self.last_use[base], i)
-            for t in op.outs:
-                for k in [k for k, v in pending.items() if v[0] is t]:
-                    del pending[k]
-            if op.name in ("set_label", "brcond", "call"):
-                pending.clear()
+            if pending:
+                if op.name in ("set_label", "brcond", "call"):
+                    pending.clear()
+                else:
+                    for t in op.outs:
+                        for k in [k for k, v in pending.items() if v[0] is t]:
+                            del pending[k]
             if op.name == "add" and op.outs[0].kind == Kind.LOCAL and \
                     uses.get(op.outs[0]) == 1 and defs.get(op.outs[0]) == 1 and \
                     op.ins[1].kind == Kind.CONST and op.ins[0].kind != Kind.CONST:
