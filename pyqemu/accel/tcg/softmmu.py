@@ -35,6 +35,8 @@ class SoftMMU:
                       "rs8": self.ram.cast("b"), "rs16": self.ram.cast("h"),
                       "rs32": self.ram.cast("i"), "rs64": self.ram.cast("q")}
         self.ram16 = self.views["r16"]
+        self.mmu.ram_base, self.mmu.ram_size = ram.base, ram.size
+        self.mmu.ram64 = self.views["r64"]
         # mode key (effective privilege, SUM, MXR) -> (read TLB, write TLB)
         self.tlbs: dict[tuple[int, bool, bool], tuple[dict, dict]] = {}
         self.fetch_tlb: dict[tuple[int, int], int] = {}  # (priv, vpn) -> physical page

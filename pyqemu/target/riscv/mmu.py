@@ -37,6 +37,11 @@ class MMU:
         # reset or a loadvm, the cache follows).
         self._pmp_ok: set[tuple[int, int, int]] = set()
         self._pmp_regs = b""
+        # Page tables normally live in main RAM: the softmmu gives its 64-bit view so
+        # that PTEs are read without going through the address space's section lookup.
+        self.ram_base = 0
+        self.ram_size = 0
+        self.ram64 = None
 
     def translate(self, va: int, access: int, priv: int, sum_: bool, mxr: bool) -> tuple[int, bool]:
         """(physical address, whether the result holds for the whole page)."""
@@ -59,12 +64,17 @@ class MMU:
             raise t.RiscvTrap(PAGE_FAULT[access], va)
         a = (satp & ((1 << 44) - 1)) << 12
         phys = self.phys
+        ram64, ram_base, ram_size = self.ram64, self.ram_base, self.ram_size
         for level in range(levels - 1, -1, -1):
             pte_addr = a + ((va >> (12 + 9 * level)) & 0x1FF) * 8
-            try:
-                pte = phys.load(pte_addr, 8)
-            except Exception:
-                raise t.RiscvTrap(ACCESS_FAULT[access], va) from None
+            off = pte_addr - ram_base
+            if ram64 is not None and 0 <= off < ram_size:
+                pte = ram64[off >> 3]
+            else:
+                try:
+                    pte = phys.load(pte_addr, 8)
+                except Exception:
+                    raise t.RiscvTrap(ACCESS_FAULT[access], va) from None
             if not pte & PTE_V or (not pte & PTE_R and pte & PTE_W) or pte & PTE_RESERVED:
                 raise t.RiscvTrap(PAGE_FAULT[access], va)
             ppn = (pte >> PTE_PPN_SHIFT) & ((1 << 44) - 1)
