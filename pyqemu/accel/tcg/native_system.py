@@ -29,7 +29,7 @@ from ...tcg.backends.x86_64 import asm as A
 from ...tcg.backends.x86_64 import codebuf as CB
 from ...tcg.backends.x86_64 import codegen, regs
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
-from ...tcg.backends.x86_64.softmmu import emit_thunks
+from ...tcg.backends.x86_64.softmmu import JC_FLAGS_SHIFT, emit_thunks
 from ...tcg.ir import ExitReason, Helper, TCGContext
 from ...tcg.optimize import optimize
 from . import system_exits as sx
@@ -41,7 +41,7 @@ ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74, sc
 EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD = 76, 77, 78, 79
 TLB_ENTRIES = 512
 TLB_MODES = 16  # priv * 4 + SUM * 2 + MXR
-JC_ENTRIES = 4096
+JC_ENTRIES = 65536
 
 
 def _mode_index(priv: int, sum_: bool, mxr: bool) -> int:
@@ -346,7 +346,7 @@ class NativeHartRunner:
         self.translator.system = True
         self.jc = (ctypes.c_uint64 * (JC_ENTRIES * 4))()
         self.jcq = memoryview(self.jc).cast("B").cast("Q")
-        self.jc_pages: dict[int, set[int]] = {}  # virtual page -> pcs it has in the cache
+        self.jc_pages: dict[int, set[tuple[int, int]]] = {}  # virtual page -> its (pc, flags)
         self.env = ctypes.addressof(hart.state)
         q = self.q
         q[EXIT_WORD] = 0
@@ -399,9 +399,9 @@ class NativeHartRunner:
     def flush_jump_cache_page(self, vpn: int) -> None:
         """sfence.vma of one page: forget the jump-cache entries into that page."""
         q = self.jcq
-        for vpc in self.jc_pages.pop(vpn, ()):
-            e = 4 * ((vpc >> 1) & (JC_ENTRIES - 1))
-            if q[e] == vpc:
+        for vpc, flags in self.jc_pages.pop(vpn, ()):
+            e = self._jc_entry(vpc, flags)
+            if q[e] == vpc and q[e + 1] == flags:
                 q[e] = 1
 
     def flush_tlb(self) -> None:
@@ -431,14 +431,20 @@ class NativeHartRunner:
             tb = code.build(self, vpc, ppc, self.flags)
         return tb
 
+    @staticmethod
+    def _jc_entry(vpc: int, flags: int) -> int:
+        """Word index of (vpc, flags)'s jump-cache entry (as generated code computes it)."""
+        return 4 * (((vpc ^ (flags << JC_FLAGS_SHIFT)) >> 1) & (JC_ENTRIES - 1))
+
     def _set_jc(self, vpc: int, tb: NativeTB) -> None:
-        e = 4 * ((vpc >> 1) & (JC_ENTRIES - 1))
+        flags = self.flags
+        e = self._jc_entry(vpc, flags)
         q = self.jcq
         q[e] = 1
-        q[e + 1] = self.flags
+        q[e + 1] = flags
         q[e + 2] = tb.host
         q[e] = vpc
-        self.jc_pages.setdefault(vpc >> PAGE_BITS, set()).add(vpc)
+        self.jc_pages.setdefault(vpc >> PAGE_BITS, set()).add((vpc, flags))
 
     # ------------------------------------------------------------ exits
     def _exit_tb(self, reason: ExitReason) -> None:

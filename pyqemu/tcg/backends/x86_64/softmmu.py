@@ -28,6 +28,7 @@ from .asm import RAX, RBP, RCX, RDX, Mem
 from .regs import CALLER_SAVED, EXIT_LOOKUP, EXIT_RAISED
 
 ENTRY_SHIFT = 5
+JC_FLAGS_SHIFT = 6  # jump cache index: ((pc ^ (flags << 6)) >> 1) & mask
 TAG_READ, TAG_WRITE, ADDEND = 0, 8, 16
 _SAVED = sorted(CALLER_SAVED)
 MASK = (1 << 64) - 1
@@ -154,8 +155,13 @@ def gen_lookup(cg) -> None:
     a = cg.a
     t = cg.t
     st = t.system
+    # Entry index: (pc >> 1) ^ (flags << 5), so that code run under several flags
+    # (SUM toggled around user accesses, privilege changes) keeps one entry for each.
     a.load(RAX, Mem(RBP, 8 * t.env.pc))
-    a.mov_rr32(RCX, RAX)
+    a.load(RDX, Mem(RBP, 8 * st.flags_word))
+    a.mov_rr(RCX, RDX)
+    a.shift_ri(A.SHL, RCX, JC_FLAGS_SHIFT)
+    a.alu_rr(A.XOR, RCX, RAX)
     a.shift_ri(A.SHR, RCX, 1)
     a.alu_ri(A.AND, RCX, t.jc_mask)
     a.shift_ri(A.SHL, RCX, 5)
@@ -163,7 +169,6 @@ def gen_lookup(cg) -> None:
     miss = a.label()
     a.alu_rm(A.CMP, RAX, Mem(RCX, 0))
     a.jcc(A.CC_NE, miss)
-    a.load(RDX, Mem(RBP, 8 * st.flags_word))
     a.alu_rm(A.CMP, RDX, Mem(RCX, 8))
     a.jcc(A.CC_NE, miss)
     a.jmp_r(Mem(RCX, 16))
