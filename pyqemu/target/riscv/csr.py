@@ -32,7 +32,7 @@ SATP_MODES = {0: 0, 8: 3, 9: 4, 10: 5}  # satp.MODE -> page-table levels (0: bar
 N_PMP = 16
 
 # Plain read/write CSRs held in the buffer: number -> (index, writable mask)
-_PLAIN = {
+PLAIN_CSRS = _PLAIN = {
     0x140: (cs.SSCRATCH, 0xFFFFFFFFFFFFFFFF),
     0x141: (cs.SEPC, ~1 & 0xFFFFFFFFFFFFFFFF),
     0x142: (cs.SCAUSE, 0xFFFFFFFFFFFFFFFF),

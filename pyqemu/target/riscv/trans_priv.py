@@ -9,6 +9,7 @@ the loop's interrupt check depend on. In user-mode emulation they are illegal.
 from __future__ import annotations
 
 from ...tcg.ir import ExitReason, Helper
+from . import cpu_state as cs
 from .decode import Insn
 from .translate import DisasContext, translator
 
@@ -59,9 +60,39 @@ def trans_sfence_vma(dc: DisasContext, i: Insn) -> None:
     dc.exit_to_loop(ExitReason.SFENCE_VMA, dc.pc)  # the loop checks mstatus.TVM
 
 
+# Trap-handler CSRs kept as plain words (csr.py's table): an access the block's
+# privilege allows is a load and a masked store of the state word, no helper call.
+_INLINE_CSRS = {0x140, 0x141, 0x142, 0x143, 0x340, 0x341, 0x342, 0x343}
+_M64 = (1 << 64) - 1
+
+
+def _inline_csr(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> bool:
+    from .csr import PLAIN_CSRS
+
+    if i.csr == 0xF14 and not writes and dc.priv == 3:  # mhartid
+        dc.mov(dc.xd(i.rd), dc.g[cs.MHARTID])
+        return True
+    if i.csr not in _INLINE_CSRS or dc.priv < (i.csr >> 8) & 3:
+        return False  # the helper raises the illegal-instruction trap
+    idx, mask = PLAIN_CSRS[i.csr]
+    g = dc.g[idx]
+    old = dc.op1("mov", g)
+    if writes:
+        new = src if kind == 0 else dc.op2("or" if kind == 1 else "andc", old, src)
+        if mask == _M64:
+            dc.mov(g, new)
+        else:
+            dc.op2("or", dc.op2("and", old, dc.const(~mask & _M64)),
+                   dc.op2("and", new, dc.const(mask)), g)
+    dc.mov(dc.xd(i.rd), old)
+    return True
+
+
 def system_csr(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> None:
     """A CSR instruction in system emulation: the hart's CSR file does it; a write
     ends the block (flags, TLBs or pending interrupts may have changed)."""
+    if _inline_csr(dc, i, kind, src, writes):
+        return
     (old,) = dc.ctx.call(CSR_SYS, [dc.const(i.csr), src, dc.const(kind),
                                     dc.const(int(writes)), dc.const(i.raw)])
     dc.mov(dc.xd(i.rd), old)

@@ -37,7 +37,11 @@ def make_globals() -> dict[int, Temp]:
         g[cs.F0 + i] = Temp(Kind.GLOBAL, cs.F0 + i, f"f{i}")
     for idx, name in ((cs.PC, "pc"), (cs.FFLAGS, "fflags"), (cs.FRM, "frm"),
                       (cs.LR_ADDR, "lr_addr"), (cs.LR_VALUE, "lr_value"),
-                      (cs.MSTATUS, "mstatus"), (cs.SFENCE_VA, "sfence_va")):
+                      (cs.MSTATUS, "mstatus"), (cs.SFENCE_VA, "sfence_va"),
+                      # CSRs that system-mode code reads and writes inline (trans_priv)
+                      (cs.SSCRATCH, "sscratch"), (cs.SEPC, "sepc"), (cs.SCAUSE, "scause"),
+                      (cs.STVAL, "stval"), (cs.MSCRATCH, "mscratch"), (cs.MEPC, "mepc"),
+                      (cs.MCAUSE, "mcause"), (cs.MTVAL, "mtval"), (cs.MHARTID, "mhartid")):
         g[idx] = Temp(Kind.GLOBAL, idx, name)
     return g
 
