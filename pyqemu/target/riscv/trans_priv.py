@@ -88,10 +88,50 @@ def _inline_csr(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> bool
     return True
 
 
+def _inline_sstatus(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> bool:
+    """sstatus (a view of mstatus) inline in S-mode: Linux reads and writes it around
+    every interrupt-disabled section and user access. The block goes on unless the
+    write changes what its translation depends on (SUM, MXR, FS) or enables
+    interrupts (SIE 0 -> 1): then the loop takes over after the instruction, as for
+    any state-changing CSR write."""
+    from ...tcg.ir import Cond
+    from . import trap as t
+    from .csr import MSTATUS_WRITABLE, SSTATUS_MASK, UXL_SXL_64
+
+    if i.csr != 0x100 or dc.priv < 1:
+        return False
+    m = dc.g[cs.MSTATUS]
+    old_m = dc.op1("mov", m)
+    # The value read: mstatus with SD (set when FS is Dirty) and UXL, seen through
+    # the sstatus mask (csr.CsrFile.status).
+    fs = dc.op2("and", old_m, dc.const(t.MSTATUS_FS))
+    dirty = dc.ctx.new_temp()
+    dc.ctx.emit("setcond", [dirty], [fs, dc.const(t.MSTATUS_FS_DIRTY)], Cond.EQ)
+    val = dc.op2("or", old_m, dc.op2("shl", dirty, dc.const(63)))
+    val = dc.op2("and", dc.op2("or", val, dc.const(UXL_SXL_64)), dc.const(SSTATUS_MASK))
+    if writes:
+        wmask = SSTATUS_MASK & MSTATUS_WRITABLE
+        new = src if kind == 0 else dc.op2("or" if kind == 1 else "andc", val, src)
+        new_m = dc.op2("or", dc.op2("and", old_m, dc.const(~wmask & _M64)),
+                       dc.op2("and", new, dc.const(wmask)))
+        dc.mov(m, new_m)
+        flags = dc.op2("and", dc.op2("xor", old_m, new_m),
+                       dc.const(t.MSTATUS_SUM | t.MSTATUS_MXR | t.MSTATUS_FS))
+        enabled = dc.op2("and", dc.op2("andc", new_m, old_m), dc.const(t.MSTATUS_SIE))
+        go_on = dc.label()
+        dc.ctx.emit("brcond", [], [dc.op2("or", flags, enabled), dc.const(0)], Cond.EQ, go_on)
+        dc.mov(dc.xd(i.rd), val)
+        dc.mov(dc.g[cs.PC], dc.const(dc.next_pc))
+        dc.ctx.emit("exit_tb", [], [], ExitReason.STATE_CHANGED)
+        dc.ctx.emit("set_label", [], [], go_on)
+    dc.mov(dc.xd(i.rd), val)
+    return True
+
+
 def system_csr(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> None:
     """A CSR instruction in system emulation: the hart's CSR file does it; a write
     ends the block (flags, TLBs or pending interrupts may have changed)."""
-    if _inline_csr(dc, i, kind, src, writes):
+    if _inline_csr(dc, i, kind, src, writes) or _inline_sstatus(dc, i, kind, src, writes):
         return
     (old,) = dc.ctx.call(CSR_SYS, [dc.const(i.csr), src, dc.const(kind),
                                     dc.const(int(writes)), dc.const(i.raw)])
