@@ -140,3 +140,16 @@ def test_full_code_buffer_is_flushed_and_reused(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, "-accel", "tcg,tb-cache=off", str(prog)],
                        env=env, capture_output=True, timeout=300)
     assert (r.stdout, r.returncode) == (want.stdout, want.returncode), r.stderr
+
+
+def test_caches_of_other_versions_are_pruned(tmp_path):
+    prog = _build(tmp_path, 3)
+    root = tmp_path / "pyqemu" / "tb"
+    for k in range(6):  # caches an older pyqemu left behind
+        d = root / f"old{k}"
+        d.mkdir(parents=True)
+        (d / "x.tbs").write_bytes(b"x")
+        os.utime(d, (1000 + k, 1000 + k))
+    _run(prog, tmp_path)
+    left = sorted(d.name for d in root.iterdir())
+    assert len(left) == 1 + 3 and {"old5", "old4", "old3"} <= set(left)

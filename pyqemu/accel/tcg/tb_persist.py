@@ -43,9 +43,33 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
+KEEP_VERSIONS = 3  # caches of other pyqemu versions kept beside the current one
+_pruned = False
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pyqemu" / "tb" / _fingerprint()
+    root = Path(base) / "pyqemu" / "tb"
+    current = root / _fingerprint()
+    global _pruned
+    if not _pruned:
+        _pruned = True
+        _prune(root, current)
+    return current
+
+
+def _prune(root: Path, current: Path) -> None:
+    """Every change to the translator makes a new cache directory: keep the few most
+    recently used others (another installed version may still run) and drop the rest."""
+    import shutil
+
+    try:
+        others = sorted((d for d in root.iterdir() if d.is_dir() and d != current),
+                        key=lambda d: d.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for d in others[KEEP_VERSIONS:]:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def enabled(opt: str | None = None) -> bool:
