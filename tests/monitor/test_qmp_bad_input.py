@@ -143,6 +143,7 @@ def test_disconnects_and_many_clients(machine) -> None:
     proc, sock = machine
     first = RawQmp(sock)
     first.negotiate()
+    time.sleep(0.3)  # the previous test's connections finish closing on the server side
     before = open_fds(proc.pid)
     for i in range(20):
         c = RawQmp(sock)
@@ -163,7 +164,7 @@ def test_disconnects_and_many_clients(machine) -> None:
     for c in clients:
         c.close()
     time.sleep(0.3)
-    assert open_fds(proc.pid) == before          # nothing leaked
+    assert open_fds(proc.pid) <= before          # nothing leaked
     assert first.execute("query-status")["return"]["running"] is True
     assert proc.poll() is None
     assert first.execute("quit") == {"return": {}}
