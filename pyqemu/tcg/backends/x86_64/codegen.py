@@ -26,9 +26,10 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ...ir import Cond, ExitReason, Helper, Kind, Op, Temp
+from ...ir import ExitReason, Helper, Kind, Op, Temp
+from . import arith, divide, fp, softmmu
 from . import asm as A
-from . import divide, fp, softmmu
+from .arith import CC, imm32, s64
 from .asm import R13, R14, R15, RAX, RBP, RCX, RDX, RSP, Mem
 from .regs import (
     ALLOCATABLE,
@@ -44,26 +45,10 @@ from .regs import (
 )
 
 MASK = (1 << 64) - 1
-CC = {Cond.EQ: A.CC_E, Cond.NE: A.CC_NE, Cond.LT: A.CC_L, Cond.GE: A.CC_GE,
-      Cond.LE: A.CC_LE, Cond.GT: A.CC_G, Cond.LTU: A.CC_B, Cond.GEU: A.CC_AE,
-      Cond.LEU: A.CC_BE, Cond.GTU: A.CC_A}
 ALU = {"add": A.ADD, "sub": A.SUB, "and": A.AND, "or": A.OR, "xor": A.XOR}
-SHIFT = {"shl": A.SHL, "shr": A.SHR, "sar": A.SAR, "rotl": A.ROL, "rotr": A.ROR}
 ARG_REGS = (A.RSI, RDX, RCX, A.R8, A.R9)  # after rdi = the state buffer
 # Helpers the backend computes inline instead of calling (by helper name).
 INLINE_HELPERS = {**fp.INLINE, **divide.INLINE}
-
-
-def _s64(v: int) -> int:
-    return v - (1 << 64) if v & (1 << 63) else v
-
-
-def _imm32(t: Temp) -> int | None:
-    """The constant as a sign-extended imm32, or None when it has no such encoding."""
-    if t.kind != Kind.CONST:
-        return None
-    v = _s64(t.value)
-    return v if -(1 << 31) <= v < (1 << 31) else None
 
 
 class TranslationTooBig(Exception):
@@ -189,7 +174,7 @@ class BlockCodegen:
             if op.name == "add" and op.outs[0].kind == Kind.LOCAL and \
                     uses.get(op.outs[0]) == 1 and defs.get(op.outs[0]) == 1 and \
                     op.ins[1].kind == Kind.CONST and op.ins[0].kind != Kind.CONST:
-                disp = _s64(op.ins[1].value) - self.t.low
+                disp = s64(op.ins[1].value) - self.t.low
                 if -(1 << 31) <= disp < (1 << 31):
                     pending[op.outs[0]] = (op.ins[0], disp)
 
@@ -280,7 +265,7 @@ class BlockCodegen:
         r = self.loc.get(t)
         if r is not None:
             return "r", r
-        imm = _imm32(t)
+        imm = imm32(t)
         if imm is not None:
             return "i", imm
         if t.kind == Kind.CONST:
@@ -659,188 +644,6 @@ class BlockCodegen:
             self.a.load(RDX, Mem(RBP, 8 * self.t.env.helper_out2))
         self.define_results(op, i, RDX)
 
-    # ------------------------------------------------------------------ arithmetic
-    def gen_alu(self, op: Op, i: int) -> None:
-        n = op.name
-        d = op.outs[0]
-        x, y = op.ins
-        busy = self.busy_of(op)
-        if (d.kind == Kind.LOCAL and d not in self.last_use) or d in self.fold:
-            return  # dead, or folded into the address of its load/store
-        if n in SHIFT:
-            self.gen_shift(op, i, busy)
-            return
-        if n in ("mulsh", "muluh", "mulsuh"):
-            self.gen_mulh(op, i, busy)
-            return
-        a = self.a
-        if n in ("andc", "orc", "eqv"):
-            self._load_into(RAX, self.operand(y, busy, i))
-            if n == "eqv":
-                self._apply("xor", RAX, self.operand(x, busy, i))
-                a.not_(RAX)
-            else:
-                a.not_(RAX)
-                self._apply("and" if n == "andc" else "or", RAX, self.operand(x, busy, i))
-            self.release_dead(op, i)
-            r = self.dest(d, set(), i)
-            if r != RAX:
-                a.mov_rr(r, RAX)
-            self.define(d, r)
-            return
-        sx = self.operand(x, busy, i)
-        if sx[0] == "r":
-            busy.add(sx[1])
-        sy = self.operand(y, busy, i)
-        if sy[0] == "r":
-            busy.add(sy[1])
-        self.release_dead(op, i)
-        # x's register can take the result when x dies here or x is d itself.
-        if sx[0] == "r" and (x is d or (x.kind == Kind.LOCAL and self.last_use.get(x) == i)) \
-                and not (sy[0] == "r" and sy[1] == sx[1]) and sx[1] in ALLOCATABLE:
-            r = sx[1]
-        else:
-            r = self.dest(d, busy, i)
-        if sy[0] == "r" and sy[1] == r and not (sx[0] == "r" and sx[1] == r):
-            r = RAX
-        self._load_into(r, sx)
-        self._apply(n, r, sy)
-        self.define(d, r)
-
-    def gen_shift(self, op: Op, i: int, busy: set[int]) -> None:
-        a = self.a
-        x, y = op.ins
-        d = op.outs[0]
-        sx = self.operand(x, busy, i)
-        if y.kind == Kind.CONST:
-            self.release_dead(op, i)
-            r = self.dest(d, set(), i)
-            self._load_into(r, sx)
-            a.shift_ri(SHIFT[op.name], r, y.value & 63)
-        else:
-            self._load_into(RCX, self.operand(y, busy, i))
-            self._load_into(RAX, sx)
-            a.shift_cl(SHIFT[op.name], RAX)
-            self.release_dead(op, i)
-            r = self.dest(d, set(), i)
-            if r != RAX:
-                a.mov_rr(r, RAX)
-        self.define(d, r)
-
-    def gen_mulh(self, op: Op, i: int, busy: set[int]) -> None:
-        a = self.a
-        x, y = op.ins
-        n = op.name
-        # The multiplier must not be rax or rdx: keep it in rcx.
-        self._load_into(RCX, self.operand(y, busy, i))
-        self._load_into(RAX, self.operand(x, busy, i))
-        a.mul_r(RCX, signed=n == "mulsh")
-        if n == "mulsuh":
-            # hi(signed x * unsigned y) = hi(unsigned) - (y if x < 0 else 0)
-            self._load_into(RAX, self.operand(x, busy, i))
-            a.shift_ri(A.SAR, RAX, 63)
-            a.alu_rr(A.AND, RAX, RCX)
-            a.alu_rr(A.SUB, RDX, RAX)
-        self.release_dead(op, i)
-        r = self.dest(op.outs[0], set(), i)
-        a.mov_rr(r, RDX)
-        self.define(op.outs[0], r)
-
-    def gen_unop(self, op: Op, i: int) -> None:
-        a = self.a
-        n = op.name
-        d = op.outs[0]
-        x = op.ins[0]
-        if d.kind == Kind.LOCAL and d not in self.last_use:
-            return
-        busy = self.busy_of(op)
-        if n == "mov":
-            r = self.loc.get(x)
-            if d.kind == Kind.LOCAL and x.kind == Kind.LOCAL and r is not None and \
-                    self.last_use.get(x) == i:
-                self._free(r)
-                self._bind(d, r)  # the value moves to d's name: no code
-                self.in_mem.discard(d)
-                return
-            if d.kind == Kind.GLOBAL and r is None:
-                imm = _imm32(x)
-                if imm is not None:
-                    a.store_imm(Mem(RBP, 8 * d.index), imm)
-                    if d in self.loc:
-                        self._free(self.loc[d])
-                    return
-        sx = self.operand(x, busy, i)
-        self.release_dead(op, i)
-        r = self.dest(d, set(), i)
-        if n == "mov":
-            self._load_into(r, sx)
-        elif n in ("neg", "not"):
-            self._load_into(r, sx)
-            a.neg(r) if n == "neg" else a.not_(r)
-        elif n == "bswap64":
-            self._load_into(r, sx)
-            a.bswap(r)
-        else:
-            src = sx[1] if sx[0] == "r" else RAX
-            if sx[0] != "r":
-                self._load_into(RAX, sx)
-            if n == "ext8s":
-                a.movsx8(r, src)
-            elif n == "ext16s":
-                a.movsx16(r, src)
-            elif n == "ext32s":
-                a.movsxd(r, src)
-            elif n == "ext8u":
-                a.movzx8(r, src)
-            elif n == "ext16u":
-                a.movzx16(r, src)
-            elif n == "ext32u":
-                a.mov_rr32(r, src)
-            elif n == "clz":
-                a.lzcnt(r, src)
-            elif n == "ctz":
-                a.tzcnt(r, src)
-            elif n == "ctpop":
-                a.popcnt(r, src)
-            else:
-                raise NotImplementedError(n)
-        self.define(d, r)
-
-    def gen_setcond(self, op: Op, i: int) -> None:
-        a = self.a
-        x, y = op.ins
-        busy = self.busy_of(op)
-        rx = self.in_reg(x, busy, i, scratch=RAX if x.kind == Kind.CONST else None)
-        sy = self.operand(y, busy | {rx}, i)
-        self._cmp(rx, sy)
-        a.setcc(CC[op.aux[0]], RAX)
-        a.movzx8(RAX, RAX)
-        self.release_dead(op, i)
-        r = self.dest(op.outs[0], set(), i)
-        if r != RAX:
-            a.mov_rr(r, RAX)
-        self.define(op.outs[0], r)
-
-    def gen_movcond(self, op: Op, i: int) -> None:
-        a = self.a
-        x, y, v1, v2 = op.ins
-        busy = self.busy_of(op)
-        r1 = self.in_reg(v1, busy, i, scratch=RCX if v1.kind == Kind.CONST else None)
-        busy.add(r1)
-        self._load_into(RAX, self.operand(v2, busy, i))
-        rx = self.in_reg(x, busy, i, scratch=RDX if x.kind == Kind.CONST else None)
-        busy.add(rx)
-        sy = self.operand(y, busy, i)
-        if sy[0] == "r" and sy[1] == RDX and rx == RDX:
-            raise RuntimeError("movcond with two wide constants")  # the optimizer folds these
-        self._cmp(rx, sy)
-        a.cmov(CC[op.aux[0]], RAX, r1)
-        self.release_dead(op, i)
-        r = self.dest(op.outs[0], set(), i)
-        if r != RAX:
-            a.mov_rr(r, RAX)
-        self.define(op.outs[0], r)
-
     # ------------------------------------------------------------------ driver
     def generate(self) -> NativeBlock:
         a = self.a
@@ -877,13 +680,13 @@ class BlockCodegen:
             elif n == "call":
                 self.gen_call(op, i)
             elif n == "setcond":
-                self.gen_setcond(op, i)
+                arith.gen_setcond(self, op, i)
             elif n == "movcond":
-                self.gen_movcond(op, i)
+                arith.gen_movcond(self, op, i)
             elif len(op.ins) == 2 and n != "st":
-                self.gen_alu(op, i)
+                arith.gen_alu(self, op, i)
             elif len(op.ins) == 1:
-                self.gen_unop(op, i)
+                arith.gen_unop(self, op, i)
             else:
                 raise NotImplementedError(n)
         if self.reachable:
