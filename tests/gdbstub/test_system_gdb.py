@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .gdbutil import GUESTS, ROOT, STARTED, RawGdb, free_port, run_gdb, wait_port
+from .gdbutil import GUESTS, ROOT, STARTED, RawGdb, finish, free_port, run_gdb, wait_port
 
 QEMU = shutil.which("qemu-system-riscv64")
 CACHE = ROOT / ".cache" / "guests" / "system"
@@ -49,16 +49,6 @@ def start(args: list[str], port: int, qemu: bool = False) -> subprocess.Popen:
     STARTED.append(proc)
     wait_port(port, proc)
     return proc
-
-
-def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str]:
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
-    return proc.returncode, out.decode(errors="replace")
 
 
 def session(binary: Path, elf: Path, script: list[str], qemu: bool = False,
@@ -263,14 +253,20 @@ def _qmp(port: int):
     return execute, s
 
 
-def test_monitor_cont_runs_a_machine_started_with_gdbstub_and_S(bare) -> None:
-    """-S belongs to the machine: QMP cont starts it though no gdb ever connected."""
-    elf, binary = bare
+def _start_with_qmp(binary: Path):
+    """A -gdb -S machine with a QMP socket; (gdb port, process, execute, QMP socket)."""
     port, qmp_port = free_port(), free_port()
     proc = start(["-bios", str(binary), "-qmp", f"tcp:127.0.0.1:{qmp_port},server=on,wait=off"],
                  port)
     wait_port(qmp_port, proc)
     execute, s = _qmp(qmp_port)
+    return port, proc, execute, s
+
+
+def test_monitor_cont_runs_a_machine_started_with_gdbstub_and_S(bare) -> None:
+    """-S belongs to the machine: QMP cont starts it though no gdb ever connected."""
+    elf, binary = bare
+    port, proc, execute, s = _start_with_qmp(binary)
     with s:
         execute("cont")
         status, console = finish(proc)
@@ -279,11 +275,7 @@ def test_monitor_cont_runs_a_machine_started_with_gdbstub_and_S(bare) -> None:
 
 def test_ctrl_c_while_the_monitor_has_the_machine_stopped(bare) -> None:
     elf, binary = bare
-    port, qmp_port = free_port(), free_port()
-    proc = start(["-bios", str(binary), "-qmp", f"tcp:127.0.0.1:{qmp_port},server=on,wait=off"],
-                 port)
-    wait_port(qmp_port, proc)
-    execute, s = _qmp(qmp_port)
+    port, proc, execute, s = _start_with_qmp(binary)
     g = RawGdb(port)
     tick = _symbol(elf, "tick")
     assert g.ask(f"Z0,{tick:x},4") == "OK"
