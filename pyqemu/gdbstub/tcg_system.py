@@ -23,13 +23,13 @@ from .monitor_bridge import run_hmp
 from .physmem import debug_read, debug_write
 from .riscv import RiscvRegisters
 from .riscv_mmu import debug_translate
-from .target import GDB_SIGINT, GDB_SIGTRAP, HW_BREAK, SW_BREAK, DebugError, StopEvent
-from .watch import Watchpoint, data_access, watch_hit
+from .target import GDB_SIGINT, GDB_SIGTRAP, DebugError, StopEvent
+from .watch import PointTable, Watchpoint, data_access, watch_hit
 
 PAGE = 4096
 
 
-class TcgSystemDebugger:
+class TcgSystemDebugger(PointTable):
     def __init__(self, machine, accel, start_stopped: bool) -> None:
         self.machine = machine
         self.accel = accel
@@ -161,24 +161,6 @@ class TcgSystemDebugger:
             r.tbc.shared.clear()
 
     # ------------------------------------------------------------ break/watchpoints
-    def insert_point(self, kind: int, addr: int, length: int) -> bool:
-        if kind in (SW_BREAK, HW_BREAK):
-            self.breakpoints.add(addr)
-        else:
-            w = Watchpoint(kind, addr, max(length, 1))
-            if w not in self.watchpoints:
-                self.watchpoints.append(w)
-        return True
-
-    def remove_point(self, kind: int, addr: int, length: int) -> bool:
-        if kind in (SW_BREAK, HW_BREAK):
-            self.breakpoints.discard(addr)
-        else:
-            w = Watchpoint(kind, addr, max(length, 1))
-            if w in self.watchpoints:
-                self.watchpoints.remove(w)
-        return True
-
     # ------------------------------------------------------------ run control (loop side)
     def attach(self) -> None:
         """gdb connected: stop the machine and wait until the vCPU thread parks, so the

@@ -29,14 +29,12 @@ from .riscv import RiscvRegisters
 from .target import (
     GDB_SIGINT,
     GDB_SIGTRAP,
-    HW_BREAK,
-    SW_BREAK,
     DebugError,
     StopEvent,
     to_gdb_signal,
     to_linux_signal,
 )
-from .watch import Watchpoint, data_access, watch_hit
+from .watch import PointTable, Watchpoint, data_access, watch_hit
 
 SEGV_MAPERR, ILL_ILLOPC, TRAP_BRKPT = 1, 1, 1
 # Interrupts a guest thread's blocking host call for gdb's Ctrl-C. A real-time signal:
@@ -44,7 +42,7 @@ SEGV_MAPERR, ILL_ILLOPC, TRAP_BRKPT = 1, 1, 1
 KICK_SIGNAL = signal.SIGRTMAX - 1
 
 
-class UserDebugger:
+class UserDebugger(PointTable):
     def __init__(self, engine: UserEngine, process) -> None:
         self.engine = engine
         self.process = process
@@ -138,24 +136,6 @@ class UserDebugger:
         except GuestFault:
             raise DebugError(14) from None
         self.engine.invalidate_code(addr, addr + len(data))
-
-    def insert_point(self, kind: int, addr: int, length: int) -> bool:
-        if kind in (SW_BREAK, HW_BREAK):
-            self.breakpoints.add(addr)
-            return True
-        w = Watchpoint(kind, addr, max(length, 1))
-        if w not in self.watchpoints:
-            self.watchpoints.append(w)
-        return True
-
-    def remove_point(self, kind: int, addr: int, length: int) -> bool:
-        if kind in (SW_BREAK, HW_BREAK):
-            self.breakpoints.discard(addr)
-            return True
-        w = Watchpoint(kind, addr, max(length, 1))
-        if w in self.watchpoints:
-            self.watchpoints.remove(w)
-        return True
 
     def resume(self, actions: dict[int, tuple[str, int]],
                default: tuple[str, int] | None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..target.riscv.decode import decode
-from .target import WATCH_ACCESS, WATCH_READ, WATCH_WRITE
+from .target import HW_BREAK, SW_BREAK, WATCH_ACCESS, WATCH_READ, WATCH_WRITE
 
 _LOAD_SIZES = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4, "lwu": 4, "ld": 8, "flw": 4,
                "fld": 8, "lr_w": 4, "lr_d": 8}
@@ -28,6 +28,32 @@ class Watchpoint:
 
     def overlaps(self, addr: int, size: int) -> bool:
         return addr < self.addr + self.length and self.addr < addr + size
+
+
+class PointTable:
+    """gdb's Z/z packets for a debugger that checks breakpoints and watchpoints itself
+    (TCG): the set of breakpoint addresses and the list of watchpoints."""
+
+    breakpoints: set[int]
+    watchpoints: list[Watchpoint]
+
+    def insert_point(self, kind: int, addr: int, length: int) -> bool:
+        if kind in (SW_BREAK, HW_BREAK):
+            self.breakpoints.add(addr)
+            return True
+        w = Watchpoint(kind, addr, max(length, 1))
+        if w not in self.watchpoints:
+            self.watchpoints.append(w)
+        return True
+
+    def remove_point(self, kind: int, addr: int, length: int) -> bool:
+        if kind in (SW_BREAK, HW_BREAK):
+            self.breakpoints.discard(addr)
+            return True
+        w = Watchpoint(kind, addr, max(length, 1))
+        if w in self.watchpoints:
+            self.watchpoints.remove(w)
+        return True
 
 
 def data_access(read_u16, pc: int, get_x) -> tuple[int, int, bool, bool] | None:
