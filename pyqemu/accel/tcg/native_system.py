@@ -185,15 +185,6 @@ class NativeSystemCode:
                     self.translate_ns += time.perf_counter_ns() - t0
                     return tb
         tr.flags = flags
-        ctx = TCGContext(tr.globals)
-        r.fetch.begin()
-        try:
-            n_insns, end = tr.translate(ctx, vpc)
-        except GuestFetchFault:
-            raise r.fetch_trap(vpc) from None
-        finally:
-            r.fetch.end()
-        optimize(ctx)
         dpriv = (flags >> 2) & 3
         tlb_off = _mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
             * TLB_ENTRIES * 32
@@ -203,7 +194,25 @@ class NativeSystemCode:
             epilogue=self.epilogue, low=0, helper_address=self.helpers.address, env=ENV,
             system=codegen.SystemTarget(EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD, tlb_off,
                                         TLB_ENTRIES - 1, self.thunks))
-        blk = codegen.generate(ctx.ops, vpc, target)
+        saved = tr.max_insns
+        try:
+            while True:
+                ctx = TCGContext(tr.globals)
+                r.fetch.begin()
+                try:
+                    n_insns, end = tr.translate(ctx, vpc)
+                except GuestFetchFault:
+                    raise r.fetch_trap(vpc) from None
+                finally:
+                    r.fetch.end()
+                optimize(ctx)
+                try:
+                    blk = codegen.generate(ctx.ops, vpc, target)
+                    break
+                except codegen.TranslationTooBig:  # more spills than the frame holds
+                    tr.max_insns = max(1, min(tr.max_insns, n_insns) // 2)
+        finally:
+            tr.max_insns = saved
         if persist is not None:
             data = r.code_bytes(vpc, ppc, end)
             if data is not None:
