@@ -17,6 +17,7 @@ from ...target.riscv import trap as t
 
 PAGE = 4096
 TLB_LIMIT = 8192  # entries per mode before a refill starts over
+LOCAL_LIMIT = 4096  # non-global translations remembered one by one; beyond: flush all
 
 
 class SoftMMU:
@@ -40,6 +41,10 @@ class SoftMMU:
         # mode key (effective privilege, SUM, MXR) -> (read TLB, write TLB)
         self.tlbs: dict[tuple[int, bool, bool], tuple[dict, dict]] = {}
         self.fetch_tlb: dict[tuple[int, int], int] = {}  # (priv, vpn) -> physical page
+        # What was cached from non-global mappings since the last flush: an address
+        # space switch forgets only these (the kernel's global mappings stay).
+        self.local_data: list[tuple[tuple[int, bool, bool], int]] = []  # (mode, vpn)
+        self.local_fetch: list[tuple[int, int]] = []  # fetch_tlb keys
         # The native backend's TLB (tcg/backends/x86_64/softmmu.py), refilled and
         # flushed along with the dicts: fill(mode, va, ram offset of the page, write).
         self.native = None
@@ -51,15 +56,34 @@ class SoftMMU:
             pair = self.tlbs[mode] = ({}, {})
         return pair
 
-    def flush(self) -> None:
-        """satp write, sfence.vma, PMP change: forget every cached translation (the
-        dict objects stay: blocks hold references to them)."""
+    def flush(self, keep_global: bool = False) -> set[int] | None:
+        """satp write, sfence.vma, PMP change: forget cached translations (the dict
+        objects stay: blocks hold references to them). With keep_global only the
+        non-global ones go, and the result is the set of virtual pages whose fetch
+        translation went (None: everything went)."""
+        if keep_global and len(self.local_data) + len(self.local_fetch) <= LOCAL_LIMIT:
+            for mode, vpn in self.local_data:
+                r, w = self.tlbs[mode]
+                r.pop(vpn, None)
+                w.pop(vpn, None)
+            vpns = set()
+            for key in self.local_fetch:
+                self.fetch_tlb.pop(key, None)
+                vpns.add(key[1])
+            self.local_data.clear()
+            self.local_fetch.clear()
+            if self.native is not None:
+                self.native.flush_local()
+            return vpns
         for r, w in self.tlbs.values():
             r.clear()
             w.clear()
         self.fetch_tlb.clear()
+        self.local_data.clear()
+        self.local_fetch.clear()
         if self.native is not None:
             self.native.flush()
+        return None
 
     def flush_page(self, va: int) -> None:
         """sfence.vma with an address: forget that page's translations only."""
@@ -86,6 +110,9 @@ class SoftMMU:
                 w.clear()
             addend = (off & ~(PAGE - 1)) - (va & ~(PAGE - 1))
             vpn = va >> 12
+            local = not self.mmu.last_global
+            if local:
+                self.local_data.append((mode, vpn))
             if access == m.WRITE:
                 w[vpn] = addend
                 # A store set D; a later load of the page may use it too.
@@ -93,7 +120,7 @@ class SoftMMU:
             else:
                 r[vpn] = addend
             if self.native is not None:
-                self.native.fill(mode, va, off & ~(PAGE - 1), access == m.WRITE)
+                self.native.fill(mode, va, off & ~(PAGE - 1), access == m.WRITE, local)
         return pa
 
     # ------------------------------------------------------------------ slow paths
@@ -139,6 +166,8 @@ class SoftMMU:
         if pp is None:
             pa, whole = self.mmu.translate(va, m.FETCH, priv, False, False)
             pp = pa & ~(PAGE - 1)
+            if not self.mmu.last_global:
+                self.local_fetch.append(key)
             sec = self.phys.lookup(pa)
             if sec is None or sec.ram is None:
                 raise t.RiscvTrap(t.INSN_ACCESS_FAULT, va)

@@ -84,8 +84,8 @@ class HartRunner:
             return bytes(self.ram_view[off:off + PAGE])
         return None  # ROM: never changes under the guest
 
-    def flush_tlb(self) -> None:
-        self.smmu.flush()
+    def flush_tlb(self, keep_global: bool = False) -> None:
+        self.smmu.flush(keep_global)
         self.tbc.flush_jump_cache()
 
     def update_flags(self) -> None:

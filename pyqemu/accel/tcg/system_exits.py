@@ -78,8 +78,14 @@ def sfence_vma(runner) -> None:
         raise illegal(runner)
     q[cs.PC] += 4
     va = q[cs.SFENCE_VA]
+    asid = q[cs.SFENCE_ASID]
     if va == ALL:
-        runner.flush_tlb()
+        if asid == ALL:
+            runner.flush_tlb()
+        elif asid == (q[cs.SATP] >> 44) & 0xFFFF:
+            runner.flush_tlb(keep_global=True)
+        # else: another address space, of which nothing is cached (a satp write
+        # forgets the non-global translations)
     else:
         runner.smmu.flush_page(va)
         runner.flush_jump_cache_page(va >> 12)

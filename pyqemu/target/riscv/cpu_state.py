@@ -50,6 +50,10 @@ MCOUNTINHIBIT = 101
 MHARTID = 102
 STIMECMP = 103
 MSECCFG = 104
+# The mip bits devices drive (hart.hw_mip), kept in the buffer so that generated code
+# can tell whether enabling interrupts makes one deliverable.
+HW_MIP = 105
+SFENCE_ASID = 106  # sfence.vma's rs2 for the loop (all ones: every address space)
 PMPCFG = 112  # pmpcfg0, pmpcfg2, ... pmpcfg14 (RV64: even numbers only): 8 words
 PMPADDR = 120  # pmpaddr0..63
 NUM_WORDS = 192

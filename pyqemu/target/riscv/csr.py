@@ -195,9 +195,12 @@ class CsrFile:
             if q[cs.PRIV] == t.PRV_S and q[cs.MSTATUS] & t.MSTATUS_TVM:
                 raise t.RiscvTrap(t.ILLEGAL_INSN, raw)
             if (v >> 60) in SATP_MODES:
-                # ASIDLEN = 0: the ASID field reads as zero, Linux then flushes on switch.
-                q[cs.SATP] = v & ~(0xFFFF << 44)
-                hart.flush_tlb()
+                # ASIDLEN = 16, as QEMU's harts: Linux then gives each process an ASID
+                # and switches address spaces without sfence.vma. Translations are not
+                # tagged with ASIDs here: a switch forgets the non-global ones.
+                old = q[cs.SATP]
+                q[cs.SATP] = v
+                hart.flush_tlb(keep_global=old >> 60 == v >> 60)
         elif csr == 0x301 or 0x323 <= csr <= 0x33F or 0xB00 <= csr <= 0xB1F:
             pass  # misa is fixed; counters and events ignore writes
         elif 0x3A0 <= csr <= 0x3AF:

@@ -25,7 +25,6 @@ class RiscvSystemHart(RiscvCPU):
     def __init__(self, hartid: int, wakeup: threading.Event | None = None) -> None:
         super().__init__()
         self.hartid = hartid
-        self.hw_mip = 0
         self.exit_request = [0]
         self.wakeup = wakeup or threading.Event()
         self.waiting = False  # in wfi
@@ -33,11 +32,20 @@ class RiscvSystemHart(RiscvCPU):
         self._t0 = time.monotonic_ns()
         self.read_mtime: Callable[[], int] = self._host_mtime
         self.on_state_change: Callable[[], None] = lambda: None
-        self.on_tlb_flush: Callable[[], None] = lambda: None
+        self.on_tlb_flush: Callable[[bool], None] = lambda keep_global: None
         self.on_kick: Callable[[RiscvSystemHart], None] = lambda hart: None
         self.insns_base = 0
 
     # ------------------------------------------------------------------ board interface
+    @property
+    def hw_mip(self) -> int:
+        """The interrupt-pending bits devices drive (a word of the state buffer)."""
+        return self.q[cs.HW_MIP]
+
+    @hw_mip.setter
+    def hw_mip(self, value: int) -> None:
+        self.q[cs.HW_MIP] = value
+
     def set_interrupt(self, mip_bit: int, level: bool) -> None:
         if level:
             self.hw_mip |= 1 << mip_bit
@@ -59,8 +67,10 @@ class RiscvSystemHart(RiscvCPU):
     # ------------------------------------------------------------------ state
     def reset(self, pc: int) -> None:
         q = self.q
+        hw_mip = self.hw_mip
         for i in range(cs.NUM_WORDS):
             q[i] = 0
+        self.hw_mip = hw_mip
         q[cs.LR_ADDR] = cs.RESERVATION_NONE
         q[cs.PRIV] = t.PRV_M
         q[cs.PC] = pc
@@ -103,5 +113,7 @@ class RiscvSystemHart(RiscvCPU):
         self.exit_request[0] = 1
         self.on_state_change()
 
-    def flush_tlb(self) -> None:
-        self.on_tlb_flush()
+    def flush_tlb(self, keep_global: bool = False) -> None:
+        """Forget cached translations; keep_global keeps those of global mappings (a
+        satp write: they are the same in every address space, privileged ISA 4.3.1)."""
+        self.on_tlb_flush(keep_global)

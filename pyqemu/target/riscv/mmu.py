@@ -42,6 +42,9 @@ class MMU:
         self.ram_base = 0
         self.ram_size = 0
         self.ram64 = None
+        # Whether the last translation came from a global mapping (or needed no page
+        # tables): such a result survives an address-space switch.
+        self.last_global = True
 
     def translate(self, va: int, access: int, priv: int, sum_: bool, mxr: bool) -> tuple[int, bool]:
         """(physical address, whether the result holds for the whole page)."""
@@ -50,6 +53,7 @@ class MMU:
         mode = satp >> 60
         if priv == t.PRV_M or mode == 0:
             pa = va
+            self.last_global = True
         else:
             pa = self._walk(va, access, priv, sum_, mxr, satp, LEVELS[mode])
         whole = self.pmp_check(pa, access, priv, va)
@@ -65,6 +69,7 @@ class MMU:
         a = (satp & ((1 << 44) - 1)) << 12
         phys = self.phys
         ram64, ram_base, ram_size = self.ram64, self.ram_base, self.ram_size
+        g = 0  # G on any level makes the mapping global (ch. 4.3.1)
         for level in range(levels - 1, -1, -1):
             pte_addr = a + ((va >> (12 + 9 * level)) & 0x1FF) * 8
             off = pte_addr - ram_base
@@ -78,6 +83,7 @@ class MMU:
             if not pte & PTE_V or (not pte & PTE_R and pte & PTE_W) or pte & PTE_RESERVED:
                 raise t.RiscvTrap(PAGE_FAULT[access], va)
             ppn = (pte >> PTE_PPN_SHIFT) & ((1 << 44) - 1)
+            g |= pte & PTE_G
             if not pte & (PTE_R | PTE_X):
                 if level == 0 or pte & (PTE_A | PTE_D | PTE_U):
                     raise t.RiscvTrap(PAGE_FAULT[access], va)
@@ -105,6 +111,7 @@ class MMU:
             if pte & want != want:
                 phys.store(pte_addr, 8, pte | want)
             off_bits = 12 + 9 * level
+            self.last_global = bool(g)
             return ((ppn << 12) & ~((1 << off_bits) - 1)) | (va & ((1 << off_bits) - 1))
         raise t.RiscvTrap(PAGE_FAULT[access], va)
 

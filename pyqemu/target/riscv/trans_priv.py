@@ -52,11 +52,13 @@ def trans_wfi(dc: DisasContext, i: Insn) -> None:
 def trans_sfence_vma(dc: DisasContext, i: Insn) -> None:
     if not dc.system or dc.priv < 1:
         return _illegal(dc)
-    # The loop flushes one page when rs1 names it, else everything.
+    # The loop flushes one page when rs1 names it, else everything; rs2 names the
+    # address space (x0: all of them, global mappings included).
     from . import cpu_state as cs
 
     va = dc.x(i.rs1) if i.rs1 else dc.const((1 << 64) - 1)
     dc.mov(dc.g[cs.SFENCE_VA], va)
+    dc.mov(dc.g[cs.SFENCE_ASID], dc.x(i.rs2) if i.rs2 else dc.const((1 << 64) - 1))
     dc.exit_to_loop(ExitReason.SFENCE_VMA, dc.pc)  # the loop checks mstatus.TVM
 
 
@@ -92,7 +94,8 @@ def _inline_sstatus(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> 
     """sstatus (a view of mstatus) inline in S-mode: Linux reads and writes it around
     every interrupt-disabled section and user access. The block goes on unless the
     write changes what its translation depends on (SUM, MXR, FS) or enables
-    interrupts (SIE 0 -> 1): then the loop takes over after the instruction, as for
+    interrupts (SIE 0 -> 1) while one is pending: then the loop takes over after the
+    instruction, as for
     any state-changing CSR write."""
     from ...tcg.ir import Cond
     from . import trap as t
@@ -117,7 +120,14 @@ def _inline_sstatus(dc: DisasContext, i: Insn, kind: int, src, writes: bool) -> 
         dc.mov(m, new_m)
         flags = dc.op2("and", dc.op2("xor", old_m, new_m),
                        dc.const(t.MSTATUS_SUM | t.MSTATUS_MXR | t.MSTATUS_FS))
-        enabled = dc.op2("and", dc.op2("andc", new_m, old_m), dc.const(t.MSTATUS_SIE))
+        # SIE 0 -> 1 matters only when an enabled interrupt is pending: mip's software
+        # bits or the device-driven ones (a device that raises its line later also
+        # raises the exit request, so the loop sees it at the next block boundary).
+        pending = dc.op2("and", dc.op2("or", dc.g[cs.MIP], dc.g[cs.HW_MIP]), dc.g[cs.MIE])
+        any_pending = dc.ctx.new_temp()
+        dc.ctx.emit("setcond", [any_pending], [pending, dc.const(0)], Cond.NE)
+        enabled = dc.op2("and", dc.op2("andc", new_m, old_m),
+                         dc.op2("shl", any_pending, dc.const(1)))  # SIE is bit 1
         go_on = dc.label()
         dc.ctx.emit("brcond", [], [dc.op2("or", flags, enabled), dc.const(0)], Cond.EQ, go_on)
         dc.mov(dc.xd(i.rd), val)

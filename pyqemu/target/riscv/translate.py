@@ -38,10 +38,12 @@ def make_globals() -> dict[int, Temp]:
     for idx, name in ((cs.PC, "pc"), (cs.FFLAGS, "fflags"), (cs.FRM, "frm"),
                       (cs.LR_ADDR, "lr_addr"), (cs.LR_VALUE, "lr_value"),
                       (cs.MSTATUS, "mstatus"), (cs.SFENCE_VA, "sfence_va"),
+                      (cs.SFENCE_ASID, "sfence_asid"),
                       # CSRs that system-mode code reads and writes inline (trans_priv)
                       (cs.SSCRATCH, "sscratch"), (cs.SEPC, "sepc"), (cs.SCAUSE, "scause"),
                       (cs.STVAL, "stval"), (cs.MSCRATCH, "mscratch"), (cs.MEPC, "mepc"),
-                      (cs.MCAUSE, "mcause"), (cs.MTVAL, "mtval"), (cs.MHARTID, "mhartid")):
+                      (cs.MCAUSE, "mcause"), (cs.MTVAL, "mtval"), (cs.MHARTID, "mhartid"),
+                      (cs.MIP, "mip"), (cs.HW_MIP, "hw_mip"), (cs.MIE, "mie")):
         g[idx] = Temp(Kind.GLOBAL, idx, name)
     return g
 
