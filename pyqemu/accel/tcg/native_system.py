@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import time
+from collections.abc import Callable
 
 from ...target.riscv import cpu_state as cs
 from ...target.riscv import trap as t
@@ -197,14 +198,11 @@ class NativeSystemCode:
         if persist is not None:
             entry = persist.find(key, lambda end: r.code_bytes(vpc, ppc, end))
             if entry is not None:
-                try:
-                    tb = self._place(r, key, entry)
-                except (KeyError, AttributeError):
-                    tb = None  # a helper this version no longer has
-                if tb is not None:
-                    self.reused += 1
-                    self.translate_ns += time.perf_counter_ns() - t0
-                    return tb
+                tb = self._place(r, key, entry.end, entry.n_insns, entry.size, entry.code,
+                                 entry.jump_slots, entry.targets)
+                self.reused += 1
+                self.translate_ns += time.perf_counter_ns() - t0
+                return tb
         tr.flags = flags
         dpriv = (flags >> 2) & 3
         tlb_off = _mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
@@ -238,24 +236,21 @@ class NativeSystemCode:
             data = r.code_bytes(vpc, ppc, end)
             if data is not None:
                 persist.add(key, end, data, n_insns, blk)
-        tb = self._place(r, key, (end, b"", n_insns, blk.code, blk.relocs, blk.jump_slots,
-                                  blk.targets), resolved=True)
+        tb = self._place(r, key, end, n_insns, len(blk.code),
+                         lambda at, tb_id, helper_address:
+                         codegen.relocate(blk.code, blk.relocs, at, tb_id, helper_address),
+                         blk.jump_slots, blk.targets)
         self.translate_ns += time.perf_counter_ns() - t0
         self.translated_insns += n_insns
         return tb
 
-    def _place(self, r: NativeHartRunner, key: tuple, entry: tuple,
-               resolved: bool = False) -> NativeTB:
-        """Put a block's code into the buffer (relocated) and register it."""
-        from . import tb_persist
-
-        end, _, n_insns, code, relocs, jump_slots, targets = entry
+    def _place(self, r: NativeHartRunner, key: tuple, end: int, n_insns: int, size: int,
+               code: Callable, jump_slots: dict, targets: dict) -> NativeTB:
+        """Put a block's code into the buffer and register it; ``code(at, tb_id,
+        helper_address)`` gives its bytes relocated for buffer offset ``at``."""
         vpc, ppc, flags = key
-        if not resolved:
-            relocs = [(k, off, (tb_persist.resolve_helper(arg[0]), arg[1]))
-                      if k == codegen.RELOC_HELPER else (k, off, arg) for k, off, arg in relocs]
         at = (self.cb.top + 15) & ~15
-        if at + len(code) > self.cb.size:
+        if at + size > self.cb.size:
             self.flush()
             at = self.cb.top
         tb = NativeTB()
@@ -269,8 +264,8 @@ class NativeSystemCode:
         tb.phys2 = None
         if (end - 1) >> PAGE_BITS != vpc >> PAGE_BITS:
             tb.phys2 = r.smmu.fetch_page(end - 1) & ~(PAGE - 1)
-        self.cb.place(codegen.relocate(code, relocs, at, tb.tb_id, self.helpers.address), at)
-        self.cb.top = at + len(code)
+        self.cb.place(code(at, tb.tb_id, self.helpers.address), at)
+        self.cb.top = at + size
         self.by_id.append(tb)
         self.by_key[tb.key] = tb
         for page in {ppc & ~(PAGE - 1), tb.phys2}:

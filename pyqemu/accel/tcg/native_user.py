@@ -26,6 +26,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 from ...linux_user.guest_memory import HMASK, LOW, REGION_SIZE, GuestFault, GuestMemory
 from ...target.riscv import cpu_state as cs
@@ -193,7 +194,10 @@ class NativeUserEngine:
         log = self.log
         optimize_logged(self.translator, ctx, pc, end, log)
         blk = codegen.generate(ctx.ops, pc, self._target(len(self.by_id), self.cb.top))
-        tb = self._place(pc, end, n_insns, blk.code, blk.relocs, blk.jump_slots, blk.targets)
+        tb = self._place(pc, end, n_insns, len(blk.code),
+                         lambda at, tb_id, helper_address:
+                         codegen.relocate(blk.code, blk.relocs, at, tb_id, helper_address),
+                         blk.jump_slots, blk.targets)
         if self.persist is not None:
             self.persist.add(pc, end, self.mem.read(pc, end - pc), n_insns, blk)
         if log and log.enabled("out_asm"):
@@ -202,18 +206,19 @@ class NativeUserEngine:
             log.write(f"OUT: [size={len(blk.code)}]\n{disassemble(blk.code, tb.host)}\n")
         return tb
 
-    def _place(self, pc: int, end: int, n_insns: int, code: bytes, relocs: list,
+    def _place(self, pc: int, end: int, n_insns: int, size: int, code: Callable,
                jump_slots: dict, targets: dict) -> NativeTB:
-        """Copy a block's code into the buffer, relocated for where it lands."""
+        """Copy a block's code into the buffer; ``code(at, tb_id, helper_address)``
+        gives its bytes relocated for buffer offset ``at``."""
         at = (self.cb.top + 15) & ~15
-        if at + len(code) > self.cb.size:
+        if at + size > self.cb.size:
             self.flush()  # full: start again, as QEMU does with its code_gen_buffer
             at = self.cb.top
-            if at + len(code) > self.cb.size:
+            if at + size > self.cb.size:
                 raise RuntimeError("native backend: a block larger than the code buffer")
         tb_id = len(self.by_id)
-        self.cb.place(codegen.relocate(code, relocs, at, tb_id, self.helpers.address), at)
-        self.cb.top = at + len(code)
+        self.cb.place(code(at, tb_id, self.helpers.address), at)
+        self.cb.top = at + size
         tb = NativeTB(tb_id, pc, end, n_insns, at, self.cb.exec_base + at,
                       codegen.NativeBlock(b"", jump_slots, targets), self.generation)
         self.by_id.append(tb)
@@ -230,16 +235,11 @@ class NativeUserEngine:
         entry = self.persist.find(pc, lambda end: self.mem.read(pc, end - pc))
         if entry is None:
             return None
-        end, _, n_insns, code, relocs, jump_slots, targets = entry
-        if not tr.fetchable(end - 1, 1):
+        if not tr.fetchable(entry.end - 1, 1):
             return None
-        try:
-            relocs = [(k, off, (tb_persist.resolve_helper(arg[0]), arg[1]))
-                      if k == codegen.RELOC_HELPER else (k, off, arg) for k, off, arg in relocs]
-        except (KeyError, AttributeError):
-            return None  # a helper this version no longer has
-        self.translated_insns += n_insns
-        return self._place(pc, end, n_insns, code, relocs, jump_slots, targets)
+        self.translated_insns += entry.n_insns
+        return self._place(pc, entry.end, entry.n_insns, entry.size, entry.code,
+                           entry.jump_slots, entry.targets)
 
     def save_translations(self) -> None:
         if self.persist is not None:

@@ -25,8 +25,14 @@ from pathlib import Path
 
 from ...tcg.backends.x86_64 import codegen
 
-_FORMAT = 1
-_SOURCES = ("tcg", "target/riscv", "accel/tcg", "linux_user/guest_memory.py")
+_FORMAT = 2  # entries with packed relocations (codegen.pack_relocs)
+# What native translations depend on: the frontend, the IR and optimizer, the x86-64
+# backend and the runners that lay out state and bind helpers (not the Python backend:
+# its changes need not throw native caches away).
+_SOURCES = ("tcg/ir.py", "tcg/optimize.py", "tcg/backends/x86_64", "target/riscv",
+            "accel/tcg/native_user.py", "accel/tcg/native_system.py",
+            "accel/tcg/softmmu.py", "accel/tcg/system_exits.py", "accel/tcg/tb_persist.py",
+            "linux_user/guest_memory.py")
 
 
 def _fingerprint() -> str:
@@ -105,9 +111,28 @@ def digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+class Entry:
+    """A kept block ready to be placed: ``code(at, tb_id, helper_address)`` relocates
+    it. Making one raises KeyError when it calls a helper this version does not have."""
+
+    __slots__ = ("end", "n_insns", "size", "jump_slots", "targets", "_code", "_rel",
+                 "_exits", "_helpers")
+
+    def __init__(self, raw: tuple) -> None:
+        (self.end, _, self.n_insns, self._code, self._rel, self._exits, helpers,
+         self.jump_slots, self.targets) = raw
+        self._helpers = [(off, resolve_helper(name), n) for off, name, n in helpers]
+        self.size = len(self._code)
+
+    def code(self, at: int, tb_id: int, helper_address) -> bytearray:
+        return codegen.relocate_packed(self._code, self._rel, self._exits, self._helpers,
+                                       at, tb_id, helper_address)
+
+
 class PersistentBlocks:
-    """key -> [(end, digest, n_insns, code, relocs, jump_slots, targets)] of one program
-    (user mode: key = pc; system mode: key = (virtual pc, physical pc, TB flags)).
+    """key -> [(end, digest, n_insns, code, rel32, exits, helpers, jump_slots, targets)]
+    of one program (user mode: key = pc; system mode: key = (virtual pc, physical pc,
+    TB flags)); the relocations are packed (codegen.pack_relocs).
 
     Relocations naming helpers keep the helper's name; ``resolve_helper(name)`` gives
     the Helper object back when a block is placed.
@@ -144,23 +169,24 @@ class PersistentBlocks:
     def for_executable(cls, exe: str) -> PersistentBlocks:
         return cls.for_files(exe)
 
-    def find(self, key, read) -> tuple | None:
+    def find(self, key, read) -> Entry | None:
         """A block for key whose guest bytes (read(end) -> bytes) are still the same."""
-        for entry in self.blocks.get(key, ()):
-            end, dg = entry[0], entry[1]
+        for raw in self.blocks.get(key, ()):
+            end, dg = raw[0], raw[1]
             try:
                 data = read(end)
             except Exception:  # bytes no longer readable: not this one
                 continue
             if data is not None and digest(data) == dg:
-                return entry
+                try:
+                    return Entry(raw)
+                except (KeyError, AttributeError):
+                    return None  # a helper this version no longer has
         return None
 
     def add(self, key, end: int, data: bytes, n_insns: int, blk: codegen.NativeBlock) -> None:
-        relocs = [(k, off, (arg[0].name, arg[1]) if k == codegen.RELOC_HELPER else arg)
-                  for k, off, arg in blk.relocs]
-        entry = (end, digest(data), n_insns, blk.code, relocs, dict(blk.jump_slots),
-                 dict(blk.targets))
+        entry = (end, digest(data), n_insns, blk.code, *codegen.pack_relocs(blk.relocs),
+                 dict(blk.jump_slots), dict(blk.targets))
         lst = self.blocks.setdefault(key, [])
         lst[:] = [e for e in lst if e[0] != end] + [entry]
         self.added += 1

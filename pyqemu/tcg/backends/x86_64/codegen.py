@@ -117,6 +117,39 @@ def relocate(code: bytes, relocs: list[tuple], at: int, tb_id: int,
     return out
 
 
+def pack_relocs(relocs: list[tuple]) -> tuple[bytes, bytes, tuple]:
+    """The compact form the persistent cache keeps (a few objects per block instead of
+    one tuple per field, which is what loading a cache of 20k blocks costs): REL32
+    fields as (offset, target - offset - to_end) pairs, EXIT fields as (offset, kind)
+    pairs, helper fields as (offset, helper name, number of arguments)."""
+    rel = bytearray()
+    exits = bytearray()
+    helpers = []
+    for kind, off, arg in relocs:
+        if kind == RELOC_REL32:
+            rel += struct.pack("<Iq", off, arg[0] - off - arg[1])
+        elif kind == RELOC_EXIT:
+            exits += struct.pack("<II", off, arg)
+        else:
+            helpers.append((off, arg[0].name, arg[1]))
+    return bytes(rel), bytes(exits), tuple(helpers)
+
+
+def relocate_packed(code: bytes, rel: bytes, exits: bytes, helpers: list[tuple], at: int,
+                    tb_id: int, helper_address: Callable) -> bytearray:
+    """``relocate`` for packed relocations (helpers given as Helper objects)."""
+    out = bytearray(code)
+    pack_into = struct.pack_into
+    for off, base in struct.iter_unpack("<Iq", rel):
+        pack_into("<i", out, off, base - at)
+    tag = tb_id << EXIT_SHIFT
+    for off, kind in struct.iter_unpack("<II", exits):
+        pack_into("<I", out, off, tag | kind)
+    for off, helper, n_args in helpers:
+        pack_into("<Q", out, off, helper_address(helper, n_args))
+    return out
+
+
 class BlockCodegen:
     def __init__(self, ops: list[Op], pc: int, t: BlockTarget) -> None:
         self.ops = ops
