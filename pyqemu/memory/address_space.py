@@ -103,6 +103,10 @@ class AddressSpace:
         # Held around every MMIO callback when set: the machine puts its BQL here, so a
         # vCPU thread entering a device is serialised with the main loop (DESIGN.md 1).
         self.mmio_lock: threading.RLock | None = None
+        # Told (address, length) of every write into RAM that does not come from a
+        # CPU's TLB fast path: device DMA, loaders, slow-path stores. The TCG
+        # accelerator watches pages holding translated code this way.
+        self.ram_write_hooks: list[Callable[[int, int], None]] = []
 
     # --- building the map -------------------------------------------------------
     def add_listener(self, callback: Callable[[str, Section], None]) -> None:
@@ -199,6 +203,8 @@ class AddressSpace:
                 return               # ROM: writes are silently discarded
             o = s.ram_offset + addr - s.base
             s.ram.view[o:o + size] = value.to_bytes(size, "little")
+            for hook in self.ram_write_hooks:
+                hook(addr, size)
             return
         lock = self.mmio_lock
         if lock is None:
@@ -248,6 +254,8 @@ class AddressSpace:
         for s, o, k in self._ram_pieces(addr, len(mv), True):
             s.ram.view[o:o + k] = mv[pos:pos + k]
             pos += k
+        for hook in self.ram_write_hooks:
+            hook(addr, len(mv))
 
     def ram_view(self, addr: int, n: int, is_write: bool = False) -> memoryview:
         """A zero-copy view of n bytes of guest RAM; must not span two RAM blocks."""
@@ -257,6 +265,9 @@ class AddressSpace:
         if not pieces:
             return memoryview(b"")
         s, o, k = pieces[0]
+        if is_write:
+            for hook in self.ram_write_hooks:  # written through the view from now on
+                hook(addr, n)
         return s.ram.view[o:o + k]
 
     def read_uint(self, addr: int, size: int) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -78,6 +79,12 @@ class NativeTLB:
             q[e] = q[e + 1] = q[e + 3] = 1
         self.local.clear()
 
+    def unwrite(self, mode: tuple[int, bool, bool], vpn: int) -> None:
+        """Stores to page vpn in this mode take the slow path again."""
+        e = 4 * (_mode_index(*mode) * TLB_ENTRIES + (vpn & (TLB_ENTRIES - 1)))
+        if self.q[e + 1] == vpn << 12:
+            self.q[e + 1] = 1
+
     def fill(self, mode: tuple[int, bool, bool], va: int, ram_off: int, write: bool,
              local: bool = False) -> None:
         page = va & ~(PAGE - 1)
@@ -131,7 +138,12 @@ class NativeSystemCode:
         self.code_start = self.cb.top
         self.by_key: dict[tuple[int, int, int], NativeTB] = {}
         self.by_id: list[NativeTB] = []
+        # Physical pages holding translated code, with a copy of their bytes (None for
+        # ROM). Stores reach such a page through the slow path only, which adds it to
+        # `written`, as do device writes; fence.i compares just those pages.
         self.code_pages: dict[int, bytes | None] = {}
+        self.written: set[int] = set()
+        self.written_lock = threading.Lock()  # device writes come from other threads
         self.page_tbs: dict[int, list[NativeTB]] = {}  # physical page -> its blocks
         self.generation = 0
         self.translate_ns = 0
@@ -154,8 +166,10 @@ class NativeSystemCode:
     def add_runner(self, r: NativeHartRunner) -> None:
         self.runners[r.env] = r
         self.by_q = {id(x.q): x for x in self.runners.values()}
+        r.smmu.code_write = self.note_write
         if len(self.runners) == 1:
             self._open_persistent(r.machine)
+            r.machine.sysmem.ram_write_hooks.append(self.note_ram_write)
 
     def _open_persistent(self, machine) -> None:
         """Translations kept across runs of the same firmware and kernel (tb_persist)."""
@@ -182,6 +196,8 @@ class NativeSystemCode:
         self.by_key.clear()
         self.by_id.clear()
         self.code_pages.clear()
+        with self.written_lock:
+            self.written.clear()
         self.page_tbs.clear()
         self.cb.reset(self.code_start)
         for r in self.runners.values():
@@ -273,6 +289,8 @@ class NativeSystemCode:
                 continue
             if page not in self.code_pages:
                 self.code_pages[page] = r.page_snapshot(page)
+                for runner in self.runners.values():
+                    runner.smmu.protect_code_page(page)
             self.page_tbs.setdefault(page, []).append(tb)
         return tb
 
@@ -283,11 +301,33 @@ class NativeSystemCode:
         self.cb.rw[at:at + 4] = (nxt.off - (at + 4)).to_bytes(4, "little", signed=True)
         nxt.incoming.append((tb, slot))
 
-    def check_code_pages(self, r: NativeHartRunner) -> None:
-        """fence.i: drop the blocks of every code page whose bytes changed."""
-        changed = [page for page, snap in self.code_pages.items()
-                   if snap is not None and r.page_snapshot(page) != snap]
+    def note_write(self, page: int) -> None:
+        """A store or a device wrote to physical page ``page``."""
+        if page in self.code_pages:
+            with self.written_lock:
+                self.written.add(page)
+
+    def note_ram_write(self, addr: int, n: int) -> None:
+        """AddressSpace hook: a write into RAM other than a TLB fast-path store."""
+        for page in range(addr & ~(PAGE - 1), addr + n, PAGE):
+            if page in self.code_pages:
+                self.note_write(page)
+
+    def check_code_pages(self, r: NativeHartRunner, everything: bool = False) -> None:
+        """fence.i: drop the blocks of every code page whose bytes changed; only pages
+        written since the last check can have (``everything``: compare them all, for
+        a loadvm that rewrote RAM behind the hooks' back)."""
+        with self.written_lock:
+            pages = list(self.code_pages) if everything else list(self.written)
+            self.written.clear()
+        code_pages = self.code_pages
+        changed = [page for page in pages
+                   if code_pages.get(page) is not None and r.page_snapshot(page) != code_pages[page]]
         self.drop_pages(changed)
+        for page in pages:  # unchanged: stores to it take the slow path again
+            if page in code_pages:
+                for runner in self.runners.values():
+                    runner.smmu.protect_code_page(page)
 
     def drop_pages(self, pages: list[int]) -> None:
         """Forget the blocks of these physical pages (unchaining jumps into them)."""
@@ -295,6 +335,7 @@ class NativeSystemCode:
             return
         for page in pages:
             self.code_pages.pop(page, None)
+            self.written.discard(page)
             for tb in self.page_tbs.pop(page, ()):
                 if self.by_key.get(tb.key) is tb:
                     del self.by_key[tb.key]
@@ -348,7 +389,7 @@ class _TbcView:
     def check_code_pages(self) -> None:
         runners = list(self.code.runners.values())
         if runners:
-            self.code.check_code_pages(runners[0])
+            self.code.check_code_pages(runners[0], everything=True)
 
     def drop_pages(self, pages: list[int]) -> None:
         self.code.drop_pages(pages)

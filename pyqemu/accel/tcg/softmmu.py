@@ -11,6 +11,8 @@ tables, refill the TLB when the page may be cached, and do the access.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...memory import GuestMemoryError
 from ...target.riscv import mmu as m
 from ...target.riscv import trap as t
@@ -45,6 +47,12 @@ class SoftMMU:
         # space switch forgets only these (the kernel's global mappings stay).
         self.local_data: list[tuple[tuple[int, bool, bool], int]] = []  # (mode, vpn)
         self.local_fetch: list[tuple[int, int]] = []  # fetch_tlb keys
+        # Writable entries by physical page, so that a page that comes to hold
+        # translated code can be made to take the slow path for stores again
+        # (protect_code_page); code_write(page) hears of slow-path stores.
+        self.write_rev: dict[int, list[tuple[tuple[int, bool, bool], int]]] = {}
+        self.write_rev_n = 0
+        self.code_write: Callable[[int], None] | None = None
         # The native backend's TLB (tcg/backends/x86_64/softmmu.py), refilled and
         # flushed along with the dicts: fill(mode, va, ram offset of the page, write).
         self.native = None
@@ -81,9 +89,21 @@ class SoftMMU:
         self.fetch_tlb.clear()
         self.local_data.clear()
         self.local_fetch.clear()
+        self.write_rev.clear()
+        self.write_rev_n = 0
         if self.native is not None:
             self.native.flush()
         return None
+
+    def protect_code_page(self, page: int) -> None:
+        """Physical page ``page`` holds translated code: forget the TLB entries that let
+        stores reach it without the slow path (which reports them, code_write)."""
+        for mode, vpn in self.write_rev.pop(page, ()):
+            pair = self.tlbs.get(mode)
+            if pair is not None:
+                pair[1].pop(vpn, None)
+            if self.native is not None:
+                self.native.unwrite(mode, vpn)
 
     def flush_page(self, va: int) -> None:
         """sfence.vma with an address: forget that page's translations only."""
@@ -103,6 +123,8 @@ class SoftMMU:
         priv, sum_, mxr = mode = self._mode()
         pa, whole = self.mmu.translate(va, access, priv, sum_, mxr)
         off = pa - self.ram_base
+        if access == m.WRITE and self.code_write is not None:
+            self.code_write(pa & ~(PAGE - 1))
         if whole and 0 <= off < self.ram_size:
             r, w = self.tlb_pair(mode)
             if len(r) > TLB_LIMIT or len(w) > TLB_LIMIT:
@@ -114,6 +136,10 @@ class SoftMMU:
             if local:
                 self.local_data.append((mode, vpn))
             if access == m.WRITE:
+                if self.write_rev_n >= 1 << 16:  # a bound: start over
+                    self.flush()
+                self.write_rev.setdefault(pa & ~(PAGE - 1), []).append((mode, vpn))
+                self.write_rev_n += 1
                 w[vpn] = addend
                 # A store set D; a later load of the page may use it too.
                 r[vpn] = addend
