@@ -92,6 +92,7 @@ class UserEngine:
         runtime = {
             "m8": mem.m8, "m16": mem.m16, "m32": mem.m32, "m64": mem.m64,
             "s8": mem.s8, "s16": mem.s16, "s32": mem.s32, "s64": mem.s64,
+            "d64": mem.m8.cast("d"),  # FP loads/stores of host floats (fpinline)
             "ld_slow": ld_slow, "st_slow": st_slow, "X": exit_request, "EXIT": exits,
             "rotl": _rotl, "rotr": _rotr, "ctz": _ctz, "bswap64": _bswap64,
             "LOG_EXEC": self._log_exec,

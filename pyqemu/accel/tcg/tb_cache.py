@@ -43,6 +43,7 @@ class BlockCode:
     writeback: tuple
     helpers: dict
     targets: list
+    line_fo: list = field(default_factory=list)
 
 
 def optimize_logged(translator, ctx: TCGContext, pc: int, end: int, log) -> None:
@@ -133,7 +134,8 @@ class TBCache:
         log = self.log
         optimize_logged(self.translator, ctx, pc, end, log)
         n_exits = max([op.aux[0] for op in ctx.ops if op.name == "goto_tb"], default=-1) + 1
-        info = codegen.BlockInfo(pc, n_exits, True, self.exec_log, softmmu)
+        info = codegen.BlockInfo(pc, n_exits, True, self.exec_log, softmmu,
+                                 float_views="d64" in self.runtime_ns)
         gen, helpers = codegen.generate(ctx.ops, info, self.low, self.hmask)
         if log and log.enabled("out_asm"):
             log.write(f"OUT: [size={len(gen.source)}]\n{gen.source}\n")
@@ -141,7 +143,7 @@ class TBCache:
         targets = [exit_targets.get(i, pc) for i in range(max(n_exits, 1))]
         code = compile(gen.source, f"<tb {pc:#x}>", "exec")
         template = BlockCode(pc, end, n_insns, code, gen.line_pc, gen.writeback, helpers,
-                             targets)
+                             targets, gen.line_fo)
         return self.instantiate(template, extra_ns)
 
     def instantiate(self, t: BlockCode, extra_ns: dict) -> TranslationBlock:
@@ -149,10 +151,12 @@ class TBCache:
         vCPU's views, TLBs and exits): several vCPUs share one translation."""
         jumps: list = [None] * len(t.targets)
         ns = dict(self.runtime_ns)
+        ns.update(codegen.RUNTIME)
         ns.update(t.helpers)
         ns.update(extra_ns)
         ns["J"] = jumps
         ns["LINE_PC"] = t.line_pc
+        ns["LINE_FO"] = t.line_fo
         ns["WB"] = t.writeback
         ns["FAULT"] = codegen.fault
         ns.setdefault("LOOKUP", self.lookup_q)

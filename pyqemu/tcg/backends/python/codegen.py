@@ -32,6 +32,8 @@ import re
 from dataclasses import dataclass, field
 
 from ...ir import COND_NAMES, Cond, ExitReason, Helper, Kind, Op, Temp
+from . import fpinline
+from .fpinline import FloatShadows
 
 M = "0xffffffffffffffff"
 MASK = (1 << 64) - 1
@@ -70,6 +72,9 @@ class BlockInfo:
     # System emulation: loads and stores go through the TLB dicts TR/TW (softmmu) and
     # the RAM views r8..rs64, with LD/ST as the slow path.
     softmmu: bool = False
+    # The runtime has d64, a float view of guest memory (user mode): FP loads and
+    # stores can move host floats directly (fpinline).
+    float_views: bool = False
 
 
 @dataclass
@@ -78,6 +83,7 @@ class Generated:
     line_pc: list[int] = field(default_factory=list)  # source line (1-based) -> guest pc
     uses_exits: set[int] = field(default_factory=set)
     writeback: tuple = ()  # (state index, local name) of the globals the block writes
+    line_fo: list = field(default_factory=list)  # source line -> ((index, float name),...)
 
 
 _ATOM = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|0x[0-9a-f]+|[0-9]+|\(.*\))$")
@@ -182,7 +188,7 @@ def _c(v: int) -> str:
     return str(v) if v < 4096 else hex(v)
 
 
-class PythonCodegen:
+class PythonCodegen(FloatShadows):
     """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
 
     def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int,
@@ -193,6 +199,7 @@ class PythonCodegen:
         self.hmask = hmask
         self.lines: list[str] = []
         self.line_pc: list[int] = []
+        self.line_fo: list[tuple] = []
         self.cur_pc = info.pc
         self.indent = 2  # inside def + try
         self.pending: dict[Temp, Expr] = {}
@@ -207,6 +214,7 @@ class PythonCodegen:
         self.n_hosts = 0
         self._count_uses()
         self._collect_globals()
+        self._init_floats(info.float_views and not info.softmmu)
 
     # ------------------------------------------------------------------ analysis
     def _count_uses(self) -> None:
@@ -256,6 +264,7 @@ class PythonCodegen:
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.indent + line)
         self.line_pc.append(self.cur_pc)
+        self.line_fo.append(self._fo)
 
     def name(self, t: Temp) -> str:
         return t.name
@@ -263,6 +272,8 @@ class PythonCodegen:
     def operand(self, t: Temp) -> Expr:
         if t.kind == Kind.CONST:
             return Expr(_c(t.value), True)
+        if t in self.fonly:
+            self.materialize(t)
         if t in self.pending:
             return self.pending.pop(t)
         f = self.forms.get(t)
@@ -318,6 +329,8 @@ class PythonCodegen:
         # that can differ from the state buffer are those written earlier in the text.
         gs = self.written if self.self_loop else \
             [self.written_so_far[i] for i in sorted(self.written_so_far)]
+        for g in gs:
+            self.materialize(g)
         for g in gs:
             if self.forms.get(g, "U") in _IS_U:
                 self.emit(f"q[{g.index}] = {g.name}")
@@ -508,6 +521,8 @@ class PythonCodegen:
     def gen_ld(self, op: Op) -> None:
         if self.info.softmmu:
             return self.gen_ld_softmmu(op)
+        if id(op) in self.float_loads and self.float_views:
+            return self.gen_ld_float(op, self.host_addr(op.ins[0]))
         mo = op.aux[0]
         d = op.outs[0]
         h = self.host_addr(op.ins[0])
@@ -530,6 +545,9 @@ class PythonCodegen:
         if self.info.softmmu:
             return self.gen_st_softmmu(op)
         mo = op.aux[0]
+        if mo.size == 8 and self.float_views and op.ins[0] in self.fval \
+                and op.ins[0] not in self.pending:
+            return self.gen_st_float(op, self.host_addr(op.ins[1]))
         v = self.operand(op.ins[0])
         h = self.host_addr(op.ins[1])
         self.flush_loads()
@@ -548,6 +566,8 @@ class PythonCodegen:
 
     def gen_call(self, op: Op) -> None:
         helper: Helper = op.aux[0]
+        if helper.name in fpinline.INLINE and self.gen_fp_inline(op):
+            return
         args = [canon(self.operand(t)) for t in op.ins]
         self.flush_all()
         hname = f"H_{helper.name}"
@@ -567,6 +587,7 @@ class PythonCodegen:
             for g in self.globals:
                 self.emit(f"{g.name} = q[{g.index}]")
                 self.forms.pop(g, None)
+                self.drop_float(g)
 
     def gen_exit(self, ret: str) -> None:
         self.flush_all()
@@ -585,6 +606,10 @@ class PythonCodegen:
             for t in op.outs:
                 if t.kind == Kind.GLOBAL:
                     self.written_so_far[t.index] = t
+                if t in self.fval:
+                    if t in op.ins:
+                        self.materialize(t)
+                    self.drop_float(t)
             if n == "insn_start":
                 self.flush_all()
                 self.cur_pc = op.aux[0]
@@ -603,6 +628,7 @@ class PythonCodegen:
                     open_labels.pop()
                     if self.lines and self.lines[-1].strip().startswith("if not"):
                         self.emit("pass")
+                    self.join_floats(self.reachable)
                     self.indent -= 1
                     # Forms after the "if": those on the path that skipped its body,
                     # met with those at the body's end when that falls through.
@@ -611,6 +637,7 @@ class PythonCodegen:
                     self.reachable = True
                 continue
             if n == "brcond":
+                self.branch_floats()
                 a = self.operand(op.ins[0])
                 b = self.operand(op.ins[1])
                 self.flush_all()
@@ -624,6 +651,7 @@ class PythonCodegen:
                 idx, target = op.aux
                 if self.self_loop and target == info.pc:
                     self.flush_all()
+                    self.materialize_all()  # an iteration starts with all bits in place
                     # Each iteration starts with the registers in their entry forms.
                     self.backedge_forms = (dict(self.forms) if self.backedge_forms is None
                                            else _meet(self.backedge_forms, self.forms))
@@ -670,11 +698,15 @@ class PythonCodegen:
                 self.define(op.outs[0], Expr(f"({canon(v1)} if {cond} else {canon(v2)})", True,
                                              a.reads | b.reads | v1.reads | v2.reads))
                 continue
+            if n == "mov" and self.mov_float(op.outs[0], op.ins[0]):
+                continue
             if len(op.ins) == 2:
                 e = self.binop(op)
             else:
                 e = self.unop(op)
             self.define(op.outs[0], e)
+            if n == "mov" and op.ins[0] in self.fval:
+                self.fval[op.outs[0]] = self.fval[op.ins[0]]  # the same value, both forms
         self.flush_all()
         body = self.lines[body_start:]
         body_pcs = self.line_pc[body_start:]
@@ -690,6 +722,9 @@ class PythonCodegen:
             else:
                 head.append(f"    {g.name} = q[{g.index}]")
             pcs.append(info.pc)
+        for g in self.seeds:
+            head.append(f"    F_{g.name} = {fpinline.to_float(f'q[{g.index}]')}")
+            pcs.append(info.pc)
         if info.log_exec:
             head.append(f"    LOG_EXEC({info.pc}, q)")
             pcs.append(info.pc)
@@ -701,27 +736,36 @@ class PythonCodegen:
             body = ["    " + line for line in body]
         # A fault publishes the registers written so far and the faulting pc (fault()).
         tail = ["    except BaseException as e:",
-                "        FAULT(q, e, locals(), WB, LINE_PC)",
+                "        FAULT(q, e, locals(), WB, LINE_PC, LINE_FO)",
                 "        raise"]
         pcs_tail = [info.pc] * len(tail)
         lines = head + body + tail
+        body_fo = self.line_fo[len(self.line_fo) - len(body_pcs):]
+        fo = [()] * len(pcs) + body_fo + [()] * len(tail)
         return Generated("\n".join(lines) + "\n", pcs + body_pcs + pcs_tail,
-                         writeback=tuple((g.index, g.name) for g in self.written))
+                         writeback=tuple((g.index, g.name) for g in self.written), line_fo=fo)
 
+
+RUNTIME = fpinline.RUNTIME  # names generated code may use besides the runtime's own
 
 PC_INDEX = 64  # set by the target at import time (RISC-V: cpu_state.PC)
 _MASK64 = (1 << 64) - 1
 
 
-def fault(q, e: BaseException, loc: dict, writeback: tuple, line_pc: list) -> None:
+def fault(q, e: BaseException, loc: dict, writeback: tuple, line_pc: list,
+          line_fo: list | None = None) -> None:
     """A guest fault inside a block: write back the registers the block has written
-    (bound locals; forms are not known here, so mask), and the faulting guest pc from
-    the traceback's line in the block's function."""
-    pc = line_pc[e.__traceback__.tb_lineno - 1]
+    (bound locals; forms are not known here, so mask; registers held only as floats
+    at that line from their floats), and the faulting guest pc from the traceback's
+    line in the block's function."""
+    line = e.__traceback__.tb_lineno - 1
+    pc = line_pc[line]
     for idx, name in writeback:
         v = loc.get(name)
         if v is not None:
             q[idx] = v & _MASK64
+    for idx, name in (line_fo[line] if line_fo else ()):
+        q[idx] = fpinline.bits_of_float(loc[name])
     q[PC_INDEX] = pc
 
 
