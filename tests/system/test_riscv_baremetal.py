@@ -55,3 +55,21 @@ def test_baremetal_matches_qemu(name: str, status: int, backend: str) -> None:
     got = run(PYQEMU + ["-accel", f"tcg,backend={backend}"], image)
     assert want[0] == status
     assert got == want
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_code_written_by_a_device(tmp_path: Path, backend: str) -> None:
+    """A disk read (DMA) over a page of translated code, then fence.i: the new code runs."""
+    if QEMU is None:
+        pytest.skip("qemu-system-riscv64 is not installed")
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes((0x04200513).to_bytes(4, "little") + (0x00008067).to_bytes(4, "little")
+                     + bytes(4096 - 8))
+    blk = ["-drive", f"file={disk},format=raw,if=none,id=hd0",
+           "-device", "virtio-blk-device,drive=hd0"]
+    image = build("dma_code")
+    # QEMU's virtio-mmio is legacy (version 1) unless told otherwise; pyqemu's is 2.
+    want = run([QEMU, "-global", "virtio-mmio.force-legacy=false", *blk], image)
+    got = run(PYQEMU + ["-accel", f"tcg,backend={backend}", *blk], image)
+    assert want == (0, "0000000000000001\n0000000000000000\n0000000000000042\n")
+    assert got == want
