@@ -14,11 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ...tcg.backends.python import codegen
+from ...tcg.backends.python import codegen, interp
 from ...tcg.ir import ExitReason, TCGContext, format_ops
 from ...tcg.optimize import optimize
 
 PAGE_BITS = 12
+# A block is interpreted (tcg/backends/python/interp.py) for its first executions and
+# compiled on the next one: compiling costs about what a hundred interpreted runs do,
+# and most blocks of a program run only a few times.
+HOT_AFTER = 16
 
 
 @dataclass(eq=False)
@@ -83,6 +87,8 @@ class TBCache:
         self.translate_ns = 0
         self.translated_insns = 0
         self.generation = 0
+        # Cold blocks start interpreted, unless logs want every block's code.
+        self.tiered = log is None and not exec_log
 
     # ------------------------------------------------------------ lookup / build
     def lookup(self, pc: int) -> Callable:
@@ -116,16 +122,65 @@ class TBCache:
         t0 = time.perf_counter_ns()
         ctx = TCGContext(self.translator.globals)
         n_insns, end = self.translator.translate(ctx, pc)
-        tb = self.compile_block(ctx, pc, n_insns, end, {})
-        for i, target in enumerate(tb.targets):
-            tb.jumps[i] = self._stub(tb, i, target)
-        self.tbs[pc] = tb
-        self.fns[pc] = tb.fn
-        for page in range(pc >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
-            self.pages.setdefault(page, []).append(tb)
+        if self.tiered:
+            tb = self._cold_block(ctx, pc, n_insns, end)
+        else:
+            tb = self.compile_block(ctx, pc, n_insns, end, {})
+        self._install(tb)
         self.translate_ns += time.perf_counter_ns() - t0
         self.translated_insns += n_insns
         return tb
+
+    def _install(self, tb: TranslationBlock) -> None:
+        for i, target in enumerate(tb.targets):
+            tb.jumps[i] = self._stub(tb, i, target)
+        self.tbs[tb.pc] = tb
+        self.fns[tb.pc] = tb.fn
+        for page in range(tb.pc >> PAGE_BITS, ((tb.end - 1) >> PAGE_BITS) + 1):
+            self.pages.setdefault(page, []).append(tb)
+
+    def _cold_block(self, ctx: TCGContext, pc: int, n_insns: int, end: int) -> TranslationBlock:
+        """A block run by the IR interpreter until it is hot, then compiled in place."""
+        exit_targets = {op.aux[0]: op.aux[1] for op in ctx.ops if op.name == "goto_tb"}
+        n_exits = max(exit_targets, default=-1) + 1
+        targets = [exit_targets.get(i, pc) for i in range(max(n_exits, 1))]
+        jumps: list = [None] * len(targets)
+        ns = dict(self.runtime_ns)
+        ns.setdefault("LOOKUP", self.lookup_q)
+        run = interp.make_interpreter(ctx.ops, pc, ns, jumps, self.low, self.hmask,
+                                      codegen.PC_INDEX)
+        count = [0]
+        hot: list = [None]
+
+        def cold(q):
+            if hot[0] is not None:
+                return hot[0](q)
+            count[0] += 1
+            if count[0] > HOT_AFTER:
+                hot[0] = self._promote(tb, ctx, n_insns)
+                return hot[0](q)
+            return run(q)
+
+        cold.guest_pc = pc
+        tb = TranslationBlock(pc, end, n_insns, cold, jumps, targets)
+        return tb
+
+    def _promote(self, cold: TranslationBlock, ctx: TCGContext, n_insns: int) -> Callable:
+        """Compile a cold block that became hot; chained jumps to it now go to the
+        compiled function directly."""
+        if self.tbs.get(cold.pc) is not cold:
+            return self.lookup(cold.pc)  # the cache was flushed since: translate afresh
+        t0 = time.perf_counter_ns()
+        tb = self.compile_block(ctx, cold.pc, n_insns, cold.end, {})
+        self._install(tb)
+        old, new = cold.fn, tb.fn
+        for other in list(self.tbs.values()):  # other threads may add blocks meanwhile
+            jumps = other.jumps
+            for i, f in enumerate(jumps):
+                if f is old:
+                    jumps[i] = new
+        self.translate_ns += time.perf_counter_ns() - t0
+        return new
 
     def compile_block(self, ctx: TCGContext, pc: int, n_insns: int, end: int, extra_ns: dict,
                       softmmu: bool = False) -> TranslationBlock:
