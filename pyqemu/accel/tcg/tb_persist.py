@@ -17,11 +17,13 @@ One file per guest executable (by path, size and mtime) under
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
-from pathlib import Path
+
+try:  # BLAKE2 without hashlib, which loads OpenSSL (start-up time counts here)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - other Python builds
+    from hashlib import blake2b
 
 from ...tcg.backends.x86_64 import codegen
 
@@ -37,15 +39,19 @@ _SOURCES = ("tcg/ir.py", "tcg/optimize.py", "tcg/backends/x86_64", "target/riscv
 
 def _fingerprint() -> str:
     """Identifies the translator and backend code that produced a cache."""
-    root = Path(__file__).resolve().parent.parent.parent
-    h = hashlib.blake2b(digest_size=12)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    h = blake2b(digest_size=12)
     h.update(str(_FORMAT).encode())
     for rel in _SOURCES:
-        p = root / rel
-        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        p = os.path.join(root, rel)
+        if os.path.isdir(p):
+            files = sorted(os.path.join(d, f) for d, _, names in os.walk(p)
+                           for f in names if f.endswith(".py"))
+        else:
+            files = [p]
         for f in files:
-            st = f.stat()
-            h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+            st = os.stat(f)
+            h.update(f"{os.path.relpath(f, root)}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()
 
 
@@ -53,10 +59,10 @@ KEEP_VERSIONS = 3  # caches of other pyqemu versions kept beside the current one
 _pruned = False
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    root = Path(base) / "pyqemu" / "tb"
-    current = root / _fingerprint()
+    root = os.path.join(base, "pyqemu", "tb")
+    current = os.path.join(root, _fingerprint())
     global _pruned
     if not _pruned:
         _pruned = True
@@ -64,14 +70,15 @@ def cache_dir() -> Path:
     return current
 
 
-def _prune(root: Path, current: Path) -> None:
+def _prune(root: str, current: str) -> None:
     """Every change to the translator makes a new cache directory: keep the few most
     recently used others (another installed version may still run) and drop the rest."""
     import shutil
 
     try:
-        others = sorted((d for d in root.iterdir() if d.is_dir() and d != current),
-                        key=lambda d: d.stat().st_mtime, reverse=True)
+        with os.scandir(root) as it:
+            dirs = [e.path for e in it if e.is_dir() and e.path != current]
+        others = sorted(dirs, key=os.path.getmtime, reverse=True)
     except OSError:
         return
     for d in others[KEEP_VERSIONS:]:
@@ -108,7 +115,7 @@ def _find_helper(name: str):
 
 
 def digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
+    return blake2b(data, digest_size=16).digest()
 
 
 class Entry:
@@ -138,7 +145,7 @@ class PersistentBlocks:
     the Helper object back when a block is placed.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = path
         self.blocks: dict[int, list[tuple]] = {}
         self.added = 0
@@ -162,8 +169,8 @@ class PersistentBlocks:
                 ident.append(f"{os.path.realpath(p)}:{st.st_size}:{st.st_mtime_ns}")
             else:
                 ident.append(str(p))  # a label, or a file that is not there (None)
-        key = hashlib.blake2b("|".join(ident).encode(), digest_size=12).hexdigest()
-        return cls(cache_dir() / f"{key}.tbs")
+        key = blake2b("|".join(ident).encode(), digest_size=12).hexdigest()
+        return cls(os.path.join(cache_dir(), f"{key}.tbs"))
 
     @classmethod
     def for_executable(cls, exe: str) -> PersistentBlocks:
@@ -196,8 +203,11 @@ class PersistentBlocks:
         if not self.added:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tbs-")
+            import tempfile
+
+            parent = os.path.dirname(self.path)
+            os.makedirs(parent, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tbs-")
             with os.fdopen(fd, "wb") as f:
                 pickle.dump({"format": _FORMAT, "blocks": self.blocks}, f,
                             protocol=pickle.HIGHEST_PROTOCOL)
