@@ -48,21 +48,41 @@ def _va_into_rax(cg, addr, busy: set[int], i: int) -> None:
         a.mov_rr(RAX, rb)
 
 
+# The fixed instruction sequences of the fast paths, assembled once per shape: they
+# use only rax, rcx, rdx and rbp, so their bytes depend on nothing else (translation
+# speed: a block has several of them).
+_TLB_CHECKS: dict[tuple, tuple[bytes, bytes]] = {}
+_RAISED_CHECKS: dict[int, bytes] = {}
+
+
+def _tlb_check_bytes(size: int, write: bool, st) -> tuple[bytes, bytes]:
+    key = (size, write, st.tlb_mask, st.tlb_word, st.tlb_off)
+    seq = _TLB_CHECKS.get(key)
+    if seq is None:
+        a = A.Assembler()
+        a.mov_rr(RCX, RAX)
+        a.shift_ri(A.SHR, RCX, 12)
+        a.alu_ri(A.AND, RCX, st.tlb_mask)
+        a.shift_ri(A.SHL, RCX, ENTRY_SHIFT)
+        a.alu_rm(A.ADD, RCX, Mem(RBP, 8 * st.tlb_word))
+        a.mov_rr(RDX, RAX)
+        a.alu_ri(A.AND, RDX, -4096 | (size - 1))
+        a.alu_rm(A.CMP, RDX, Mem(RCX, st.tlb_off + (TAG_WRITE if write else TAG_READ)))
+        head = bytes(a.buf)
+        a = A.Assembler()
+        a.alu_rm(A.ADD, RAX, Mem(RCX, st.tlb_off + ADDEND))
+        seq = _TLB_CHECKS[key] = (head, bytes(a.buf))
+    return seq
+
+
 def _tlb_check(cg, size: int, write: bool) -> A.Label:
     """rax = va -> rax = host address on a hit; returns the miss label."""
     a = cg.a
-    st = cg.t.system
-    a.mov_rr(RCX, RAX)
-    a.shift_ri(A.SHR, RCX, 12)
-    a.alu_ri(A.AND, RCX, st.tlb_mask)
-    a.shift_ri(A.SHL, RCX, ENTRY_SHIFT)
-    a.alu_rm(A.ADD, RCX, Mem(RBP, 8 * st.tlb_word))
-    a.mov_rr(RDX, RAX)
-    a.alu_ri(A.AND, RDX, -4096 | (size - 1))
-    a.alu_rm(A.CMP, RDX, Mem(RCX, st.tlb_off + (TAG_WRITE if write else TAG_READ)))
+    head, hit = _tlb_check_bytes(size, write, cg.t.system)
+    a.buf += head
     miss = a.label()
-    a.jcc(A.CC_NE, miss)
-    a.alu_rm(A.ADD, RAX, Mem(RCX, st.tlb_off + ADDEND))
+    a.jcc(A.CC_NE, miss)  # to the slow path
+    a.buf += hit
     return miss
 
 
@@ -106,6 +126,11 @@ def gen_st(cg, op: Op, i: int) -> None:
 def emit_slow_paths(cg) -> None:
     a = cg.a
     st = cg.t.system
+    raised = _RAISED_CHECKS.get(cg.t.env.helper_raised)
+    if raised is None:
+        b = A.Assembler()
+        b.alu_ri(A.CMP, Mem(RBP, 8 * cg.t.env.helper_raised), 0)
+        raised = _RAISED_CHECKS[cg.t.env.helper_raised] = bytes(b.buf)
     for miss, back, kind, reg, size, signed, pc in cg.slow_paths:
         a.bind(miss)
         if kind == "st":
@@ -115,7 +140,7 @@ def emit_slow_paths(cg) -> None:
             thunk = st.thunks[("ld", size, signed if size < 8 else 0)]
         a.buf.append(0xE8)  # call rel32 to the thunk
         cg._rel32(thunk, 0)
-        a.alu_ri(A.CMP, Mem(RBP, 8 * cg.t.env.helper_raised), 0)
+        a.buf += raised  # did the slow path raise a guest exception?
         a.jcc(A.CC_NE, cg._exit_stub(EXIT_RAISED, pc))
         if kind == "ld" and reg != RAX:
             a.mov_rr(reg, RAX)
@@ -151,9 +176,23 @@ def emit_thunks(a: A.Assembler, helper_address, load, store) -> dict:
     return offsets
 
 
+_LOOKUPS: dict[tuple, bytes] = {}
+
+
 def gen_lookup(cg) -> None:
-    a = cg.a
     t = cg.t
+    st = t.system
+    key = (t.env.pc, st.flags_word, st.jc_word, t.jc_mask)
+    seq = _LOOKUPS.get(key)
+    if seq is None:  # position-independent: its only branches stay inside it
+        seq = _LOOKUPS[key] = _lookup_bytes(t)
+    cg.a.buf += seq
+    cg._exit_now(EXIT_LOOKUP)  # the miss
+    cg.reachable = False
+
+
+def _lookup_bytes(t) -> bytes:
+    a = A.Assembler()
     st = t.system
     # Entry index: (pc >> 1) ^ (flags << 5), so that code run under several flags
     # (SUM toggled around user accesses, privilege changes) keeps one entry for each.
@@ -173,5 +212,4 @@ def gen_lookup(cg) -> None:
     a.jcc(A.CC_NE, miss)
     a.jmp_r(Mem(RCX, 16))
     a.bind(miss)
-    cg._exit_now(EXIT_LOOKUP)
-    cg.reachable = False
+    return bytes(a.buf)
