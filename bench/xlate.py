@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Translation cost of the native backend, stage by stage, for one user-mode program.
+
+The blocks the program runs are taken from a run with ``-d in_asm``; they are then
+translated again in this process, several times, and the best time of each stage is
+reported per guest instruction: frontend (decode and IR generation), optimizer, and
+x86-64 code generation. Best-of-N makes the figures usable on a busy machine, where
+whole-run timings are not.
+
+    python bench/xlate.py [--repeat N] [PROGRAM [ARGS...]]   (default: sort 1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def block_pcs(program: list[str]) -> list[int]:
+    with tempfile.NamedTemporaryFile(suffix=".log") as log:
+        subprocess.run([sys.executable, "-m", "pyqemu.cli.riscv64_user", "-accel",
+                        "tcg,tb-cache=off", "-d", "in_asm", "-D", log.name, *program],
+                       capture_output=True, check=True)
+        text = Path(log.name).read_text()
+    pcs = [int(m.group(1), 16) for m in re.finditer(r"IN: *\n0x([0-9a-f]+):", text)]
+    return list(dict.fromkeys(pcs))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("program", nargs="*")
+    a = ap.parse_args()
+    if not a.program:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from run import build
+
+        a.program = [str(build("sort")), "1"]
+    pcs = block_pcs(a.program)
+
+    from pyqemu.accel.tcg.native_user import NativeUserEngine
+    from pyqemu.linux_user.process import Process
+    from pyqemu.tcg.backends.x86_64 import codegen
+    from pyqemu.tcg.ir import TCGContext
+    from pyqemu.tcg.optimize import optimize
+
+    process, _ = Process.create(a.program[0], a.program, [], None, False, [])
+    engine = NativeUserEngine(process.mem, process.mm.can_execute, process, process, None,
+                              tb_cache="off")
+    tr = engine.translator
+    best = [float("inf")] * 3
+    n_insns = 0
+    for _ in range(a.repeat):
+        spent = [0, 0, 0]
+        n_insns = 0
+        for pc in pcs:
+            ctx = TCGContext(tr.globals)
+            t0 = time.perf_counter_ns()
+            n, _ = tr.translate(ctx, pc)
+            t1 = time.perf_counter_ns()
+            optimize(ctx)
+            t2 = time.perf_counter_ns()
+            try:
+                codegen.generate(ctx.ops, pc, engine._target(0, engine.cb.top))
+            except codegen.TranslationTooBig:
+                pass
+            t3 = time.perf_counter_ns()
+            spent[0] += t1 - t0
+            spent[1] += t2 - t1
+            spent[2] += t3 - t2
+            n_insns += n
+        best = [min(b, s) for b, s in zip(best, spent, strict=True)]
+    us = [b / 1000 / n_insns for b in best]
+    print(f"{len(pcs)} blocks, {n_insns} guest instructions, best of {a.repeat}")
+    print(f"us/insn: frontend {us[0]:.2f}  optimizer {us[1]:.2f}  codegen {us[2]:.2f}  "
+          f"total {sum(us):.2f}")
+    os._exit(0)  # the guest process never ran: nothing to tear down
+
+
+if __name__ == "__main__":
+    main()
