@@ -23,23 +23,24 @@ from ...optimize import COND_EVAL, FOLD
 
 MASK = (1 << 64) - 1
 
-# Op codes of the prepared program.
-_FOLD, _SETCOND, _MOVCOND, _BRCOND, _LD, _ST, _CALL, _PC, _GOTO, _EXIT, _LOOKUP = range(11)
+# Op codes of the prepared program (the commonest first: the loop tests them in order).
+(_FOLD2, _PC, _FOLD1, _LD, _ST, _BRCOND, _SETCOND, _MOVCOND, _CALL, _GOTO, _EXIT,
+ _LOOKUP) = range(12)
 
 
 def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                      hmask: int, pc_index: int) -> Callable:
     """A block function that interprets ops. ns: the runtime names generated code
     uses (views m8.., s8.., ld_slow, st_slow, EXIT, LOOKUP)."""
-    slots: dict[Temp, int] = {}
+    # An operand is (1, state index) for a global, else (0, slot): locals and
+    # constants live in one list, constants preset.
+    slots: dict[object, int] = {}  # local Temp or ("const", value) -> slot
 
     def arg(t: Temp) -> tuple[int, int]:
-        # (0, value) constant, (1, state index) global, (2, slot) local.
-        if t.kind == Kind.CONST:
-            return 0, t.value
         if t.kind == Kind.GLOBAL:
             return 1, t.index
-        return 2, slots.setdefault(t, len(slots))
+        key = ("const", t.value) if t.kind == Kind.CONST else t
+        return 0, slots.setdefault(key, len(slots))
 
     labels: dict[int, int] = {}
     prog: list[tuple] = []
@@ -51,7 +52,7 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
         ins = tuple(arg(t) for t in op.ins)
         outs = tuple(arg(t) for t in op.outs)
         if n in FOLD:
-            prog.append((_FOLD, outs[0], ins, FOLD[n]))
+            prog.append((_FOLD2 if len(ins) == 2 else _FOLD1, outs[0], ins, FOLD[n]))
         elif n == "setcond":
             prog.append((_SETCOND, outs[0], ins, COND_EVAL[op.aux[0]]))
         elif n == "movcond":
@@ -79,25 +80,37 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
             raise NotImplementedError(n)
     # Branch targets as program indices (labels are forward: resolved after the pass).
     prog = [(c, labels[o], i, x) if c == _BRCOND else (c, o, i, x) for c, o, i, x in prog]
-    n_slots = len(slots)
+    init = [0] * len(slots)
+    for key, k in slots.items():
+        if isinstance(key, tuple):
+            init[k] = key[1]
     ld_slow, st_slow = ns["ld_slow"], ns["st_slow"]
     exits, lookup = ns["EXIT"], ns["LOOKUP"]
     end = len(prog)
 
     def interpret(q):
-        r = [0] * n_slots
+        r = init[:]
         cur = pc
         i = 0
         try:
             while i < end:
                 code, out, ins, x = prog[i]
                 i += 1
-                vals = [v if k == 0 else (q[v] if k == 1 else r[v]) for k, v in ins]
-                if code == _FOLD:
-                    res = x(*vals)
-                elif code == _PC:
+                if code == _FOLD2:
+                    (ka, va), (kb, vb) = ins
+                    res = x(q[va] if ka else r[va], q[vb] if kb else r[vb])
+                    ko, vo = out
+                    if ko:
+                        q[vo] = res
+                    else:
+                        r[vo] = res
+                    continue
+                if code == _PC:
                     cur = x
                     continue
+                vals = [q[v] if k else r[v] for k, v in ins]
+                if code == _FOLD1:
+                    res = x(vals[0])
                 elif code == _BRCOND:
                     if x(vals[0], vals[1]):
                         i = out
@@ -136,7 +149,7 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                     if len(out) == 1:
                         res = (res,)
                     for (k, v), val in zip(out, res, strict=True):
-                        if k == 1:
+                        if k:
                             q[v] = val
                         else:
                             r[v] = val
@@ -148,7 +161,7 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                 else:
                     return lookup(q)
                 k, v = out
-                if k == 1:
+                if k:
                     q[v] = res
                 else:
                     r[v] = res
