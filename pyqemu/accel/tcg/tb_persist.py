@@ -199,8 +199,14 @@ class PersistentBlocks:
         self.added += 1
 
     def save(self) -> None:
-        """Write the file atomically (another process may be writing it too)."""
-        if not self.added:
+        """Write the file atomically (another process may be writing it too).
+
+        A run that added only a few blocks to a large cache does not rewrite it: those
+        are mostly blocks that differ from run to run (a Linux guest's processes are
+        placed at random addresses), and rewriting a boot's 20 MB costs more than
+        translating them again; it also keeps such a cache from growing run after run.
+        """
+        if self.added <= len(self.blocks) // 50:
             return
         try:
             import tempfile
