@@ -5,14 +5,6 @@
  * x0, asid for the current and for the other address space; an S software interrupt
  * made pending while SIE is clear is taken right after the csrsi that sets SIE. */
 #include "common.inc"
-    .equ PTE_V, 1
-    .equ PTE_R, 2
-    .equ PTE_W, 4
-    .equ PTE_X, 8
-    .equ PTE_G, 0x20
-    .equ PTE_A, 0x40
-    .equ PTE_D, 0x80
-    .equ LEAF, PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D
     .globl _start
 _start:
     lla sp, stack_top
@@ -49,19 +41,10 @@ _start:
     lla t0, page_b
     call leaf_t0
     sd t0, 0(s3)
-    li t0, -1
-    csrw pmpaddr0, t0
-    li t0, 0x1f
-    csrw pmpcfg0, t0
+    PMP_ALLOW_ALL
     li t0, 1 << 1             /* S software interrupt delegated to S */
     csrw mideleg, t0
-    li t0, 3 << 11
-    csrc mstatus, t0
-    li t0, 1 << 11
-    csrs mstatus, t0          /* MPP = S */
-    lla t0, s_entry
-    csrw mepc, t0
-    mret
+    MRET_TO_S s_entry
 
 /* t0 = page address -> t0 = its leaf PTE (non-global) */
 leaf_t0:
@@ -138,12 +121,7 @@ s_handler:
     csrc sip, t0
     sret
 
-    .align 2
-m_handler:
-    csrr a0, mcause
-    call puthex
-    li a0, 0
-    j exit
+    M_HANDLER_EXIT 0
 
     PUTC_FN
     .align 12

@@ -109,12 +109,7 @@ found:
     li a0, 0
     j exit
 
-    .align 2
-m_handler:
-    csrr a0, mcause
-    call puthex
-    li a0, 1
-    j exit
+    M_HANDLER_EXIT 1
 
     PUTC_FN
     .align 12

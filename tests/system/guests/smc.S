@@ -4,13 +4,6 @@
  * mapped twice: at 0x80000000 and at 0xc0000000). Data stores to the code page that
  * do not touch the code leave it as it was. The values printed are the function's. */
 #include "common.inc"
-    .equ PTE_V, 1
-    .equ PTE_R, 2
-    .equ PTE_W, 4
-    .equ PTE_X, 8
-    .equ PTE_A, 0x40
-    .equ PTE_D, 0x80
-    .equ LEAF, PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D
     .equ RET, 0x00008067            /* jalr x0, 0(ra) */
     .equ LI_A0, 0x00000513          /* addi a0, x0, imm: | imm << 20 */
     .globl _start
@@ -24,22 +17,9 @@ _start:
     li t0, (0x80000000 >> 2) | LEAF
     sd t0, 16(s0)               /* RAM at 0x80000000 */
     sd t0, 24(s0)               /* and again at 0xc0000000 */
-    li t0, -1
-    csrw pmpaddr0, t0
-    li t0, 0x1f
-    csrw pmpcfg0, t0
-    srli t0, s0, 12
-    li t1, 8 << 60
-    or t0, t0, t1
-    csrw satp, t0
-    sfence.vma
-    li t0, 3 << 11
-    csrc mstatus, t0
-    li t0, 1 << 11
-    csrs mstatus, t0
-    lla t0, s_entry
-    csrw mepc, t0
-    mret
+    PMP_ALLOW_ALL
+    SATP_SV39 s0
+    MRET_TO_S s_entry
 
     .align 2
 s_entry:
@@ -94,12 +74,7 @@ put_fn_alias:
     sw t0, 4(t2)
     ret
 
-    .align 2
-m_handler:
-    csrr a0, mcause
-    call puthex
-    li a0, 0
-    j exit
+    M_HANDLER_EXIT 0
 
     PUTC_FN
     .align 12

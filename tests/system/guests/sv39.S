@@ -4,12 +4,6 @@
  * an unmapped page, checks the A/D bits the walk set, and ends with an ecall that
  * M-mode handles. Then an M-mode timer interrupt through the CLINT and wfi. */
 #include "common.inc"
-    .equ PTE_V, 1
-    .equ PTE_R, 2
-    .equ PTE_W, 4
-    .equ PTE_X, 8
-    .equ PTE_A, 0x40
-    .equ PTE_D, 0x80
     .equ CLINT_MTIMECMP, 0x2004000
     .equ CLINT_MTIME, 0x200bff8
     .globl _start
@@ -39,26 +33,12 @@ _start:
     sd t1, 0(s2)
     ori t1, t0, PTE_V | PTE_R | PTE_A
     sd t1, 8(s2)
-    /* PMP entry 0: all of memory, RWX, for S-mode (as firmware does) */
-    li t0, -1
-    csrw pmpaddr0, t0
-    li t0, 0x1f               /* NAPOT, R W X */
-    csrw pmpcfg0, t0
+    PMP_ALLOW_ALL
     /* delegate load and store page faults to S */
     li t0, (1 << 13) | (1 << 15)
     csrw medeleg, t0
-    srli t0, s0, 12
-    li t1, 8 << 60
-    or t0, t0, t1
-    csrw satp, t0
-    sfence.vma
-    li t0, 3 << 11
-    csrc mstatus, t0
-    li t0, 1 << 11
-    csrs mstatus, t0          /* MPP = S */
-    lla t0, s_entry
-    csrw mepc, t0
-    mret
+    SATP_SV39 s0
+    MRET_TO_S s_entry
 
     .align 2
 s_entry:
