@@ -187,7 +187,6 @@ def _make_engine(o: Options, process, log):
     """The CPU loop: native x86-64 code by default on x86-64 hosts, the Python backend
     elsewhere, on request, and under gdb (the gdbstub drives the Python loop)."""
     from ..accel.tcg import native_user
-    from ..accel.tcg.cpu_exec import UserEngine
 
     backend = o.backend or ("native" if native_user.host_supported() and not o.gdb
                             else "python")
@@ -200,6 +199,8 @@ def _make_engine(o: Options, process, log):
         return native_user.NativeUserEngine(process.mem, process.mm.can_execute, process,
                                             process, log, max_insns=max_insns,
                                             tb_cache=o.tb_cache)
+    from ..accel.tcg.cpu_exec import UserEngine  # the Python backend, imported when used
+
     return UserEngine(process.mem, process.mm.can_execute, process.exit_request, process, log,
                       max_insns=max_insns)
 

@@ -21,10 +21,7 @@ from ...target.riscv.helpers import IllegalInstruction
 from ...target.riscv.translate import RiscvTranslator
 from ...tcg.ir import ExitReason
 from .tb_cache import GuestFetchFault, TBCache
-
-SEGV_MAPERR, SEGV_ACCERR = 1, 2
-ILL_ILLOPC = 1
-TRAP_BRKPT = 1
+from .translate_common import ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, TRAP_BRKPT  # noqa: F401
 
 
 class GuestBreakpoint(Exception):

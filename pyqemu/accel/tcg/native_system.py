@@ -36,7 +36,7 @@ from ...tcg.ir import ExitReason, Helper, TCGContext
 from ...tcg.optimize import optimize
 from . import system_exits as sx
 from .softmmu import FetchView, SoftMMU
-from .tb_cache import PAGE_BITS, GuestFetchFault
+from .translate_common import PAGE_BITS, GuestFetchFault
 
 PAGE = 1 << PAGE_BITS
 ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74, scratch=75)

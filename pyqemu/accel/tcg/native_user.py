@@ -37,15 +37,13 @@ from ...tcg.backends.x86_64 import codegen, regs
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from ...tcg.ir import ExitReason, TCGContext
 from . import tb_persist
-from .cpu_exec import ILL_ILLOPC, SEGV_MAPERR, TRAP_BRKPT
-from .tb_cache import PAGE_BITS, GuestFetchFault, optimize_logged
+from .translate_common import ILL_ILLOPC, PAGE_BITS, SEGV_MAPERR, TRAP_BRKPT, GuestFetchFault, optimize_logged
 
 
 def host_supported() -> bool:
     """Generated code is x86-64 for the System V ABI, in memfd-backed memory."""
-    import platform
-
-    return platform.machine() in ("x86_64", "AMD64") and hasattr(os, "memfd_create") \
+    # os.uname, not the platform module: that costs 2 ms of every start-up
+    return os.uname().machine in ("x86_64", "AMD64") and hasattr(os, "memfd_create") \
         and os.environ.get("PYQEMU_TCG_BACKEND", "") != "python"
 
 

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...tcg.backends.python import codegen, interp
-from ...tcg.ir import ExitReason, TCGContext, format_ops
-from ...tcg.optimize import optimize
+from ...tcg.ir import ExitReason, TCGContext
+from .translate_common import PAGE_BITS, GuestFetchFault, optimize_logged  # noqa: F401
 
-PAGE_BITS = 12
 # A block is interpreted (tcg/backends/python/interp.py) for its first executions and
 # compiled on the next one: compiling costs about what a hundred interpreted runs do,
 # and most blocks of a program run only a few times.
@@ -48,26 +47,6 @@ class BlockCode:
     helpers: dict
     targets: list
     line_fo: list = field(default_factory=list)
-
-
-def optimize_logged(translator, ctx: TCGContext, pc: int, end: int, log) -> None:
-    """Optimize a block's IR, with the -d in_asm, op and op_opt logs around it (both
-    backends)."""
-    if log and log.enabled("in_asm"):
-        log.write(translator.disassemble(pc, end))
-    if log and log.enabled("op"):
-        log.write(f"OP:\n{format_ops(ctx.ops)}\n")
-    optimize(ctx)
-    if log and log.enabled("op_opt"):
-        log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
-
-
-class GuestFetchFault(Exception):
-    """The guest tried to execute from an address that is not executable."""
-
-    def __init__(self, pc: int) -> None:
-        super().__init__(f"fetch fault at {pc:#x}")
-        self.pc = pc
 
 
 class TBCache:

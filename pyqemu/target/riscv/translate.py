@@ -165,7 +165,7 @@ class RiscvTranslator:
         return self.can_execute(pc) and self.can_execute(last)
 
     def translate(self, ctx: TCGContext, pc: int) -> tuple[int, int]:
-        from ...accel.tcg.tb_cache import GuestFetchFault
+        from ...accel.tcg.translate_common import GuestFetchFault
 
         if not self.fetchable(pc):
             raise GuestFetchFault(pc)

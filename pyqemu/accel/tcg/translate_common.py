@@ -1,0 +1,39 @@
+"""What the block caches of both TCG backends share: the page size code is tracked by,
+the fetch fault the translator raises, the optimization step with its logs, and the
+si_code values of the faults the user-mode loops deliver.
+
+Kept apart from the Python backend's block cache so that a program run on native code
+does not import that backend (start-up time).
+"""
+
+from __future__ import annotations
+
+from ...tcg.ir import TCGContext, format_ops
+from ...tcg.optimize import optimize
+
+PAGE_BITS = 12
+
+# si_code of the synchronous signals (asm-generic/siginfo.h)
+SEGV_MAPERR, SEGV_ACCERR = 1, 2
+ILL_ILLOPC = 1
+TRAP_BRKPT = 1
+
+
+class GuestFetchFault(Exception):
+    """The guest tried to execute from an address that is not executable."""
+
+    def __init__(self, pc: int) -> None:
+        super().__init__(f"fetch fault at {pc:#x}")
+        self.pc = pc
+
+
+def optimize_logged(translator, ctx: TCGContext, pc: int, end: int, log) -> None:
+    """Optimize a block's IR, with the -d in_asm, op and op_opt logs around it (both
+    backends)."""
+    if log and log.enabled("in_asm"):
+        log.write(translator.disassemble(pc, end))
+    if log and log.enabled("op"):
+        log.write(f"OP:\n{format_ops(ctx.ops)}\n")
+    optimize(ctx)
+    if log and log.enabled("op_opt"):
+        log.write(f"OP after optimization and liveness analysis:\n{format_ops(ctx.ops)}\n")
