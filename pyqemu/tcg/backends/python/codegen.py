@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from ...ir import COND_NAMES, Cond, ExitReason, Helper, Kind, Op, Temp
 from . import fpinline
+from .demand import local_demands
 from .fpinline import FloatShadows
 
 M = "0xffffffffffffffff"
@@ -184,6 +185,9 @@ def _store_value(v: Expr, size: int) -> tuple[str, str, bool]:
     return canon(v), canon(v), False
 
 
+_EXTS = {"ext8s": 8, "ext16s": 16, "ext32s": 32, "ext8u": 8, "ext16u": 16, "ext32u": 32}
+
+
 def _c(v: int) -> str:
     return str(v) if v < 4096 else hex(v)
 
@@ -215,6 +219,7 @@ class PythonCodegen(FloatShadows):
         self._count_uses()
         self._collect_globals()
         self._init_floats(info.float_views and not info.softmmu)
+        self.demand = local_demands(ops)
 
     # ------------------------------------------------------------------ analysis
     def _count_uses(self) -> None:
@@ -287,6 +292,12 @@ class PythonCodegen(FloatShadows):
         if e.exact or e.signed:
             self.emit(f"{d.name} = {e.text}")
             f = _form_of(e)
+        elif self.low_demand(d) and "*" not in e.text:
+            # Only low bits of d are read, by uses that take L values: no mask. Without
+            # products the value stays within a few bits more than 64 (code only runs
+            # forward and locals do not outlive an iteration).
+            self.emit(f"{d.name} = {e.text}")
+            f = "L"
         else:
             self.emit(f"{d.name} = {canon(e)}")
             f = "U"
@@ -294,6 +305,10 @@ class PythonCodegen(FloatShadows):
             self.forms.pop(d, None)
         else:
             self.forms[d] = f
+
+    def low_demand(self, t: Temp) -> bool:
+        """Whether every use of local t reads only its low 32 bits (demand.py)."""
+        return t.kind == Kind.LOCAL and not self.demand.get(t, MASK) >> 32
 
     def flush_reading(self, t: Temp) -> None:
         """Materialize pending expressions that read t before t is overwritten."""
@@ -362,6 +377,8 @@ class PythonCodegen(FloatShadows):
                 return Expr(f"{p(a)} & {b.text}", True, reads, small=cb < 1 << 31,
                             bits=cb.bit_length())
             if not (a.exact or b.exact) and not (a.signed and b.signed):
+                if self.low_demand(op.outs[0]):
+                    return Expr(f"{p(a)} & {p(b)}", False, reads)
                 return Expr(f"{canon(a)} & {canon(b)}", True, reads)
             small = (a.small and b.small) or (a.exact and a.small) or (b.exact and b.small)
             return Expr(f"{p(a)} & {p(b)}", a.exact or b.exact, reads,
@@ -375,6 +392,9 @@ class PythonCodegen(FloatShadows):
             if (a.exact and b.exact) or (a.signed and b.signed):
                 return Expr(f"{p(a)} {sym} {p(b)}", a.exact and b.exact, reads,
                             signed=a.signed and b.signed, small=a.small and b.small)
+            if self.low_demand(op.outs[0]):
+                # Bitwise ops of congruent values are congruent: L is enough here.
+                return Expr(f"{p(a)} {sym} {p(b)}", False, reads)
             return Expr(f"{canon(a)} {sym} {canon(b)}", True, reads)
         if n == "andc":
             if a.signed and b.signed:
@@ -419,6 +439,10 @@ class PythonCodegen(FloatShadows):
             if a.signed:
                 return Expr(f"~{p(a)}", False, r, signed=True, small=a.small)
             return Expr(f"~{p(a)}", False, r)
+        if n in _EXTS:
+            d = op.outs[0]
+            if d.kind == Kind.LOCAL and not self.demand.get(d, MASK) >> _EXTS[n]:
+                return a  # no use reads the bits the extension would set (demand.py)
         if n in ("ext8u", "ext16u", "ext32u"):
             bits = {"ext8u": 8, "ext16u": 16, "ext32u": 32}[n]
             if a.exact and a.bits <= bits:
