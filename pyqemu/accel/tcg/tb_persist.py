@@ -73,16 +73,17 @@ def cache_dir() -> str:
 def _prune(root: str, current: str) -> None:
     """Every change to the translator makes a new cache directory: keep the few most
     recently used others (another installed version may still run) and drop the rest."""
-    import shutil
-
     try:
         with os.scandir(root) as it:
             dirs = [e.path for e in it if e.is_dir() and e.path != current]
         others = sorted(dirs, key=os.path.getmtime, reverse=True)
     except OSError:
         return
-    for d in others[KEEP_VERSIONS:]:
-        shutil.rmtree(d, ignore_errors=True)
+    if len(others) > KEEP_VERSIONS:
+        import shutil  # only then: it imports the compression modules (start-up time)
+
+        for d in others[KEEP_VERSIONS:]:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def enabled(opt: str | None = None) -> bool:
