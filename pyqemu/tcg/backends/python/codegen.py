@@ -196,7 +196,8 @@ class PythonCodegen(FloatShadows):
     """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
 
     def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int,
-                 entry_forms: dict[Temp, str] | None = None) -> None:
+                 entry_forms: dict[Temp, str] | None = None,
+                 entry_floats: frozenset[int] = frozenset()) -> None:
         self.ops = ops
         self.info = info
         self.low = low
@@ -218,7 +219,7 @@ class PythonCodegen(FloatShadows):
         self.n_hosts = 0
         self._count_uses()
         self._collect_globals()
-        self._init_floats(info.float_views and not info.softmmu)
+        self._init_floats(info.float_views and not info.softmmu, entry_floats)
         self.demand = local_demands(ops)
 
     # ------------------------------------------------------------------ analysis
@@ -625,15 +626,17 @@ class PythonCodegen(FloatShadows):
         # label id -> indent level to return to; brcond opens "if not cond:" blocks.
         open_labels: list[int] = []
         body_start = len(self.lines)
-        for op in ops:
+        for self.op_index, op in enumerate(ops):
             n = op.name
+            self.drop_redefined()
             for t in op.outs:
                 if t.kind == Kind.GLOBAL:
                     self.written_so_far[t.index] = t
                 if t in self.fval:
                     if t in op.ins:
                         self.materialize(t)
-                    self.drop_float(t)
+                    # Its float stays what a fault in this op publishes; dropped after.
+                    self.redefining.add(t)
             if n == "insn_start":
                 self.flush_all()
                 self.cur_pc = op.aux[0]
@@ -675,7 +678,7 @@ class PythonCodegen(FloatShadows):
                 idx, target = op.aux
                 if self.self_loop and target == info.pc:
                     self.flush_all()
-                    self.materialize_all()  # an iteration starts with all bits in place
+                    self.loop_floats()  # what the top of the loop assumes
                     # Each iteration starts with the registers in their entry forms.
                     self.backedge_forms = (dict(self.forms) if self.backedge_forms is None
                                            else _meet(self.backedge_forms, self.forms))
@@ -730,7 +733,12 @@ class PythonCodegen(FloatShadows):
                 e = self.unop(op)
             self.define(op.outs[0], e)
             if n == "mov" and op.ins[0] in self.fval:
-                self.fval[op.outs[0]] = self.fval[op.ins[0]]  # the same value, both forms
+                d = op.outs[0]  # the same value, both forms
+                self.redefining.discard(d)
+                self.fonly.discard(d)
+                self.fval[d] = self.fval[op.ins[0]]
+                self._fo_changed()
+        self.drop_redefined()
         self.flush_all()
         body = self.lines[body_start:]
         body_pcs = self.line_pc[body_start:]
@@ -746,7 +754,7 @@ class PythonCodegen(FloatShadows):
             else:
                 head.append(f"    {g.name} = q[{g.index}]")
             pcs.append(info.pc)
-        for g in self.seeds:
+        for g in self.seeds + self.entry_floats:
             head.append(f"    F_{g.name} = {fpinline.to_float(f'q[{g.index}]')}")
             pcs.append(info.pc)
         if info.log_exec:
@@ -807,6 +815,11 @@ def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int) -> tuple[Gene
             break
         signed.update(more)
         cg = PythonCodegen(ops, info, low, hmask, signed)
+        gen = cg.generate()
+    # And with the FP registers each iteration leaves as host floats kept as floats
+    # across the back-edge (fpinline.loop_floats).
+    if cg.self_loop and cg.backedge_floats:
+        cg = PythonCodegen(ops, info, low, hmask, signed, frozenset(cg.backedge_floats))
         gen = cg.generate()
     return gen, cg.helpers
 

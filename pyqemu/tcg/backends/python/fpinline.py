@@ -65,15 +65,22 @@ def bits_of_float(f: float) -> int:
 class FloatShadows:
     """Mixin for PythonCodegen: float shadows of values and inline D arithmetic."""
 
-    def _init_floats(self, float_views: bool) -> None:
+    def _init_floats(self, float_views: bool, entry_floats: frozenset[int]) -> None:
         self.float_views = float_views  # the runtime has d64 (user mode)
         self.fval: dict[Temp, str] = {}  # temp -> float variable holding its value
         self.fonly: set[Temp] = set()  # temps whose integer variable is stale
         self.fstack: list[tuple] = []  # (fval, fonly) where each open "if" began
         self._fo: tuple = ()
+        self.redefining: set[Temp] = set()  # outputs of the current op that had floats
         self.accrue: dict[int, Temp] = {}  # id(call op) -> the fflags global it ORs into
         self.float_loads: set[int] = set()  # id(ld op) whose value feeds FP arithmetic
         ops = self.ops
+        self.op_index = 0
+        self.last_use: dict[Temp, int] = {}  # local -> index of the last op reading it
+        for i, op in enumerate(ops):
+            for t in op.ins:
+                if t.kind == Kind.LOCAL:
+                    self.last_use[t] = i
         for i, op in enumerate(ops):
             if op.name == "call" and op.aux[0].name in INLINE:
                 g = self._accrual_target(i)
@@ -99,6 +106,13 @@ class FloatShadows:
                             seen.add(t.index)
                             self.seeds.append(t)
                             self.fval[t] = f"F_{t.name}"
+        # FP registers a previous pass found held as floats at every back-edge: each
+        # iteration starts with them as floats only (converted once before the loop).
+        self.entry_floats = [g for g in self.globals if g.index in entry_floats] \
+            if self.self_loop else []
+        for g in self.entry_floats:
+            self._set_shadow_only(g, f"F_{g.name}")
+        self.backedge_floats: set[int] | None = None
 
     def _accrual_target(self, i: int) -> Temp | None:
         """The global the call's flags are ORed into right after it (``or G, G, fl``)."""
@@ -136,10 +150,40 @@ class FloatShadows:
             self.emit(f"{t.name} = {to_bits(self.fval[t])}")
             self.forms.pop(t, None)
 
-    def materialize_all(self, only_globals: bool = False) -> None:
+    def _dead(self, t: Temp) -> bool:
+        """A local no op from here on reads (its bits are never needed again)."""
+        return t.kind == Kind.LOCAL and self.last_use.get(t, -1) <= self.op_index
+
+    def settle(self, t: Temp) -> None:
+        """Give t its bits back where paths meet, unless nothing reads it any more."""
+        if self._dead(t):
+            self.fonly.discard(t)
+            self.fval.pop(t, None)
+            self._fo_changed()
+        else:
+            self.materialize(t)
+
+    def materialize_all(self, keep: tuple = ()) -> None:
         for t in sorted(self.fonly, key=lambda t: t.name):
-            if not only_globals or t.kind == Kind.GLOBAL:
-                self.materialize(t)
+            if t not in keep:
+                self.settle(t)
+
+    def loop_floats(self) -> None:
+        """At the back-edge: the state the top of the loop assumes. Registers of
+        entry_floats in their own float variables (bits stale), the rest as bits."""
+        here = {t.index for t in self.fonly if t.kind == Kind.GLOBAL}
+        self.backedge_floats = here if self.backedge_floats is None \
+            else self.backedge_floats & here
+        for g in self.entry_floats:
+            n = f"F_{g.name}"
+            cur = self.fval.get(g)
+            if cur != n:
+                self._claim_fvar(n, g)
+                self.emit(f"{n} = {cur if cur is not None else to_float(self.int_text(g))}")
+                self._set_shadow_only(g, n)
+            elif g not in self.fonly:
+                self._set_shadow_only(g, n)
+        self.materialize_all(keep=tuple(self.entry_floats))
 
     def drop_float(self, t: Temp) -> None:
         """t is being given a new integer value."""
@@ -156,7 +200,14 @@ class FloatShadows:
                 self.materialize(u)
                 del self.fval[u]
 
+    def drop_redefined(self) -> None:
+        """After an op: its outputs' old floats, unless it gave them new ones."""
+        for t in self.redefining:
+            self.drop_float(t)
+        self.redefining.clear()
+
     def _set_shadow_only(self, t: Temp, name: str) -> None:
+        self.redefining.discard(t)
         self.fval[t] = name
         self.fonly.add(t)
         self.forms.pop(t, None)
@@ -199,8 +250,9 @@ class FloatShadows:
             return
         fval = {t: n for t, n in self.fval.items() if sk_fval.get(t) == n}
         for t in sorted(self.fonly - fval.keys(), key=lambda t: t.name):
-            self.materialize(t)
-        fix = sorted(sk_fonly - fval.keys(), key=lambda t: t.name)
+            self.settle(t)
+        fix = sorted((t for t in sk_fonly - fval.keys() if not self._dead(t)),
+                     key=lambda t: t.name)
         if fix:
             self.indent -= 1
             self.emit("else:")
