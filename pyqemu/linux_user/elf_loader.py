@@ -15,7 +15,6 @@ import errno
 import os
 import stat
 import struct
-from dataclasses import dataclass
 
 from pyqemu.linux_user.mmap import (
     ET_DYN_BASE,
@@ -28,6 +27,7 @@ from pyqemu.linux_user.mmap import (
     MemoryMap,
     page_up,
 )
+from pyqemu.record import Record
 
 EM_RISCV = 243
 ET_EXEC, ET_DYN = 2, 3
@@ -46,38 +46,50 @@ class LoadError(Exception):
         self.status = status
 
 
-@dataclass
-class Segment:
-    type: int
-    flags: int
-    offset: int
-    vaddr: int
-    filesz: int
-    memsz: int
+class Segment(Record):
+    """A program header: PT_ type, PF_ flags, file offset, address and sizes."""
+
+    _fields = ("type", "flags", "offset", "vaddr", "filesz", "memsz")
+
+    def __init__(self, type: int, flags: int, offset: int, vaddr: int, filesz: int,  # noqa: A002
+                 memsz: int) -> None:
+        self.type = type
+        self.flags = flags
+        self.offset = offset
+        self.vaddr = vaddr
+        self.filesz = filesz
+        self.memsz = memsz
 
 
-@dataclass
-class ElfImage:
-    """Where one ELF file ended up in guest memory."""
+class ElfImage(Record):
+    """Where one ELF file ended up in guest memory: lo is the lowest mapped address, hi
+    the end of the highest segment (bss included)."""
 
-    path: str
-    entry: int
-    bias: int
-    phdr: int
-    phnum: int
-    phent: int
-    lo: int  # lowest mapped address
-    hi: int  # end of the highest segment (bss included)
-    e_flags: int
-    interp: str | None
+    _fields = ("path", "entry", "bias", "phdr", "phnum", "phent", "lo", "hi", "e_flags",
+               "interp")
+
+    def __init__(self, path: str, entry: int, bias: int, phdr: int, phnum: int, phent: int,
+                 lo: int, hi: int, e_flags: int, interp: str | None) -> None:
+        self.path = path
+        self.entry = entry
+        self.bias = bias
+        self.phdr = phdr
+        self.phnum = phnum
+        self.phent = phent
+        self.lo = lo
+        self.hi = hi
+        self.e_flags = e_flags
+        self.interp = interp
 
 
-@dataclass
-class LoadedProgram:
+class LoadedProgram(Record):
     """Everything the initial stack and the process need to know (auxv inputs)."""
 
-    exe: ElfImage
-    interp: ElfImage | None
+    _fields = ("exe", "interp")
+
+    def __init__(self, exe: ElfImage, interp: ElfImage | None) -> None:
+        self.exe = exe
+        self.interp = interp
 
     @property
     def entry(self) -> int:

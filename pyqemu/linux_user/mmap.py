@@ -21,7 +21,6 @@ import os
 import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
 from pyqemu.linux_user.guest_memory import (
     LOW,
@@ -31,6 +30,8 @@ from pyqemu.linux_user.guest_memory import (
     share_pages,
     unshare_pages,
 )
+
+from ..record import Record
 
 PAGE = 4096
 PAGE_MASK = PAGE - 1
@@ -60,19 +61,25 @@ def page_up(n: int) -> int:
     return (n + PAGE_MASK) & ~PAGE_MASK
 
 
-@dataclass
-class Vma:
-    """One guest mapping [start, end): protection, mmap flags and where it came from."""
+class Vma(Record):
+    """One guest mapping [start, end): protection, mmap flags and where it came from:
+    name is the path of a file mapping, or [heap], [stack]...; offset the file offset of
+    ``start``; shared_fd a dup of the file for MAP_SHARED write-back."""
 
-    start: int
-    end: int
-    prot: int
-    flags: int = MAP_PRIVATE | MAP_ANONYMOUS
-    name: str = ""  # path for file mappings, or [heap], [stack]...
-    offset: int = 0  # file offset of ``start``
-    dev: int = 0
-    inode: int = 0
-    shared_fd: int = -1  # a dup of the file for MAP_SHARED write-back
+    _fields = ("start", "end", "prot", "flags", "name", "offset", "dev", "inode", "shared_fd")
+
+    def __init__(self, start: int, end: int, prot: int,
+                 flags: int = MAP_PRIVATE | MAP_ANONYMOUS, name: str = "", offset: int = 0,
+                 dev: int = 0, inode: int = 0, shared_fd: int = -1) -> None:
+        self.start = start
+        self.end = end
+        self.prot = prot
+        self.flags = flags
+        self.name = name
+        self.offset = offset
+        self.dev = dev
+        self.inode = inode
+        self.shared_fd = shared_fd
 
     def perms(self) -> str:
         return ("r" if self.prot & PROT_READ else "-") + ("w" if self.prot & PROT_WRITE else "-") + \
@@ -148,11 +155,11 @@ class MemoryMap:
                 keep.append(v)
                 continue
             if v.start < start:
-                keep.append(replace(v, end=start))
+                keep.append(v.replace(end=start))
             if v.end > end:
-                keep.append(replace(v, start=end, offset=v.offset + (end - v.start)))
+                keep.append(v.replace(start=end, offset=v.offset + (end - v.start)))
             lo, hi = max(v.start, start), min(v.end, end)
-            removed.append(replace(v, start=lo, end=hi, offset=v.offset + (lo - v.start)))
+            removed.append(v.replace(start=lo, end=hi, offset=v.offset + (lo - v.start)))
         keep.sort(key=lambda v: v.start)
         self.vmas = keep
         self._reindex()
@@ -340,7 +347,7 @@ class MemoryMap:
                 self._release(self._cut(old + new_len, old + old_len))
                 return old
             if self._is_free(old + old_len, old + new_len):
-                grown = replace(v, start=old + old_len, end=old + new_len,
+                grown = v.replace(start=old + old_len, end=old + new_len,
                                 offset=v.offset + (old + old_len - v.start), shared_fd=-1)
                 self._insert(grown)
                 return old
@@ -351,7 +358,7 @@ class MemoryMap:
     def _move(self, v: Vma, old: int, old_len: int, new_len: int, dest: int) -> int:
         data = self.mem.read(old, min(old_len, new_len))
         self._release(self._cut(dest, dest + new_len))
-        moved = [replace(p, start=p.start - old + dest, end=p.end - old + dest)
+        moved = [p.replace(start=p.start - old + dest, end=p.end - old + dest)
                  for p in self._cut(old, old + old_len)]
         self.mem.discard(old, old_len)
         if v.prot & PROT_EXEC:
@@ -362,7 +369,7 @@ class MemoryMap:
                 p.end = min(p.end, dest + new_len)
                 self._insert(p)
         if new_len > old_len:
-            self._insert(replace(v, start=dest + old_len, end=dest + new_len, shared_fd=-1,
+            self._insert(v.replace(start=dest + old_len, end=dest + new_len, shared_fd=-1,
                                  offset=v.offset + old_len))
         return dest
 

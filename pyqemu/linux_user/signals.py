@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import signal
 import struct
-from dataclasses import dataclass, field
 
 from pyqemu.linux_user.guest_memory import GuestMemory
 from pyqemu.target.riscv.cpu_state import RiscvCPU
+
+from ..record import Record
 
 NSIG = 64
 SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE = 1, 2, 3, 4, 5, 6, 7, 8
@@ -74,13 +75,15 @@ def signal_name(sig: int) -> str:
         return str(sig)
 
 
-@dataclass
-class SigAction:
+class SigAction(Record):
     """The guest's struct sigaction on riscv64: handler, flags, mask (no sa_restorer slot)."""
 
-    handler: int = SIG_DFL
-    flags: int = 0
-    mask: int = 0
+    _fields = ("handler", "flags", "mask")
+
+    def __init__(self, handler: int = SIG_DFL, flags: int = 0, mask: int = 0) -> None:
+        self.handler = handler
+        self.flags = flags
+        self.mask = mask
 
     FORMAT = struct.Struct("<QQQ")
 
@@ -93,18 +96,23 @@ class SigAction:
         return cls(h, f, m)
 
 
-@dataclass
-class SigInfo:
-    """The parts of siginfo_t the emulator fills in."""
+class SigInfo(Record):
+    """The parts of siginfo_t the emulator fills in: addr is the fault address
+    (SIGSEGV/SIGBUS/SIGILL/SIGTRAP), status SIGCHLD's, value sigqueue's and timers'."""
 
-    signo: int
-    code: int = SI_USER
-    errno: int = 0
-    pid: int = 0
-    uid: int = 0
-    addr: int | None = None  # fault address (SIGSEGV/SIGBUS/SIGILL/SIGTRAP)
-    status: int = 0  # SIGCHLD
-    value: int = 0  # sigqueue / timers
+    _fields = ("signo", "code", "errno", "pid", "uid", "addr", "status", "value")
+
+    def __init__(self, signo: int, code: int = SI_USER, errno: int = 0, pid: int = 0,
+                 uid: int = 0, addr: int | None = None, status: int = 0,
+                 value: int = 0) -> None:
+        self.signo = signo
+        self.code = code
+        self.errno = errno
+        self.pid = pid
+        self.uid = uid
+        self.addr = addr
+        self.status = status
+        self.value = value
 
     def pack(self) -> bytes:
         buf = bytearray(SIGINFO_SIZE)
@@ -118,21 +126,28 @@ class SigInfo:
         return bytes(buf)
 
 
-@dataclass
-class ThreadState:
-    """Per-thread signal and bookkeeping state (one per guest thread / RiscvCPU)."""
+class ThreadState(Record):
+    """Per-thread signal and bookkeeping state (one per guest thread / RiscvCPU).
+    saved_mask: the mask to restore after rt_sigsuspend's handler ran (None when not
+    suspended)."""
 
-    tid: int
-    cpu: RiscvCPU | None = None
-    mask: int = 0
-    pending: list[SigInfo] = field(default_factory=list)
-    ss_sp: int = 0
-    ss_flags: int = SS_DISABLE
-    ss_size: int = 0
-    clear_child_tid: int = 0
-    robust_list: int = 0
-    # Mask to restore after rt_sigsuspend's handler ran (None when not suspended).
-    saved_mask: int | None = None
+    _fields = ("tid", "cpu", "mask", "pending", "ss_sp", "ss_flags", "ss_size",
+               "clear_child_tid", "robust_list", "saved_mask")
+
+    def __init__(self, tid: int, cpu: RiscvCPU | None = None, mask: int = 0,
+                 pending: list[SigInfo] | None = None, ss_sp: int = 0,
+                 ss_flags: int = SS_DISABLE, ss_size: int = 0, clear_child_tid: int = 0,
+                 robust_list: int = 0, saved_mask: int | None = None) -> None:
+        self.tid = tid
+        self.cpu = cpu
+        self.mask = mask
+        self.pending: list[SigInfo] = [] if pending is None else pending
+        self.ss_sp = ss_sp
+        self.ss_flags = ss_flags
+        self.ss_size = ss_size
+        self.clear_child_tid = clear_child_tid
+        self.robust_list = robust_list
+        self.saved_mask = saved_mask
 
     def on_altstack(self, sp: int) -> bool:
         return self.ss_flags != SS_DISABLE and self.ss_sp < sp <= self.ss_sp + self.ss_size

@@ -20,7 +20,6 @@ few rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import IntEnum
 
 I32, I64 = 32, 64
@@ -72,20 +71,41 @@ INVERT_COND = {Cond.EQ: Cond.NE, Cond.NE: Cond.EQ, Cond.LT: Cond.GE, Cond.GE: Co
                Cond.LEU: Cond.GTU, Cond.GTU: Cond.LEU}
 
 
-@dataclass(frozen=True)
+# The classes below are written out rather than made with dataclasses: importing that
+# module (it imports inspect) and building classes with it is a noticeable part of a
+# user-mode program's start-up.
 class MemOp:
-    """Access size in bytes (1, 2, 4, 8) and whether a load sign-extends (little-endian)."""
+    """Access size in bytes (1, 2, 4, 8) and whether a load sign-extends (little-endian).
+    Immutable; equal and hashable by value."""
 
-    size: int
-    signed: bool = False
+    __slots__ = ("size", "signed")
+
+    def __init__(self, size: int, signed: bool = False) -> None:
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "signed", signed)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("MemOp is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, MemOp) and self.size == other.size
+                and self.signed == other.signed)
+
+    def __hash__(self) -> int:
+        return hash((self.size, self.signed))
+
+    def __repr__(self) -> str:
+        return f"MemOp(size={self.size}, signed={self.signed})"
 
     def __str__(self) -> str:
         return ("s" if self.signed else "u") + str(self.size * 8)
 
 
-@dataclass(eq=False)
 class Label:
-    id: int
+    __slots__ = ("id",)
+
+    def __init__(self, id: int) -> None:  # noqa: A002 - the label's number
+        self.id = id
 
     def __repr__(self) -> str:
         return f"L{self.id}"
@@ -109,7 +129,6 @@ class ExitReason(IntEnum):
     DEBUG = 11  # a debugger breakpoint at pc: the loop stops before executing it
 
 
-@dataclass(eq=False)
 class Helper:
     """A function called from generated code.
 
@@ -118,11 +137,16 @@ class Helper:
     ``can_raise`` helpers may raise a guest exception.
     """
 
-    name: str
-    func: object
-    n_out: int
-    state: bool = False
-    can_raise: bool = False
+    def __init__(self, name: str, func: object, n_out: int, state: bool = False,
+                 can_raise: bool = False) -> None:
+        self.name = name
+        self.func = func
+        self.n_out = n_out
+        self.state = state
+        self.can_raise = can_raise
+
+    def __repr__(self) -> str:
+        return f"Helper({self.name!r}, n_out={self.n_out})"
 
 
 # Op catalogue: name -> (number of outputs, number of inputs). Extra non-temp
@@ -150,12 +174,17 @@ OPS: dict[str, tuple[int, int]] = {
 }
 
 
-@dataclass(eq=False)
 class Op:
-    name: str
-    outs: list[Temp]
-    ins: list[Temp]
-    aux: tuple = ()
+    __slots__ = ("name", "outs", "ins", "aux")
+
+    def __init__(self, name: str, outs: list[Temp], ins: list[Temp], aux: tuple = ()) -> None:
+        self.name = name
+        self.outs = outs
+        self.ins = ins
+        self.aux = aux
+
+    def __repr__(self) -> str:
+        return f"Op({self})"
 
     def __str__(self) -> str:
         parts = [repr(t) for t in self.outs + self.ins]
@@ -173,15 +202,15 @@ class Op:
         return f"{self.name} {','.join(parts)}"
 
 
-@dataclass(eq=False)
 class TCGContext:
     """Builder for one block's ops. Globals are shared, locals are per block."""
 
-    globals_: dict[int, Temp]
-    ops: list[Op] = field(default_factory=list)
-    n_locals: int = 0
-    n_labels: int = 0
-    _consts: dict[int, Temp] = field(default_factory=dict)
+    def __init__(self, globals_: dict[int, Temp]) -> None:
+        self.globals_ = globals_
+        self.ops: list[Op] = []
+        self.n_locals = 0
+        self.n_labels = 0
+        self._consts: dict[int, Temp] = {}
 
     def new_temp(self) -> Temp:
         t = Temp(Kind.LOCAL, self.n_locals, f"t{self.n_locals}")

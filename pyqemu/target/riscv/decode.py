@@ -7,25 +7,32 @@ instructions are expanded to their 32-bit equivalents first (decode_rvc.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ...record import Record
 from .insn_table import PATTERNS
 
 
-@dataclass(slots=True)
-class Insn:
-    name: str
-    raw: int
-    length: int  # 2 or 4
-    rd: int = 0
-    rs1: int = 0
-    rs2: int = 0
-    rs3: int = 0
-    rm: int = 0
-    imm: int = 0
-    csr: int = 0
-    aq: int = 0
-    rl: int = 0
+class Insn(Record):
+    """One decoded instruction: its name, encoding, length (2 or 4) and operand fields."""
+
+    _fields = ("name", "raw", "length", "rd", "rs1", "rs2", "rs3", "rm", "imm", "csr", "aq",
+               "rl")
+    __slots__ = _fields
+
+    def __init__(self, name: str, raw: int, length: int, rd: int = 0, rs1: int = 0,
+                 rs2: int = 0, rs3: int = 0, rm: int = 0, imm: int = 0, csr: int = 0,
+                 aq: int = 0, rl: int = 0) -> None:
+        self.name = name
+        self.raw = raw
+        self.length = length
+        self.rd = rd
+        self.rs1 = rs1
+        self.rs2 = rs2
+        self.rs3 = rs3
+        self.rm = rm
+        self.imm = imm
+        self.csr = csr
+        self.aq = aq
+        self.rl = rl
 
 
 def _sx(v: int, bits: int) -> int:

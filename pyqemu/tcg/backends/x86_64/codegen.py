@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ...ir import ExitReason, Helper, Kind, Op, Temp
 from . import arith, divide, fp, softmmu
@@ -55,35 +54,53 @@ class TranslationTooBig(Exception):
     """The block needs more spill slots than the frame has: translate it shorter."""
 
 
-@dataclass
+# Plain classes, not dataclasses: start-up time (see tcg/ir.py).
 class BlockTarget:
-    """Where the block's code will live and what it can reach there."""
+    """Where the block's code will live and what it can reach there.
 
-    tb_id: int
-    at: int  # buffer offset of the block's first byte
-    exec_base: int  # host address of buffer offset 0 (for RIP-relative displacements)
-    exit_flag: int  # buffer offsets of the data generated code reads
-    jump_cache: int
-    jc_mask: int
-    epilogue: int
-    low: int  # guest address of guest-space offset 0
-    helper_address: Callable[[Helper, int], int]  # C-callable address of a helper
-    env: EnvLayout
-    features: frozenset = frozenset()
-    # System emulation: per-hart data lives behind state words instead of the shared,
-    # RIP-relative data area, and loads/stores go through the softmmu TLB.
-    system: SystemTarget | None = None
+    tb_id; at, the buffer offset of the block's first byte; exec_base, the host address
+    of buffer offset 0 (for RIP-relative displacements); exit_flag, jump_cache: buffer
+    offsets of the data generated code reads; jc_mask; epilogue; low, the guest address
+    of guest-space offset 0; helper_address(helper, n_args), the C-callable address of
+    a helper; env; features. system: in system emulation, per-hart data lives behind
+    state words instead of the shared, RIP-relative data area, and loads and stores go
+    through the softmmu TLB."""
+
+    def __init__(self, tb_id: int, at: int, exec_base: int, exit_flag: int, jump_cache: int,
+                 jc_mask: int, epilogue: int, low: int,
+                 helper_address: Callable[[Helper, int], int], env: EnvLayout,
+                 features: frozenset = frozenset(), system: SystemTarget | None = None) -> None:
+        self.tb_id = tb_id
+        self.at = at
+        self.exec_base = exec_base
+        self.exit_flag = exit_flag
+        self.jump_cache = jump_cache
+        self.jc_mask = jc_mask
+        self.epilogue = epilogue
+        self.low = low
+        self.helper_address = helper_address
+        self.env = env
+        self.features = features
+        self.system = system
 
 
-@dataclass
 class SystemTarget:
-    exit_word: int  # state word: nonzero asks the block to return (the hart's exit request)
-    jc_word: int  # state word: host address of the hart's jump cache (32-byte entries)
-    flags_word: int  # state word: the hart's current TB flags (part of the jump cache tag)
-    tlb_word: int  # state word: host address of the hart's TLBs
-    tlb_off: int  # byte offset of this block's data-mode TLB from that address
-    tlb_mask: int  # entries per TLB - 1
-    thunks: dict  # (kind, size, signed) -> buffer offset of the slow-path thunk
+    """State words a system-mode block reads: exit_word (nonzero asks the block to
+    return: the hart's exit request), jc_word (host address of the hart's jump cache,
+    32-byte entries), flags_word (the hart's current TB flags, part of the jump cache
+    tag), tlb_word (host address of the hart's TLBs); tlb_off, the byte offset of this
+    block's data-mode TLB from that address; tlb_mask, entries per TLB - 1; thunks,
+    (kind, size, signed) -> buffer offset of the slow-path thunk."""
+
+    def __init__(self, exit_word: int, jc_word: int, flags_word: int, tlb_word: int,
+                 tlb_off: int, tlb_mask: int, thunks: dict) -> None:
+        self.exit_word = exit_word
+        self.jc_word = jc_word
+        self.flags_word = flags_word
+        self.tlb_word = tlb_word
+        self.tlb_off = tlb_off
+        self.tlb_mask = tlb_mask
+        self.thunks = thunks
 
 
 # Relocations: fields of a block's code that depend on where it is placed and what it
@@ -94,12 +111,18 @@ RELOC_EXIT = 1  # imm32 = (tb_id << 8) | arg
 RELOC_HELPER = 2  # imm64 = address of helper arg[0] called with arg[1] arguments
 
 
-@dataclass
 class NativeBlock:
-    code: bytes
-    jump_slots: dict[int, int] = field(default_factory=dict)  # exit n -> rel32 offset in code
-    targets: dict[int, int] = field(default_factory=dict)  # exit n -> guest pc
-    relocs: list[tuple] = field(default_factory=list)  # (kind, offset in code, arg)
+    """A block's code with jump_slots (exit n -> rel32 offset in code), targets (exit n
+    -> guest pc) and relocs ((kind, offset in code, arg))."""
+
+    __slots__ = ("code", "jump_slots", "targets", "relocs")
+
+    def __init__(self, code: bytes, jump_slots: dict[int, int] | None = None,
+                 targets: dict[int, int] | None = None, relocs: list[tuple] | None = None):
+        self.code = code
+        self.jump_slots = {} if jump_slots is None else jump_slots
+        self.targets = {} if targets is None else targets
+        self.relocs = [] if relocs is None else relocs
 
 
 def relocate(code: bytes, relocs: list[tuple], at: int, tb_id: int,

@@ -14,8 +14,7 @@ The stack frame holds spill slots at [rsp + 8 * slot].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ....record import Record
 from .asm import R8, R9, R10, R11, R12, RBX, RDI, RSI
 
 ALLOCATABLE = (RBX, R12, RSI, RDI, R8, R9, R10, R11)
@@ -33,12 +32,22 @@ EXIT_RAISED = 0x83  # a helper raised a guest exception: pc holds the instructio
 EXIT_REQUEST = 0x84  # the exit flag was set at the entry of block tb_id (pc not stored)
 
 
-@dataclass(frozen=True)
-class EnvLayout:
-    """Word indices in the CPU state buffer that generated code and the runtime share."""
+class EnvLayout(Record):
+    """Word indices in the CPU state buffer that generated code and the runtime share:
+    pc; exit_aux, the exit_tb reason; helper_out2, the second result of a two-result
+    helper; helper_raised, set by a helper that raised a guest exception; scratch, a word
+    generated code may use freely (MXCSR after an FP op). Compared and hashed by value."""
 
-    pc: int
-    exit_aux: int  # exit_tb reason
-    helper_out2: int  # second result of a two-result helper
-    helper_raised: int  # set by a helper that raised a guest exception
-    scratch: int  # a word generated code may use freely (MXCSR after an FP op)
+    _fields = ("pc", "exit_aux", "helper_out2", "helper_raised", "scratch")
+    __slots__ = _fields
+
+    def __init__(self, pc: int, exit_aux: int, helper_out2: int, helper_raised: int,
+                 scratch: int) -> None:
+        self.pc = pc
+        self.exit_aux = exit_aux
+        self.helper_out2 = helper_out2
+        self.helper_raised = helper_raised
+        self.scratch = scratch
+
+    def __hash__(self) -> int:
+        return hash(self._values())
