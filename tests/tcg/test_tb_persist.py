@@ -153,3 +153,26 @@ def test_caches_of_other_versions_are_pruned(tmp_path):
     _run(prog, tmp_path)
     left = sorted(d.name for d in root.iterdir())
     assert len(left) == 1 + 3 and {"old5", "old4", "old3"} <= set(left)
+
+
+def test_libraries_blocks_serve_another_program(tmp_path):
+    """Dynamically linked programs share the caches of ld.so and libc: a program never
+    run before translates little more than its own code, and runs as under QEMU."""
+    progs = []
+    for value, name in ((3, "first"), (5, "second")):
+        src = tmp_path / f"{name}.c"
+        src.write_text(SRC.replace("VALUE", str(value)))
+        subprocess.run(["riscv64-linux-gnu-gcc", "-O2", "-o", str(tmp_path / name), str(src)],
+                       check=True)
+        progs.append(tmp_path / name)
+    prefix = ("-L", "/usr/riscv64-linux-gnu")
+    _, s1 = _run(progs[0], tmp_path, *prefix)
+    r, s2 = _run(progs[1], tmp_path, *prefix)
+    want = subprocess.run(["qemu-riscv64", *prefix, str(progs[1])], capture_output=True,
+                          timeout=300)
+    assert (r.stdout, r.returncode) == (want.stdout, want.returncode)
+    assert s1["reused_tbs"] == 0
+    # The second program's own blocks are new; ld.so's and libc's come from the cache.
+    assert s2["reused_tbs"] > 0.8 * s2["tbs"], s2
+    caches = list((tmp_path / "pyqemu" / "tb").rglob("*.tbs"))
+    assert len(caches) == 4  # two programs, ld.so, libc

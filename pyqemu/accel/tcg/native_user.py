@@ -95,12 +95,20 @@ class NativeUserEngine:
         exe = getattr(process, "exe_path", None)
         if exe and not log and not max_insns and tb_persist.enabled(tb_cache):
             try:
-                self.persist = tb_persist.PersistentBlocks.for_executable(exe)
+                self.persist = tb_persist.PersistentSet(exe, self._file_at)
             except OSError:
                 self.persist = None
         self._new_buffer()
         self._watch_signals()
         os.register_at_fork(after_in_child=self._after_fork_child)
+
+    def _file_at(self, pc: int) -> str | None:
+        """The file whose mapping holds pc (the persistent caches are per file)."""
+        mm = getattr(self.process, "mm", None)
+        vma = mm.find(pc) if mm is not None else None
+        if vma is None or not vma.name or vma.name.startswith("["):
+            return None
+        return vma.name
 
     def _watch_signals(self) -> None:
         """Python runs signal handlers between bytecodes, never inside generated code,

@@ -222,3 +222,39 @@ class PersistentBlocks:
             self.added = 0
         except OSError:
             pass  # a cache that cannot be written is only a slower next run
+
+
+class PersistentSet:
+    """The caches a user-mode process uses: one per file its code comes from (the
+    executable, the ELF interpreter, each shared library; code in no file belongs to
+    the executable's). A library's blocks, translated while one program ran, then serve
+    every program that maps that library at the same address, which ld.so and libc are
+    for programs linking nothing else: a dynamically linked program run for the first
+    time translates only its own code. Blocks are still checked against the guest
+    bytes, so a library mapped elsewhere or changed on disk only misses.
+
+    ``where(pc)`` names the file mapped at pc (None: anonymous memory).
+    """
+
+    def __init__(self, exe: str, where) -> None:
+        self.exe = exe
+        self.where = where
+        self.caches: dict[str, PersistentBlocks] = {}
+
+    def for_pc(self, pc: int) -> PersistentBlocks:
+        path = self.where(pc) or self.exe
+        cache = self.caches.get(path)
+        if cache is None:
+            cache = self.caches[path] = PersistentBlocks.for_files(path)
+        return cache
+
+    def find(self, pc: int, read) -> Entry | None:
+        return self.for_pc(pc).find(pc, read)
+
+    def add(self, pc: int, end: int, data: bytes, n_insns: int,
+            blk: codegen.NativeBlock) -> None:
+        self.for_pc(pc).add(pc, end, data, n_insns, blk)
+
+    def save(self) -> None:
+        for cache in self.caches.values():
+            cache.save()
