@@ -257,11 +257,21 @@ class PythonCodegen(FloatShadows):
                     if depth_labels:
                         cond_written.add(t.index)
         self.written = [written[i] for i in sorted(written)]
-        self.self_loop = self.info.self_loop and any(
-            op.name == "goto_tb" and op.aux[1] == self.info.pc for op in self.ops)
+        backedges = [i for i, op in enumerate(self.ops)
+                     if op.name == "goto_tb" and op.aux[1] == self.info.pc]
+        self.self_loop = self.info.self_loop and bool(backedges)
+        # In a loop, what an earlier iteration may have written: the globals written
+        # before the last back-edge (code only runs forward within an iteration).
+        self.loop_written: dict[int, Temp] = {}
+        if self.self_loop:
+            for op in self.ops[:backedges[-1]]:
+                for t in op.outs:
+                    if t.kind == Kind.GLOBAL:
+                        self.loop_written[t.index] = t
         # Entry loads: what is read, and what an exit may publish without the block
-        # having written it on every path (written inside an if, or anywhere in a loop).
-        need = read | cond_written if not self.self_loop else set(used)
+        # having written it on every path (written inside an if, or in an earlier
+        # iteration).
+        need = read | cond_written | self.loop_written.keys()
         self.globals = [used[i] for i in sorted(need)]
         self.loaded = {g.index for g in self.globals}
         self.written_so_far: dict[int, Temp] = {}
@@ -343,8 +353,8 @@ class PythonCodegen(FloatShadows):
     def writeback(self) -> None:
         # Code only runs forward (a loop restarts from the top): at an exit, the globals
         # that can differ from the state buffer are those written earlier in the text.
-        gs = self.written if self.self_loop else \
-            [self.written_so_far[i] for i in sorted(self.written_so_far)]
+        dirty = self.written_so_far | self.loop_written
+        gs = [dirty[i] for i in sorted(dirty)]
         for g in gs:
             self.materialize(g)
         for g in gs:
@@ -407,6 +417,10 @@ class PythonCodegen(FloatShadows):
         if n == "eqv":
             return Expr(f"~({canon(a)} ^ {canon(b)})", False, reads)
         if n == "shl":
+            if cb is not None and a.exact and a.bits + cb <= 64:
+                # A bounded value shifted within 64 bits needs no mask.
+                return Expr(f"{p(a)} << {cb}", True, reads, bits=a.bits + cb,
+                            small=a.bits + cb <= 31)
             return Expr(f"{p(a)} << {canon(b)}", False, reads)
         if n == "shr":
             bits = a.bits if a.exact else 64
