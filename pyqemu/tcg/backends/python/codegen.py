@@ -820,7 +820,10 @@ def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int) -> tuple[Gene
     gen = cg.generate()
     # Further passes start the loop with the registers each iteration leaves signed
     # already in S form (a register copied from one that became S becomes S in turn).
-    signed: dict[Temp, str] = {}
+    signed: dict[Temp, str] = _invariant_signed(cg) if cg.self_loop else {}
+    if signed:
+        cg = PythonCodegen(ops, info, low, hmask, signed)
+        gen = cg.generate()
     for _ in range(3):
         if not (cg.self_loop and cg.backedge_forms):
             break
@@ -836,6 +839,19 @@ def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int) -> tuple[Gene
         cg = PythonCodegen(ops, info, low, hmask, signed, frozenset(cg.backedge_floats))
         gen = cg.generate()
     return gen, cg.helpers
+
+
+def _invariant_signed(cg: PythonCodegen) -> dict[Temp, str]:
+    """Registers a loop never writes and mostly compares signed: converted to S form
+    once on entry instead of at every comparison."""
+    written = {g.index for g in cg.written}
+    score: dict[Temp, int] = {}
+    for op in cg.ops:
+        signed = op.name in ("brcond", "setcond", "movcond") and op.aux[0] in _SIGNED
+        for i, t in enumerate(op.ins):
+            if t.kind == Kind.GLOBAL and t.index not in written and t.index in cg.loaded:
+                score[t] = score.get(t, 0) + (1 if signed and i < 2 else -1)
+    return {t: "S" for t, v in score.items() if v > 0}
 
 
 def describe_exit(reason: ExitReason) -> str:
