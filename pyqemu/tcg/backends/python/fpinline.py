@@ -228,7 +228,7 @@ class FloatShadows:
         return n
 
     def int_text(self, t: Temp) -> str:
-        from .codegen import canon
+        from .forms import canon
 
         if t in self.fonly:
             return to_bits(self.fval[t])
