@@ -171,3 +171,22 @@ def test_random_ir_matches_reference(program, regs, use_const, opt, data):
     got, src = run(ctx, regs, mem)
     ref_mem = bytearray(data)
     assert (got, mem) == (reference(program, regs, use_const, ref_mem), ref_mem), src
+
+
+def test_a_store_does_not_overtake_a_load_inlined_into_an_expression():
+    """ld t; t2 = t + 1 (a single-use local, inlined); st to the same address; use t2:
+    the load must read memory before the store."""
+    g = {i: Temp(Kind.GLOBAL, i, f"r{i}") for i in range(N_REGS)}
+    g[64] = Temp(Kind.GLOBAL, 64, "pc")
+    ctx = TCGContext(g)
+    addr = ctx.const(MEM_BASE + 8)
+    t = ctx.new_temp()
+    ctx.emit("ld", [t], [addr], MemOp(8, False))
+    t2 = ctx.op2("add", t, ctx.const(1))
+    ctx.emit("st", [], [ctx.const(100), addr], MemOp(8))
+    ctx.mov(g[1], t2)
+    ctx.emit("exit_tb", [], [], 0)
+    mem = bytearray(64)
+    mem[8] = 7
+    got, src = run(ctx, [0] * N_REGS, mem)
+    assert got[1] == 8 and mem[8] == 100, src

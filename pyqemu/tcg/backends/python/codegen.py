@@ -28,6 +28,7 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ...ir import COND_NAMES, Cond, ExitReason, Helper, Kind, Op, Temp
@@ -83,6 +84,13 @@ class Generated:
 
 
 
+# Pure ops whose result may be computed before a loop (no shift by a register: a
+# hoisted shift must not run with an amount the loop would have masked first).
+_HOISTABLE = {"and", "or", "xor", "add", "sub", "not", "neg", "ext8s", "ext16s", "ext32s",
+              "ext8u", "ext16u", "ext32u"}
+_ATOM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class PythonCodegen(FloatShadows):
     """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
 
@@ -108,10 +116,18 @@ class PythonCodegen(FloatShadows):
         self.reachable = True  # whether the current point can fall through to the next
         self.helpers: dict[str, object] = {}
         self.n_hosts = 0
+        self.load_in_op = False  # the current op's expression inlines a pending load
         self._count_uses()
         self._collect_globals()
         self._init_floats(info.float_views and not info.softmmu, entry_floats)
         self.demand = local_demands(ops)
+        # Loop-invariant values: in a self-loop without helpers that change the state,
+        # an expression of registers the block never writes is computed once, before
+        # the loop (a shift amount's "& 63", a constant address...).
+        self.hoisted: dict[str, str] = {}  # expression text -> variable
+        self.invariant: set[int] = set()
+        if self.self_loop and not any(op.name == "call" and op.aux[0].state for op in ops):
+            self.invariant = self.loaded - {g.index for g in self.written}
 
     # ------------------------------------------------------------------ analysis
     def _count_uses(self) -> None:
@@ -182,7 +198,10 @@ class PythonCodegen(FloatShadows):
         if t in self.fonly:
             self.materialize(t)
         if t in self.pending:
-            return self.pending.pop(t)
+            e = self.pending.pop(t)
+            if e.is_load:
+                self.load_in_op = True
+            return e
         f = self.forms.get(t)
         if f is None:
             return Expr(t.name, True, frozenset([t]))
@@ -207,6 +226,14 @@ class PythonCodegen(FloatShadows):
             self.forms.pop(d, None)
         else:
             self.forms[d] = f
+
+    def hoist(self, e: Expr) -> Expr:
+        if _ATOM_NAME.match(e.text):
+            return e  # a register itself: nothing to compute
+        name = self.hoisted.get(e.text)
+        if name is None:
+            name = self.hoisted[e.text] = f"v{len(self.hoisted) + 1}"
+        return Expr(name, e.exact, frozenset(), bits=e.bits, signed=e.signed, small=e.small)
 
     def low_demand(self, t: Temp) -> bool:
         """Whether every use of local t reads only its low 32 bits (demand.py)."""
@@ -233,6 +260,10 @@ class PythonCodegen(FloatShadows):
 
     def define(self, d: Temp, e: Expr) -> None:
         """Assign e to d: inline it if d is a local used exactly once."""
+        if self.load_in_op:
+            # It reads memory (a pending load inlined into it): a store must not
+            # overtake it.
+            e.is_load = True
         self.flush_reading(d)
         if d.kind == Kind.LOCAL and self.uses.get(d, 0) == 1 and self.defs.get(d) == 1:
             self.pending[d] = e
@@ -533,6 +564,7 @@ class PythonCodegen(FloatShadows):
         body_start = len(self.lines)
         for self.op_index, op in enumerate(ops):
             n = op.name
+            self.load_in_op = False
             self.drop_redefined()
             for t in op.outs:
                 if t.kind == Kind.GLOBAL:
@@ -636,6 +668,10 @@ class PythonCodegen(FloatShadows):
                 e = self.binop(op)
             else:
                 e = self.unop(op)
+            if self.invariant and n in _HOISTABLE and e.reads and not e.is_load and \
+                    not self.load_in_op and "[" not in e.text and all(
+                    t.kind == Kind.GLOBAL and t.index in self.invariant for t in e.reads):
+                e = self.hoist(e)
             self.define(op.outs[0], e)
             if n == "mov" and op.ins[0] in self.fval:
                 d = op.outs[0]  # the same value, both forms
@@ -661,6 +697,9 @@ class PythonCodegen(FloatShadows):
             pcs.append(info.pc)
         for g in self.seeds + self.entry_floats:
             head.append(f"    F_{g.name} = {fpinline.to_float(f'q[{g.index}]')}")
+            pcs.append(info.pc)
+        for text, name in self.hoisted.items():
+            head.append(f"    {name} = {text}")
             pcs.append(info.pc)
         if info.log_exec:
             head.append(f"    LOG_EXEC({info.pc}, q)")

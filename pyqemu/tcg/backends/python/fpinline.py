@@ -131,8 +131,8 @@ class FloatShadows:
     def _feeds_fp(self, i: int, t: Temp) -> bool:
         for op in self.ops[i + 1:i + 256]:
             if t in op.ins:
-                return (op.name == "call" and op.aux[0].name in INLINE) or \
-                    (op.name == "st" and op.aux[0].size == 8 and op.ins[0] is t)
+                # (Not a plain 64-bit copy: integer code moves data with ld/sd too.)
+                return op.name == "call" and op.aux[0].name in INLINE
             if t in op.outs:
                 return False
         return False
