@@ -232,7 +232,7 @@ class PythonCodegen(FloatShadows):
             return e  # a register itself: nothing to compute
         name = self.hoisted.get(e.text)
         if name is None:
-            name = self.hoisted[e.text] = f"v{len(self.hoisted) + 1}"
+            name = self.hoisted[e.text] = f"lv{len(self.hoisted) + 1}"  # (v1.. are softmmu's)
         return Expr(name, e.exact, frozenset(), bits=e.bits, signed=e.signed, small=e.small)
 
     def low_demand(self, t: Temp) -> bool:
