@@ -25,6 +25,7 @@ class RiscvSystemHart(RiscvCPU):
     def __init__(self, hartid: int, wakeup: threading.Event | None = None) -> None:
         super().__init__()
         self.hartid = hartid
+        self._irq_lock = threading.Lock()
         self.exit_request = [0]
         self.wakeup = wakeup or threading.Event()
         self.waiting = False  # in wfi
@@ -47,10 +48,13 @@ class RiscvSystemHart(RiscvCPU):
         self.q[cs.HW_MIP] = value
 
     def set_interrupt(self, mip_bit: int, level: bool) -> None:
-        if level:
-            self.hw_mip |= 1 << mip_bit
-        else:
-            self.hw_mip &= ~(1 << mip_bit)
+        # Devices call this from their own threads (a timer, the main loop): the
+        # read-modify-write of the word must not lose another line's change.
+        with self._irq_lock:
+            if level:
+                self.hw_mip |= 1 << mip_bit
+            else:
+                self.hw_mip &= ~(1 << mip_bit)
         self.kick()
 
     def kick(self) -> None:
@@ -67,16 +71,16 @@ class RiscvSystemHart(RiscvCPU):
     # ------------------------------------------------------------------ state
     def reset(self, pc: int) -> None:
         q = self.q
-        hw_mip = self.hw_mip
-        for i in range(cs.NUM_WORDS):
-            q[i] = 0
-        self.hw_mip = hw_mip
+        with self._irq_lock:
+            hw_mip = self.hw_mip
+            for i in range(cs.NUM_WORDS):
+                q[i] = 0
+            self.hw_mip = hw_mip & ((1 << t.IRQ_M_EXT) | (1 << t.IRQ_S_EXT)
+                                    | (1 << t.IRQ_M_TIMER) | (1 << t.IRQ_M_SOFT))
         q[cs.LR_ADDR] = cs.RESERVATION_NONE
         q[cs.PRIV] = t.PRV_M
         q[cs.PC] = pc
         q[cs.MHARTID] = self.hartid
-        self.hw_mip &= (1 << t.IRQ_M_EXT) | (1 << t.IRQ_S_EXT) | (1 << t.IRQ_M_TIMER) \
-            | (1 << t.IRQ_M_SOFT)
         self.waiting = False
         self.flush_tlb()
         self.state_changed()
