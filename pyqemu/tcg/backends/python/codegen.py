@@ -20,6 +20,16 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
   range ("small") makes a further 32-bit sign extension free. Forms of registers are
   tracked through the block; where paths join with different forms the register is
   treated as L, and a loop iteration starts with every register in U form.
+* Loops on themselves: an iteration loads and writes back only what it can have
+  written (written before the last back-edge, or earlier in this iteration's text);
+  expressions of registers the loop never writes, and such registers compared signed,
+  are computed once before the loop.
+* Demanded bits (demand.py): an extension whose result's uses read only bits it does
+  not change is left out; locals read only in their low 32 bits stay unmasked.
+* D-extension arithmetic is inline on host floats (fpinline.py), with guest FP values
+  held as floats between operations.
+* Cold blocks do not get here at first: user mode interprets a block's IR
+  (interp.py) until it has run HOT_AFTER times (accel/tcg/tb_cache.py).
 * A guest fault inside the block (a load outside the guest space raises IndexError, a
   helper raises) is caught once per block: the handler finds the guest instruction
   from the traceback's line number, writes the registers back as they were before that
