@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ...ir import COND_NAMES, Cond, ExitReason, Helper, Kind, Op, Temp
+from ...ir import COND_NAMES, Cond, Helper, Kind, Op, Temp
 from . import fpinline
 from .demand import local_demands
 from .forms import (
@@ -792,10 +792,6 @@ def _invariant_signed(cg: PythonCodegen) -> dict[Temp, str]:
             if t.kind == Kind.GLOBAL and t.index not in written and t.index in cg.loaded:
                 score[t] = score.get(t, 0) + (1 if signed and i < 2 else -1)
     return {t: "S" for t, v in score.items() if v > 0}
-
-
-def describe_exit(reason: ExitReason) -> str:
-    return reason.name.lower()
 
 
 __all__ = ["BlockInfo", "Generated", "generate", "COND_NAMES"]
