@@ -166,7 +166,6 @@ class NativeSystemCode:
     def add_runner(self, r: NativeHartRunner) -> None:
         self.runners[r.env] = r
         self.by_q = {id(x.q): x for x in self.runners.values()}
-        r.smmu.code_write = self.note_write
         if len(self.runners) == 1:
             self._open_persistent(r.machine)
             r.machine.sysmem.ram_write_hooks.append(self.note_ram_write)
@@ -301,17 +300,13 @@ class NativeSystemCode:
         self.cb.rw[at:at + 4] = (nxt.off - (at + 4)).to_bytes(4, "little", signed=True)
         nxt.incoming.append((tb, slot))
 
-    def note_write(self, page: int) -> None:
-        """A store or a device wrote to physical page ``page``."""
-        if page in self.code_pages:
-            with self.written_lock:
-                self.written.add(page)
-
     def note_ram_write(self, addr: int, n: int) -> None:
-        """AddressSpace hook: a write into RAM other than a TLB fast-path store."""
+        """AddressSpace hook: a write into RAM other than a TLB fast-path store (a
+        slow-path store, a device, a loader)."""
         for page in range(addr & ~(PAGE - 1), addr + n, PAGE):
             if page in self.code_pages:
-                self.note_write(page)
+                with self.written_lock:
+                    self.written.add(page)
 
     def check_code_pages(self, r: NativeHartRunner, everything: bool = False) -> None:
         """fence.i: drop the blocks of every code page whose bytes changed; only pages
@@ -585,15 +580,12 @@ class NativeHartRunner:
             elif kind == regs.EXIT_REQUEST:
                 q[cs.PC] = tb.pc
         except t.RiscvTrap as e:
-            t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
-            self.update_flags()
+            sx.enter_trap(self, e)
 
     def step(self) -> None:
         """Run this hart until its exit request is raised."""
         q = self.q
-        X = self.hart.exit_request
-        X[0] = 0
-        if not self.take_interrupt():
+        if not sx.begin_step(self):
             return
         code = self.code
         enter = code.enter
@@ -631,8 +623,7 @@ class NativeHartRunner:
                 else:
                     raise RuntimeError(f"native TCG: bad exit code {res:#x}")
         except t.RiscvTrap as e:
-            t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
-            self.update_flags()
+            sx.enter_trap(self, e)
 
 
 _CONSTS = (ctypes.c_uint64 * 3)(0, 0, 0)  # guest_base, mask, limit: unused with a softmmu

@@ -11,8 +11,6 @@ tables, refill the TLB when the page may be cached, and do the access.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ...memory import GuestMemoryError
 from ...target.riscv import mmu as m
 from ...target.riscv import trap as t
@@ -49,10 +47,10 @@ class SoftMMU:
         self.local_fetch: list[tuple[int, int]] = []  # fetch_tlb keys
         # Writable entries by physical page, so that a page that comes to hold
         # translated code can be made to take the slow path for stores again
-        # (protect_code_page); code_write(page) hears of slow-path stores.
+        # (protect_code_page); the slow path's store is then seen by the address
+        # space's RAM write hooks.
         self.write_rev: dict[int, list[tuple[tuple[int, bool, bool], int]]] = {}
         self.write_rev_n = 0
-        self.code_write: Callable[[int], None] | None = None
         # The native backend's TLB (tcg/backends/x86_64/softmmu.py), refilled and
         # flushed along with the dicts: fill(mode, va, ram offset of the page, write).
         self.native = None
@@ -97,7 +95,7 @@ class SoftMMU:
 
     def protect_code_page(self, page: int) -> None:
         """Physical page ``page`` holds translated code: forget the TLB entries that let
-        stores reach it without the slow path (which reports them, code_write)."""
+        stores reach it without the slow path (whose stores the RAM write hooks see)."""
         for mode, vpn in self.write_rev.pop(page, ()):
             pair = self.tlbs.get(mode)
             if pair is not None:
@@ -123,8 +121,6 @@ class SoftMMU:
         priv, sum_, mxr = mode = self._mode()
         pa, whole = self.mmu.translate(va, access, priv, sum_, mxr)
         off = pa - self.ram_base
-        if access == m.WRITE and self.code_write is not None:
-            self.code_write(pa & ~(PAGE - 1))
         if whole and 0 <= off < self.ram_size:
             r, w = self.tlb_pair(mode)
             if len(r) > TLB_LIMIT or len(w) > TLB_LIMIT:

@@ -166,15 +166,13 @@ class HartRunner:
             if hasattr(fn, "guest_pc"):
                 q[cs.PC] = fn.guest_pc
         except t.RiscvTrap as e:
-            t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
-            self.update_flags()
+            sx.enter_trap(self, e)
 
     def step(self) -> None:
         """Run this hart until its exit request is raised."""
         q = self.q
         X = self.hart.exit_request
-        X[0] = 0
-        if not self.take_interrupt():
+        if not sx.begin_step(self):
             return
         try:
             fn = self.tbc.lookup(q[cs.PC])
@@ -185,8 +183,7 @@ class HartRunner:
             if hasattr(fn, "guest_pc"):
                 q[cs.PC] = fn.guest_pc
         except t.RiscvTrap as e:
-            t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
-            self.update_flags()
+            sx.enter_trap(self, e)
 
 
 class TcgAccelerator:

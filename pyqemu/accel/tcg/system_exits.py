@@ -91,6 +91,21 @@ def sfence_vma(runner) -> None:
         runner.flush_jump_cache_page(va >> 12)
 
 
+def begin_step(runner) -> bool:
+    """A runner's step starts: clear the exit request, take a pending interrupt; False
+    while the hart sleeps in wfi (nothing to run)."""
+    runner.hart.exit_request[0] = 0
+    return take_interrupt(runner)
+
+
+def enter_trap(runner, e: t.RiscvTrap) -> None:
+    """A guest exception raised while a block ran: trap at the instruction's pc, then
+    the flags of the privilege the trap entered."""
+    q = runner.q
+    t.take_trap(q, e.cause, e.tval, False, q[cs.PC])
+    runner.update_flags()
+
+
 def take_interrupt(runner) -> bool:
     """Take a pending enabled interrupt; False while the hart sleeps in wfi."""
     hart = runner.hart

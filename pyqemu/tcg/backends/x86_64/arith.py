@@ -117,6 +117,12 @@ def gen_mulh(cg, op: Op, i: int, busy: set[int]) -> None:
     a.mov_rr(r, RDX)
     cg.define(op.outs[0], r)
 
+# Unary ops that are one two-register instruction: IR op -> assembler method.
+_REG_UNOPS = {"ext8s": "movsx8", "ext16s": "movsx16", "ext32s": "movsxd", "ext8u": "movzx8",
+              "ext16u": "movzx16", "ext32u": "mov_rr32", "clz": "lzcnt", "ctz": "tzcnt",
+              "ctpop": "popcnt"}
+
+
 def gen_unop(cg, op: Op, i: int) -> None:
     a = cg.a
     n = op.name
@@ -155,26 +161,10 @@ def gen_unop(cg, op: Op, i: int) -> None:
         src = sx[1] if sx[0] == "r" else RAX
         if sx[0] != "r":
             cg._load_into(RAX, sx)
-        if n == "ext8s":
-            a.movsx8(r, src)
-        elif n == "ext16s":
-            a.movsx16(r, src)
-        elif n == "ext32s":
-            a.movsxd(r, src)
-        elif n == "ext8u":
-            a.movzx8(r, src)
-        elif n == "ext16u":
-            a.movzx16(r, src)
-        elif n == "ext32u":
-            a.mov_rr32(r, src)
-        elif n == "clz":
-            a.lzcnt(r, src)
-        elif n == "ctz":
-            a.tzcnt(r, src)
-        elif n == "ctpop":
-            a.popcnt(r, src)
-        else:
+        emit = _REG_UNOPS.get(n)
+        if emit is None:
             raise NotImplementedError(n)
+        getattr(a, emit)(r, src)
     cg.define(d, r)
 
 def gen_setcond(cg, op: Op, i: int) -> None:
