@@ -1,4 +1,4 @@
-"""A persistent translation cache for user mode: native blocks kept across runs.
+"""A persistent translation cache: native blocks kept across runs (user and system mode).
 
 Translating guest code in Python costs tens of microseconds per instruction, which is
 most of the run time of a short program (glibc's start-up alone is thousands of
@@ -10,9 +10,10 @@ A block is reused only when the guest bytes it was translated from are the same
 executable, and the translator and backend are the same code (a fingerprint of their
 source files is part of the cache's path). Anything else is translated afresh.
 
-One file per guest executable (by path, size and mtime) under
-``$XDG_CACHE_HOME/pyqemu/tb/<fingerprint>/``; written atomically at exit. Disable with
-``-accel tcg,tb-cache=off`` or ``PYQEMU_TB_CACHE=off``.
+One file per file the code comes from in user mode (the executable, ld.so, each
+library: PersistentSet), one per boot configuration in system mode, named by path,
+size and mtime, under ``$XDG_CACHE_HOME/pyqemu/tb/<fingerprint>/``; written atomically
+at exit. Disable with ``-accel tcg,tb-cache=off`` or ``PYQEMU_TB_CACHE=off``.
 """
 
 from __future__ import annotations
@@ -172,10 +173,6 @@ class PersistentBlocks:
                 ident.append(str(p))  # a label, or a file that is not there (None)
         key = blake2b("|".join(ident).encode(), digest_size=12).hexdigest()
         return cls(os.path.join(cache_dir(), f"{key}.tbs"))
-
-    @classmethod
-    def for_executable(cls, exe: str) -> PersistentBlocks:
-        return cls.for_files(exe)
 
     def find(self, key, read) -> Entry | None:
         """A block for key whose guest bytes (read(end) -> bytes) are still the same."""
