@@ -18,14 +18,20 @@ from pyqemu.migration.machine_state import MAGIC, load_state, parse_sections, sa
 from pyqemu.target.riscv import cpu_state as cs
 
 
-@pytest.fixture
-def machine():
-    m = RiscvVirt(MachineConfig(type="virt", ram_size=16 << 20, bios="none"))
+def tcg_virt(**config) -> RiscvVirt:
+    """A 16 MiB virt board without firmware, reset, on the TCG accelerator."""
+    m = RiscvVirt(MachineConfig(type="virt", ram_size=16 << 20, bios="none", **config))
     accel = TcgAccelerator({})
     accel.init_machine(m)
     m.accel = accel
     m.reset()
     accel.reset_cpus()
+    return m
+
+
+@pytest.fixture
+def machine():
+    m = tcg_virt()
     yield m
     m.main_loop.close()
 
@@ -100,13 +106,7 @@ def test_virtio_queue_state_survives(tmp_path) -> None:
 
     from hw.virtio_driver import DESC_F_WRITE, MmioDriver
 
-    m = RiscvVirt(MachineConfig(type="virt", ram_size=16 << 20, bios="none",
-                                devices=[("virtio-rng-device", {})]))
-    accel = TcgAccelerator({})
-    accel.init_machine(m)
-    m.accel = accel
-    m.reset()
-    accel.reset_cpus()
+    m = tcg_virt(devices=[("virtio-rng-device", {})])
     try:
         drv = MmioDriver(m.sysmem, 0x10008000, 0x80100000)     # the highest slot
         assert drv.init(qsize=8)
@@ -194,12 +194,7 @@ def test_translations_follow_restored_code(machine) -> None:
 
 
 def test_two_harts_round_trip() -> None:
-    m = RiscvVirt(MachineConfig(type="virt", ram_size=16 << 20, bios="none", smp=2))
-    accel = TcgAccelerator({})
-    accel.init_machine(m)
-    m.accel = accel
-    m.reset()
-    accel.reset_cpus()
+    m = tcg_virt(smp=2)
     try:
         for i, hart in enumerate(m.cpus):
             hart.q[cs.PC] = 0x80000000 + 4 * i
@@ -208,7 +203,7 @@ def test_two_harts_round_trip() -> None:
         m.aclint.write(0x4, 4, 1)                      # hart 1's msip
         data = save_state(m)
         m.reset()
-        accel.reset_cpus()
+        m.accel.reset_cpus()
         load_state(m, data)
         assert [h.q[5] for h in m.cpus] == [100, 101]
         assert [h.q[cs.PC] for h in m.cpus] == [0x80000000, 0x80000004]

@@ -528,12 +528,15 @@ class PythonCodegen(FloatShadows):
         if size == 1:
             self.emit(f"m8[{h}] = {val}")
             return
-        sh = size.bit_length() - 1
+        self.emit_aligned_store(h, size, view, val, slow)
+
+    def emit_aligned_store(self, host: str, size: int, view: str, val: str, slow: str) -> None:
+        """A store of size > 1 at ``host``: the typed view if aligned, else the slow path."""
         self.n_hosts += 1
         hv = f"h{self.n_hosts}"
-        self.emit(f"{hv} = {h}")
+        self.emit(f"{hv} = {host}")
         self.emit(f"if {hv} & {size - 1}: st_slow({hv}, {size}, {slow})")
-        self.emit(f"else: {view}[{hv} >> {sh}] = {val}")
+        self.emit(f"else: {view}[{hv} >> {size.bit_length() - 1}] = {val}")
 
     def gen_call(self, op: Op) -> None:
         helper: Helper = op.aux[0]

@@ -288,11 +288,7 @@ class FloatShadows:
     def gen_st_float(self, op: Op, host: str) -> None:
         f = self.fval[op.ins[0]]
         self.flush_loads()
-        self.n_hosts += 1
-        hv = f"h{self.n_hosts}"
-        self.emit(f"{hv} = {host}")
-        self.emit(f"if {hv} & 7: st_slow({hv}, 8, {to_bits(f)})")
-        self.emit(f"else: d64[{hv} >> 3] = {f}")
+        self.emit_aligned_store(host, 8, "d64", f, to_bits(f))
 
     # ------------------------------------------------------------ arithmetic
     def gen_fp_inline(self, op: Op) -> bool:
