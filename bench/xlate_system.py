@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Translation cost of the native backend in system mode (softmmu), stage by stage.
+
+The blocks are those the first part of a Linux boot translates: a boot on the native
+backend with an empty translation cache records, for each block, its virtual pc, TB
+flags and guest bytes, until it has ``--blocks`` of them (kept in .cache/ for later
+runs; ``--record`` makes a new recording). They are then translated again in this
+process, several times, and the best time of each stage is reported per guest
+instruction, as bench/xlate.py does for user mode.
+
+    python bench/xlate_system.py [--repeat N] [--blocks N] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RECORDING = ROOT / ".cache" / "xlate_system.pkl"
+
+# Run in the recording child: patch the native system code's build to note each
+# block, and leave once there are enough of them.
+_RECORDER = """
+import os, pickle, sys
+from pyqemu.accel.tcg import native_system as ns
+out, limit = sys.argv[1], int(sys.argv[2])
+blocks = []
+orig = ns.NativeSystemCode.build
+def build(self, r, vpc, ppc, flags):
+    tb = orig(self, r, vpc, ppc, flags)
+    data = r.code_bytes(vpc, ppc, tb.end)
+    if data is not None and r.translator.max_insns == ns.MAX_INSNS:
+        blocks.append((vpc, flags, data))
+    if len(blocks) >= limit:
+        with open(out, "wb") as f:
+            pickle.dump(blocks, f)
+        os._exit(0)
+    return tb
+ns.NativeSystemCode.build = build
+sys.argv = ["pyqemu-system-riscv64"] + sys.argv[3:]
+from pyqemu.cli.system_riscv64 import entry
+entry()
+"""
+
+
+def record(n_blocks: int, guest: Path) -> None:
+    RECORDING.parent.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, XDG_CACHE_HOME=tmp)
+        subprocess.run([sys.executable, "-c", _RECORDER, str(RECORDING), str(n_blocks),
+                        "-accel", "tcg,backend=native", "-M", "virt", "-m", "256M",
+                        "-nographic", "-bios", "default", "-kernel", str(guest / "Image"),
+                        "-initrd", str(guest / "initramfs.cpio.gz"),
+                        "-append", "console=ttyS0"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
+                       check=False, timeout=600)
+    if not RECORDING.exists():
+        sys.exit("xlate_system: the boot ended before recording enough blocks")
+
+
+class BlockBytes:
+    """Guest memory for re-translating one recorded block: its bytes, nothing else."""
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.data = b""
+
+    def read_u16(self, addr: int) -> int:
+        off = addr - self.start
+        return self.data[off] | (self.data[off + 1] << 8)
+
+    def can_execute(self, addr: int) -> bool:
+        return 0 <= addr - self.start < len(self.data)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--blocks", type=int, default=3000)
+    ap.add_argument("--record", action="store_true")
+    ap.add_argument("--guest", default=str(ROOT / ".cache/guests/riscv64"))
+    a = ap.parse_args()
+    if a.record or not RECORDING.exists():
+        record(a.blocks, Path(a.guest))
+    with open(RECORDING, "rb") as f:
+        blocks = pickle.load(f)
+
+    from pyqemu.accel.tcg import native_system as ns
+    from pyqemu.target.riscv.translate import RiscvTranslator
+    from pyqemu.tcg.backends.x86_64 import codegen
+    from pyqemu.tcg.ir import TCGContext
+    from pyqemu.tcg.optimize import optimize
+
+    mem = BlockBytes()
+    tr = RiscvTranslator(mem, mem.can_execute)
+    tr.system = True
+    thunks = {(k, s, sg): 0x1000 + 64 * n for n, (k, s, sg) in enumerate(
+        [(k, s, sg) for k in ("ld", "st") for s in (1, 2, 4, 8)
+         for sg in ((0, 1) if k == "ld" and s < 8 else (0,))])}
+
+    def target(flags: int) -> codegen.BlockTarget:
+        dpriv = (flags >> 2) & 3
+        tlb_off = ns._mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
+            * ns.TLB_ENTRIES * 32
+        return codegen.BlockTarget(
+            tb_id=1, at=0x10000, exec_base=0x7F0000000000, exit_flag=0, jump_cache=64,
+            jc_mask=ns.JC_ENTRIES - 1, epilogue=0x100, low=0,
+            helper_address=lambda h, n: 0x7F0000001000, env=ns.ENV,
+            system=codegen.SystemTarget(ns.EXIT_WORD, ns.JC_WORD, ns.FLAGS_WORD,
+                                        ns.TLB_WORD, tlb_off, ns.TLB_ENTRIES - 1, thunks))
+
+    targets = {flags: target(flags) for _, flags, _ in blocks}
+    best = [float("inf")] * 3
+    n_insns = 0
+    for _ in range(a.repeat):
+        spent = [0, 0, 0]
+        n_insns = 0
+        for vpc, flags, data in blocks:
+            mem.start, mem.data = vpc, data
+            tr.flags = flags
+            ctx = TCGContext(tr.globals)
+            t0 = time.perf_counter_ns()
+            n, _ = tr.translate(ctx, vpc)
+            t1 = time.perf_counter_ns()
+            optimize(ctx)
+            t2 = time.perf_counter_ns()
+            try:
+                codegen.generate(ctx.ops, vpc, targets[flags])
+            except codegen.TranslationTooBig:
+                pass
+            t3 = time.perf_counter_ns()
+            spent[0] += t1 - t0
+            spent[1] += t2 - t1
+            spent[2] += t3 - t2
+            n_insns += n
+        best = [min(b, s) for b, s in zip(best, spent, strict=True)]
+    us = [b / 1000 / n_insns for b in best]
+    print(f"{len(blocks)} blocks, {n_insns} guest instructions, best of {a.repeat}")
+    print(f"us/insn: frontend {us[0]:.2f}  optimizer {us[1]:.2f}  codegen {us[2]:.2f}  "
+          f"total {sum(us):.2f}")
+
+
+if __name__ == "__main__":
+    main()
