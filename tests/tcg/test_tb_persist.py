@@ -38,9 +38,13 @@ def _build(tmp: Path, value: int, name: str = "prog") -> Path:
     return out
 
 
-def _run(prog: Path, cache: Path, *accel: str) -> tuple[subprocess.CompletedProcess, dict]:
+def _run(prog: Path, cache: Path, *accel: str,
+         interp: str = "off") -> tuple[subprocess.CompletedProcess, dict]:
+    """Run under the native backend; the interpreter tier is off unless asked for, so
+    that every block the program runs is translated (and cached)."""
     stats = cache / "stats.json"
-    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(cache), "PYQEMU_STATS": str(stats)}
+    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(cache), "PYQEMU_STATS": str(stats),
+           "PYQEMU_INTERP": interp}
     cmd = [sys.executable, "-m", "pyqemu.cli.riscv64_user", *accel, str(prog)]
     r = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
     return r, json.loads(stats.read_text())
@@ -58,6 +62,19 @@ def test_second_run_reuses_blocks(tmp_path):
     for r in (first, second):
         assert (r.stdout, r.stderr, r.returncode) == (want.stdout, want.stderr, want.returncode)
     assert s1["reused_tbs"] == 0 and s1["tbs"] > 50
+    assert s2["reused_tbs"] == s2["tbs"] == s1["tbs"]
+
+
+def test_second_run_reuses_hot_blocks_with_the_interpreter(tmp_path):
+    """With the interpreter tier, only hot blocks are translated: the second run finds
+    each of them in the cache."""
+    prog = _build(tmp_path, 3)
+    want = _expected(prog)
+    first, s1 = _run(prog, tmp_path, interp="on")
+    second, s2 = _run(prog, tmp_path, interp="on")
+    for r in (first, second):
+        assert (r.stdout, r.stderr, r.returncode) == (want.stdout, want.stderr, want.returncode)
+    assert s1["reused_tbs"] == 0 and 0 < s1["tbs"] and s1["tier_ups"] > 0
     assert s2["reused_tbs"] == s2["tbs"] == s1["tbs"]
 
 
@@ -136,7 +153,7 @@ def test_full_code_buffer_is_flushed_and_reused(tmp_path):
         "orig = C.CodeBuffer.__init__;"
         "C.CodeBuffer.__init__ = lambda self, size=0: orig(self, C.DATA_SIZE + 48 * 1024);"
         "from pyqemu.cli.riscv64_user import main; main(sys.argv[1:])")
-    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path), "PYQEMU_INTERP": "off"}
     r = subprocess.run([sys.executable, "-c", code, "-accel", "tcg,tb-cache=off", str(prog)],
                        env=env, capture_output=True, timeout=300)
     assert (r.stdout, r.returncode) == (want.stdout, want.returncode), r.stderr

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 from ...linux_user.guest_memory import HMASK, LOW, REGION_SIZE, GuestFault, GuestMemory
 from ...target.riscv import cpu_state as cs
+from ...target.riscv import x86_64_interp as interp
 from ...target.riscv.helpers import IllegalInstruction
 from ...target.riscv.translate import RiscvTranslator
 from ...tcg.backends.x86_64 import codebuf as CB
@@ -73,7 +74,7 @@ class NativeUserEngine:
     """Same interface as cpu_exec.UserEngine: run(cpu), invalidate_code, write_stats."""
 
     def __init__(self, mem: GuestMemory, can_execute, process, os_hooks, log=None,
-                 max_insns: int = 0, tb_cache: str | None = None) -> None:
+                 max_insns: int = 0, tb_cache: str | None = None, interp: bool = True) -> None:
         self.mem = mem
         self.process = process
         self.os = os_hooks
@@ -92,6 +93,11 @@ class NativeUserEngine:
         self.translated_insns = 0
         self.reused = 0  # blocks taken from the persistent cache
         self.persist = None
+        # Tier 0: code runs in the interpreter until it is hot (not with -d logs, which
+        # describe blocks, nor with a block-size limit).
+        self.use_interp = interp and not log and not max_insns and \
+            os.environ.get("PYQEMU_INTERP", "on") != "off"
+        self.tier_ups = 0
         exe = getattr(process, "exe_path", None)
         if exe and not log and not max_insns and tb_persist.enabled(tb_cache):
             try:
@@ -136,6 +142,9 @@ class NativeUserEngine:
     def _new_buffer(self) -> None:
         self.cb = CB.CodeBuffer()
         self.entry_off, self.epilogue = emit_prologue(self.cb)
+        self.interp_host = 0
+        if self.use_interp:
+            self.interp_host = self._place_interpreter()
         self.code_start = self.cb.top
         self.enter = EntryFn(self.cb.exec_base + self.entry_off)
         self.flag = self.cb.rw[CB.EXIT_FLAG:CB.EXIT_FLAG + 2]  # [signals, yield]
@@ -145,6 +154,18 @@ class NativeUserEngine:
         self.by_id: list[NativeTB] = []
         self.pages: dict[int, list[NativeTB]] = {}
         self.generation = 0
+
+    def _place_interpreter(self) -> int:
+        """Put the interpreter and its tables after the prologue (flushes keep it);
+        returns its entry's host address."""
+        cb = self.cb
+        at = (cb.top + 15) & ~15
+        code = _interpreter(at, self.epilogue)
+        cb.place(code.code, at)
+        cb.top = at + len(code.code)
+        cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = _rvc_table()
+        cb.clear_interp_pages()
+        return cb.exec_base + at + code.entry
 
     def _after_fork_child(self) -> None:
         # The buffer is a shared mapping: the child must not write into the parent's.
@@ -267,6 +288,8 @@ class NativeUserEngine:
 
     def invalidate_code(self, start: int, end: int) -> None:
         """Guest code in [start, end) may have changed (munmap, mprotect, a code write)."""
+        if self.use_interp:
+            self.cb.clear_interp_pages()  # its pages may no longer be executable
         if not any(page in self.pages
                    for page in range(start >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1)):
             return
@@ -313,38 +336,53 @@ class NativeUserEngine:
         os_ = self.os
         consts = self.consts
         pending = self.helpers.pending
-        host = None
+        tbs = self.tbs
+        host = 0
         while True:
-            if host is None:
-                try:
-                    host = self.lookup(q[cs.PC]).host
-                except GuestFetchFault as e:
-                    q[cs.PC] = e.pc
-                    os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.pc)
-                    continue
+            if not host:
+                pc = q[cs.PC]
+                tb = tbs.get(pc)
+                if tb is not None:
+                    host = tb.host
+                elif self.interp_host:
+                    host = self.interp_host
+                else:
+                    try:
+                        host = self.lookup(pc).host
+                    except GuestFetchFault as e:
+                        q[cs.PC] = e.pc
+                        os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.pc)
+                        continue
             code = self.enter(env, host, consts)
             kind = code & 0xFF
-            tb = self.by_id[code >> regs.EXIT_SHIFT]
-            host = None
+            host = 0
             try:
+                if code >> regs.EXIT_SHIFT == interp.INTERP_ID:
+                    host = self._interp_exit(cpu, q, kind)
+                    continue
+                tb = self.by_id[code >> regs.EXIT_SHIFT]
                 if kind < regs.EXIT_LOOKUP:
-                    nxt = self.lookup(tb.targets[kind])
+                    target = tb.targets[kind]
+                    nxt = tbs.get(target)
+                    if nxt is None and self.interp_host:
+                        q[cs.PC] = target  # cold: the interpreter runs it (and counts it)
+                        host = self.interp_host
+                        continue
+                    nxt = nxt or self.build(target)
                     self.chain(tb, kind, nxt)
                     host = nxt.host
                 elif kind == regs.EXIT_LOOKUP:
                     pc = q[cs.PC]
-                    nxt = self.lookup(pc)
+                    nxt = tbs.get(pc)
+                    if nxt is None and self.interp_host:
+                        host = self.interp_host
+                        continue
+                    nxt = nxt or self.build(pc)
                     self.cb.set_jump_cache(pc, nxt.host)
                     host = nxt.host
                 elif kind == regs.EXIT_REQUEST:
                     q[cs.PC] = tb.pc
-                    flag = self.flag  # not cached: a fork child has a buffer of its own
-                    if flag[YIELD]:
-                        flag[YIELD] = 0
-                        self._yield_to_waiters()
-                    if flag[0]:
-                        flag[0] = 0
-                        os_.deliver_signals(cpu)
+                    self._exit_request(cpu)
                 elif kind == regs.EXIT_TB:
                     self._exit_tb(cpu, q, ExitReason(q[ENV.exit_aux]))
                 elif kind == regs.EXIT_FAULT:
@@ -355,14 +393,54 @@ class NativeUserEngine:
                 else:
                     raise RuntimeError(f"native backend: bad exit code {code:#x}")
             except GuestFetchFault as e:
+                host = 0
                 q[cs.PC] = e.pc
                 os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.pc)
             except IllegalInstruction:
+                host = 0
                 os_.guest_fault(cpu, signal.SIGILL, ILL_ILLOPC, q[cs.PC])
             except GuestFault as e:
+                host = 0
                 os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, e.addr)
             except IndexError:
+                host = 0
                 os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, self._fault_address(cpu))
+
+    def _interp_exit(self, cpu, q, kind: int) -> int:
+        """The interpreter left with the exact pc in the state; returns where to go on
+        (0: wherever the pc now is)."""
+        pc = q[cs.PC]
+        if kind == interp.I_TIERUP or kind == interp.I_UNSUPPORTED:
+            # Hot, or an instruction only the translator handles: translate from here.
+            tb = self.lookup(pc)
+            if kind == interp.I_TIERUP:
+                self.tier_ups += 1
+            self.cb.set_jump_cache(pc, tb.host)
+            return tb.host
+        if kind == interp.I_PAGE:
+            if not self.translator.fetchable(pc):
+                raise GuestFetchFault(pc)
+            page = pc >> PAGE_BITS
+            self.cb.q[CB.INTERP_PAGE_CACHE // 8 + (page & interp.PAGE_CACHE_MASK)] = page
+            return self.interp_host
+        if kind == interp.I_SYSCALL:
+            self._exit_tb(cpu, q, ExitReason.SYSCALL)
+        elif kind == regs.EXIT_REQUEST:
+            self._exit_request(cpu)
+        elif kind == regs.EXIT_FAULT:
+            self.os.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, self._fault_address(cpu))
+        else:
+            raise RuntimeError(f"native backend: bad interpreter exit {kind:#x}")
+        return 0
+
+    def _exit_request(self, cpu) -> None:
+        flag = self.flag  # not cached: a fork child has a buffer of its own
+        if flag[YIELD]:
+            flag[YIELD] = 0
+            self._yield_to_waiters()
+        if flag[0]:
+            flag[0] = 0
+            self.os.deliver_signals(cpu)
 
     def _yield_to_waiters(self) -> None:
         """Let a thread that asked for the exec lock run, then queue up again."""
@@ -408,4 +486,45 @@ class NativeUserEngine:
         with open(self.stats_path, "w") as f:
             json.dump({"tbs": len(self.tbs), "translated_insns": self.translated_insns,
                        "translate_ns": self.translate_ns, "backend": "native",
-                       "reused_tbs": self.reused}, f)
+                       "reused_tbs": self.reused, "tier_ups": self.tier_ups}, f)
+
+
+_INTERPRETERS: dict[tuple[int, int], interp.Interpreter] = {}
+_RVC: list[bytes] = []
+
+
+def _interpreter(at: int, epilogue: int) -> interp.Interpreter:
+    """Assembled once per process (a fork child's buffer has the same layout)."""
+    code = _INTERPRETERS.get((at, epilogue))
+    if code is None:
+        code = _INTERPRETERS[(at, epilogue)] = interp.Interpreter(at, epilogue, LOW)
+    return code
+
+
+def _rvc_table() -> bytes:
+    """The expansion table, built from the decoder once and then kept beside the
+    translation caches (it is derived from the translator's source, like a .pyc)."""
+    if _RVC:
+        return _RVC[0]
+    path = None
+    try:
+        path = os.path.join(tb_persist.cache_dir(), "rvc-table.bin")
+        with open(path, "rb") as f:
+            data = f.read()
+        if len(data) != 4 * 65536:
+            data = b""
+    except OSError:
+        data = b""
+    if not data:
+        data = interp.rvc_table()
+        if path is not None:
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                tmp = f"{path}.{os.getpid()}"
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except OSError:
+                pass
+    _RVC.append(data)
+    return data

@@ -30,8 +30,17 @@ FP_DATA = JUMP_CACHE + JC_ENTRIES * 16
 MXCSR_TABLE = FP_DATA  # uint32 MXCSR per RISC-V rounding mode 0..3 (RNE RTZ RDN RUP)
 MXCSR_DEFAULT = FP_DATA + 16  # uint32: what C and Python code expect (nearest, all masked)
 FFLAGS_TABLE = FP_DATA + 32  # 64 bytes: MXCSR exception bits -> RISC-V fflags
-DATA_SIZE = FP_DATA + 4096
+# The user-mode interpreter (target/riscv/x86_64_interp.py): pages checked executable,
+# tier-up counters, the compressed-instruction expansion table.
+INTERP_RW_BASE = FP_DATA + 128  # uint64: the writable mapping's address (counters)
+INTERP_PAGE_ENTRIES = 256
+INTERP_COUNTERS = 4096
+INTERP_PAGE_CACHE = FP_DATA + 4096  # INTERP_PAGE_ENTRIES x uint64 page number
+INTERP_COUNTER_TABLE = INTERP_PAGE_CACHE + 8 * INTERP_PAGE_ENTRIES  # uint16 each
+RVC_TABLE = INTERP_COUNTER_TABLE + 2 * INTERP_COUNTERS  # 65536 x uint32
+DATA_SIZE = RVC_TABLE + 4 * 65536
 
+_NO_PAGES = memoryview(bytes(b"\xff" * 8 * INTERP_PAGE_ENTRIES)).cast("Q")
 _MXCSR_BASE = 0x1F80  # every exception masked, round to nearest, flags clear
 _RC = (0, 3, 1, 2)  # MXCSR.RC for RNE, RTZ, RDN, RUP
 
@@ -60,6 +69,9 @@ class CodeBuffer:
         self.exec_base = addr  # host address of offset 0 as the CPU executes it
         self.rw = memoryview(self.mm)
         self.q = self.rw[:DATA_SIZE].cast("Q")
+        # Generated code reaches the data area through the executable mapping, which is
+        # read-only: what it writes (the interpreter's counters) goes through this.
+        self.q[INTERP_RW_BASE // 8] = ctypes.addressof(ctypes.c_char.from_buffer(self.mm))
         self.exit_flag = self.rw[EXIT_FLAG:EXIT_FLAG + 8].cast("Q")
         self.code_start = DATA_SIZE
         self.top = DATA_SIZE
@@ -75,6 +87,11 @@ class CodeBuffer:
         q = self.q
         for i in range(JC_ENTRIES):
             q[jc + 2 * i] = JC_INVALID
+
+    def clear_interp_pages(self) -> None:
+        """Forget which pages the interpreter may fetch from (all ones: no page)."""
+        base = INTERP_PAGE_CACHE // 8
+        self.q[base:base + INTERP_PAGE_ENTRIES] = _NO_PAGES
 
     def set_jump_cache(self, pc: int, host: int) -> None:
         i = JUMP_CACHE // 8 + 2 * ((pc >> 1) & (JC_ENTRIES - 1))
