@@ -50,6 +50,9 @@ class Temp:
         return self.name
 
 
+GLOBAL, LOCAL, CONST = Kind.GLOBAL, Kind.LOCAL, Kind.CONST
+
+
 class Cond(IntEnum):
     """Comparison conditions; the unsigned/signed split follows TCG's."""
 
@@ -213,15 +216,15 @@ class TCGContext:
         self._consts: dict[int, Temp] = {}
 
     def new_temp(self) -> Temp:
-        t = Temp(Kind.LOCAL, self.n_locals, f"t{self.n_locals}")
-        self.n_locals += 1
-        return t
+        n = self.n_locals
+        self.n_locals = n + 1
+        return Temp(LOCAL, n, f"t{n}")
 
     def const(self, value: int) -> Temp:
         value &= MASK64
         t = self._consts.get(value)
         if t is None:
-            t = self._consts[value] = Temp(Kind.CONST, -1, "", I64, value)
+            t = self._consts[value] = Temp(CONST, -1, "", I64, value)
         return t
 
     def new_label(self) -> Label:
@@ -229,21 +232,28 @@ class TCGContext:
         return Label(self.n_labels)
 
     def emit(self, name: str, outs: list[Temp], ins: list[Temp], *aux: object) -> None:
-        self.ops.append(Op(name, outs, ins, tuple(aux)))
+        self.ops.append(Op(name, outs, ins, aux))
 
-    # Thin helpers that keep frontends readable.
+    # Thin helpers that keep frontends readable. They build the Op themselves rather
+    # than going through emit and new_temp: they run for nearly every guest instruction.
     def op2(self, name: str, a: Temp, b: Temp, dst: Temp | None = None) -> Temp:
-        d = dst if dst is not None else self.new_temp()
-        self.emit(name, [d], [a, b])
-        return d
+        if dst is None:
+            n = self.n_locals
+            self.n_locals = n + 1
+            dst = Temp(LOCAL, n, f"t{n}")
+        self.ops.append(Op(name, [dst], [a, b]))
+        return dst
 
     def op1(self, name: str, a: Temp, dst: Temp | None = None) -> Temp:
-        d = dst if dst is not None else self.new_temp()
-        self.emit(name, [d], [a])
-        return d
+        if dst is None:
+            n = self.n_locals
+            self.n_locals = n + 1
+            dst = Temp(LOCAL, n, f"t{n}")
+        self.ops.append(Op(name, [dst], [a]))
+        return dst
 
     def mov(self, dst: Temp, src: Temp) -> None:
-        self.emit("mov", [dst], [src])
+        self.ops.append(Op("mov", [dst], [src]))
 
     def call(self, helper: Helper, ins: list[Temp]) -> list[Temp]:
         outs = [self.new_temp() for _ in range(helper.n_out)]

@@ -8,6 +8,7 @@ instructions are expanded to their 32-bit equivalents first (decode_rvc.py).
 from __future__ import annotations
 
 from ...record import Record
+from .decode_rvc import expand_rvc
 from .insn_table import PATTERNS
 
 
@@ -117,14 +118,23 @@ def decode(fetch16, pc: int) -> Insn | None:
         return _CACHE[key]
     except KeyError:
         pass
-    if lo & 3 != 3:
-        from .decode_rvc import expand_rvc
+    return decode_key(key)
 
-        word = expand_rvc(lo)
-        d = decode32(word, 2, lo) if word else None
+
+def decode_key(key: int) -> Insn | None:
+    """Decode an encoding: a 16-bit compressed halfword or a 32-bit word (low bits 11)."""
+    d = _CACHE.get(key, _MISSING)
+    if d is not _MISSING:
+        return d
+    if key & 3 != 3:
+        word = expand_rvc(key)
+        d = decode32(word, 2, key) if word else None
     else:
         d = decode32(key)
     if len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[key] = d
     return d
+
+
+_MISSING = object()

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...tcg.ir import ExitReason, Kind, Label, MemOp, TCGContext, Temp
+from ...accel.tcg.translate_common import GuestFetchFault
+from ...tcg.ir import ExitReason, Kind, Label, MemOp, Op, TCGContext, Temp
 from . import cpu_state as cs
-from .decode import Insn, decode
+from .decode import Insn, decode_key
+
+# Memory operations are immutable values: one object for each (size, signed).
+MEMOPS = {(size, signed): MemOp(size, signed) for size in (1, 2, 4, 8)
+          for signed in (False, True)}
 
 MAX_INSNS = 128
 PAGE_SIZE = 4096
@@ -27,6 +32,23 @@ def translator(*names: str):
             TRANSLATORS[n] = fn
         return fn
     return register
+
+
+# Decoded instructions with their translator, by encoding (see decode.decode_key):
+# (insn or None, translator or None, whether FS gates it).
+_DECODED: dict[int, tuple] = {}
+
+
+def _decode_entry(key: int) -> tuple:
+    insn = decode_key(key)
+    if insn is None:
+        entry = (None, None, False)
+    else:
+        entry = (insn, TRANSLATORS.get(insn.name), insn.name in FP_INSNS)
+    if len(_DECODED) >= 1 << 17:
+        _DECODED.clear()
+    _DECODED[key] = entry
+    return entry
 
 
 def make_globals() -> dict[int, Temp]:
@@ -70,6 +92,13 @@ class DisasContext:
         self.system = False
         self.flags = 0
         self.fs_marked = False
+        # The context's builders (const, op2, op1, mov), bound once: translators call
+        # them for nearly every instruction.
+        self.const = ctx.const
+        self.op2 = ctx.op2
+        self.op1 = ctx.op1
+        self.mov = ctx.mov
+        self._zero = ctx.const(0)
 
     @property
     def priv(self) -> int:
@@ -77,7 +106,7 @@ class DisasContext:
 
     # operands -----------------------------------------------------------------
     def x(self, r: int) -> Temp:
-        return self.g[r] if r else self.ctx.const(0)
+        return self.g[r] if r else self._zero
 
     def xd(self, r: int) -> Temp:
         """Destination for x[r]: writes to x0 go to a scratch temp and vanish."""
@@ -86,28 +115,16 @@ class DisasContext:
     def f(self, r: int) -> Temp:
         return self.g[cs.F0 + r]
 
-    def const(self, v: int) -> Temp:
-        return self.ctx.const(v)
-
-    def op2(self, name: str, a: Temp, b: Temp, dst: Temp | None = None) -> Temp:
-        return self.ctx.op2(name, a, b, dst)
-
-    def op1(self, name: str, a: Temp, dst: Temp | None = None) -> Temp:
-        return self.ctx.op1(name, a, dst)
-
-    def mov(self, dst: Temp, src: Temp) -> None:
-        self.ctx.mov(dst, src)
-
     def ld(self, addr: Temp, size: int, signed: bool, dst: Temp | None = None) -> Temp:
         d = dst if dst is not None else self.ctx.new_temp()
-        self.ctx.emit("ld", [d], [addr], MemOp(size, signed))
+        self.ctx.ops.append(Op("ld", [d], [addr], (MEMOPS[size, signed],)))
         return d
 
     def st(self, value: Temp, addr: Temp, size: int) -> None:
-        self.ctx.emit("st", [], [value, addr], MemOp(size))
+        self.ctx.ops.append(Op("st", [], [value, addr], (MEMOPS[size, False],)))
 
     def addr(self, rs1: int, imm: int) -> Temp:
-        return self.op2("add", self.x(rs1), self.const(imm))
+        return self.op2("add", self.g[rs1] if rs1 else self._zero, self.const(imm))
 
     def label(self) -> Label:
         return self.ctx.new_label()
@@ -155,9 +172,6 @@ class RiscvTranslator:
         # the set requires dropping translated blocks.
         self.breakpoints: frozenset[int] = frozenset()
 
-    def _fetch16(self, addr: int) -> int:
-        return self.mem.read_u16(addr)
-
     def fetchable(self, pc: int, length: int = 2) -> bool:
         last = pc + length - 1
         if not (pc ^ last) >> 12:
@@ -165,32 +179,39 @@ class RiscvTranslator:
         return self.can_execute(pc) and self.can_execute(last)
 
     def translate(self, ctx: TCGContext, pc: int) -> tuple[int, int]:
-        from ...accel.tcg.translate_common import GuestFetchFault
-
         if not self.fetchable(pc):
             raise GuestFetchFault(pc)
         dc = DisasContext(ctx, self.globals)
         dc.system = self.system
         dc.flags = self.flags
         dc.extend = self.max_insns > 1
-        dc.page = pc >> 12
-        start = pc
+        dc.page = page = pc >> 12
         end = pc
         n = 0
+        ops = ctx.ops
+        read_u16 = self.mem.read_u16
+        decoded = _DECODED
+        pending = dc.pending
+        breakpoints = self.breakpoints
+        max_insns = self.max_insns
+        fp_gated = dc.system
         while True:
-            # An instruction whose bytes are not all executable ends the block before
-            # it; as the block's first instruction it is a fetch fault.
-            ok = self.fetchable(pc) and (self.mem.read_u16(pc) & 3 != 3
-                                         or self.fetchable(pc, 4))
-            if not ok:
-                if n == 0:
-                    raise GuestFetchFault(pc)
-                dc.goto(pc)
-                self._close_pending(dc)
-                break
-            while dc.pending and dc.pending[-1][0] == pc:
-                ctx.emit("set_label", [], [], dc.pending.pop()[1])
-            if pc in self.breakpoints:
+            # Every pc here is on the block's first page, whose executability was
+            # checked above (one page: one answer). An instruction whose bytes are not
+            # all executable ends the block before it; as the block's first instruction
+            # it is a fetch fault.
+            key = read_u16(pc)
+            if key & 3 == 3:
+                if pc & 0xFFF == 0xFFE and not self.can_execute(pc + 2):
+                    if n == 0:
+                        raise GuestFetchFault(pc)
+                    dc.goto(pc)
+                    self._close_pending(dc)
+                    break
+                key |= read_u16(pc + 2) << 16
+            while pending and pending[-1][0] == pc:
+                ops.append(Op("set_label", [], [], (pending.pop()[1],)))
+            if breakpoints and pc in breakpoints:
                 if n == 0:
                     ctx.emit("insn_start", [], [], pc, 2)
                     dc.exit_to_loop(ExitReason.DEBUG, pc)
@@ -198,29 +219,38 @@ class RiscvTranslator:
                 dc.goto(pc)
                 self._close_pending(dc)
                 break
-            insn = decode(self._fetch16, pc)
-            ctx.emit("insn_start", [], [], pc, insn.length if insn else 4)
+            entry = decoded.get(key)
+            if entry is None:
+                entry = _decode_entry(key)
+            insn, trans, is_fp = entry
             n += 1
             dc.pc = pc
-            if insn is not None and dc.system and insn.name in FP_INSNS and not self._fp_ok(dc):
-                insn = None  # mstatus.FS is Off: FP instructions are illegal
-            if insn is None or insn.name not in TRANSLATORS:
+            if insn is None:
+                ops.append(Op("insn_start", [], [], (pc, 4)))
                 dc.exit_to_loop(ExitReason.ILLEGAL, pc)
                 pc += 2
             else:
-                dc.next_pc = pc + insn.length
-                TRANSLATORS[insn.name](dc, insn)
-                pc = dc.next_pc
-            end = max(end, pc)
+                ops.append(Op("insn_start", [], [], (pc, insn.length)))
+                if is_fp and fp_gated and not self._fp_ok(dc):
+                    trans = None  # mstatus.FS is Off: FP instructions are illegal
+                if trans is None:
+                    dc.exit_to_loop(ExitReason.ILLEGAL, pc)
+                    pc += 2
+                else:
+                    dc.next_pc = pc + insn.length
+                    trans(dc, insn)
+                    pc = dc.next_pc
+            if pc > end:
+                end = pc
             if dc.ended:
-                if not dc.pending:
+                if not pending:
                     break
                 # The rest up to the innermost pending target is unreachable on this
                 # path; translation resumes where the forward branch lands.
                 dc.ended = False
-                pc = dc.pending[-1][0]
+                pc = pending[-1][0]
                 continue
-            if n >= self.max_insns or (pc >> 12) != (start >> 12):
+            if n >= max_insns or (pc >> 12) != page:
                 dc.goto(pc)
                 self._close_pending(dc)
                 break
