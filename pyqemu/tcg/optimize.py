@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .ir import MASK64, Cond, Kind, Op, TCGContext, Temp
+from .ir import CONST, GLOBAL, LOCAL, MASK64, Cond, Op, TCGContext, Temp
 
 
 def _sx(v: int, bits: int) -> int:
@@ -85,37 +85,142 @@ FOLD: dict[str, Callable[..., int]] = {
 SIDE_EFFECT_FREE = set(FOLD) | {"setcond", "movcond", "ld"}
 
 
-def _is_const(t: Temp) -> bool:
-    return t.kind == Kind.CONST
+_ZERO_RIGHT_IDENTITY = frozenset(("add", "or", "xor", "sub", "shl", "shr", "sar"))
+_ZERO_LEFT_IDENTITY = frozenset(("add", "or", "xor"))
+_ZERO_ABSORBS = frozenset(("and", "mul"))
+_NOTHING: frozenset = frozenset()
 
 
 def optimize(ctx: TCGContext) -> None:
     """Rewrite ctx.ops in place."""
-    ctx.ops = _forward(ctx, ctx.ops)
-    _localize_overwritten_globals(ctx, ctx.ops)
-    ctx.ops = _dead_code(ctx.ops)
+    ctx.ops = _dead_code(_forward(ctx, ctx.ops))
 
 
 # Ops after which the architectural state must be exact: they may fault (the handler
 # publishes every global), leave the block, or merge control flow.
-_BARRIERS = {"ld", "st", "call", "brcond", "set_label", "goto_tb", "exit_tb",
-             "lookup_and_goto_ptr"}
+_BARRIERS = frozenset(("ld", "st", "call", "brcond", "set_label", "goto_tb", "exit_tb",
+                       "lookup_and_goto_ptr"))
 
 
-def _localize_overwritten_globals(ctx: TCGContext, ops: list[Op]) -> None:
-    """A global written and then written again with no barrier in between never has
-    its first value observed: give that value a local temp instead, which the backend
-    can keep in a register (native) or inline into an expression (Python)."""
+def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
+    """Constant folding and copy propagation, and, on the ops as they come out, the
+    localization of overwritten globals: a global written and then written again with
+    no barrier in between never has its first value observed, so that value gets a
+    local temp instead, which the backend can keep in a register (native) or inline
+    into an expression (Python). One pass: the cost is per op, and blocks are short
+    lived."""
+    copies: dict[Temp, Temp] = {}  # temp -> the const or temp it currently equals
+    copied_to: dict[Temp, set[Temp]] = {}  # value -> the temps copies maps to it
+    shl_of: dict[Temp, tuple[Temp, int]] = {}  # t -> (x, k) while t == x << k holds
+    # Globals written since the last barrier: global -> (defining op, its readers).
     open_defs: dict[Temp, tuple[Op, list[Op]]] = {}
+    const = ctx.const
+    out: list[Op] = []
+    append = out.append
+
+    def kill(t: Temp) -> None:
+        """t gets a new value: forget what it equals and what equals it."""
+        v = copies.pop(t, None)
+        if v is not None:
+            copied_to[v].discard(t)
+        ks = copied_to.pop(t, None)
+        if ks:
+            for k in ks:
+                if copies.get(k) is t:
+                    del copies[k]
+        if shl_of:
+            shl_of.pop(t, None)
+            for k in [k for k, v in shl_of.items() if v[0] is t]:
+                del shl_of[k]
+
     for op in ops:
-        if op.name in _BARRIERS:
+        name = op.name
+        ins = op.ins
+        outs = op.outs
+        if not ins and not outs and name != "call":
+            if name == "set_label":
+                copies.clear()
+                copied_to.clear()
+                shl_of.clear()
+            if name != "insn_start":
+                open_defs.clear()  # every other op without operands is a barrier
+            append(op)
+            continue
+        if copies:
+            ins = op.ins = [copies.get(t, t) for t in ins]
+        n_in = len(ins)
+        if n_in == 2:
+            x, y = ins
+            if y.kind is CONST:
+                if x.kind is CONST:
+                    fold = FOLD.get(name)
+                    if fold is not None:
+                        op = Op("mov", outs, [const(fold(x.value, y.value))])
+                        name = "mov"
+                    elif name == "setcond":
+                        v = int(COND_EVAL[op.aux[0]](x.value, y.value))
+                        op = Op("mov", outs, [const(v)])
+                        name = "mov"
+                    elif name == "brcond":
+                        if not COND_EVAL[op.aux[0]](x.value, y.value):
+                            continue  # never taken
+                        # Always taken: everything up to the label is unreachable only
+                        # if nothing else jumps in between; keep it simple and leave it.
+                elif y.value == 0:
+                    if name in _ZERO_RIGHT_IDENTITY:
+                        op = Op("mov", outs, [x])
+                        name = "mov"
+                    elif name in _ZERO_ABSORBS:
+                        op = Op("mov", outs, [const(0)])
+                        name = "mov"
+                elif name == "shr" and x in shl_of and shl_of[x][1] == y.value:
+                    # (x << k) >> k keeps the low 64-k bits: RV64's zext.w (slli; srli).
+                    x, k = shl_of[x]
+                    op = Op("and", outs, [x, const((1 << (64 - k)) - 1)])
+                    name = "and"
+            elif x.kind is CONST and x.value == 0 and name in _ZERO_LEFT_IDENTITY:
+                op = Op("mov", outs, [y])
+                name = "mov"
+        elif n_in == 1 and ins[0].kind is CONST and name != "mov":
+            fold = FOLD.get(name)
+            if fold is not None:
+                op = Op("mov", outs, [const(fold(ins[0].value))])
+                name = "mov"
+        for d in outs:
+            if d in copies or d in copied_to or shl_of:
+                kill(d)
+        ins = op.ins
+        if name == "mov":
+            d, src = outs[0], ins[0]
+            if d is src:
+                continue
+            # Only locals are substituted: a global read must see the global's value.
+            if d.kind is LOCAL or src.kind is CONST:
+                copies[d] = src
+                ks = copied_to.get(src)
+                if ks is None:
+                    copied_to[src] = {d}
+                else:
+                    ks.add(d)
+        elif name == "shl":
+            if ins[1].kind is CONST and outs[0] is not ins[0]:
+                shl_of[outs[0]] = (ins[0], ins[1].value)
+        elif name == "call" and op.aux[0].state:
+            # The helper may rewrite any global: forget what we knew about globals.
+            for k in [k for k, v in copies.items()
+                      if k.kind is GLOBAL or v.kind is GLOBAL]:
+                copied_to[copies.pop(k)].discard(k)
+        append(op)
+        # Localization of overwritten globals, on the op as it comes out.
+        if name in _BARRIERS:
             open_defs.clear()
             continue
-        for t in op.ins:
-            if t in open_defs:
-                open_defs[t][1].append(op)
-        for d in op.outs:
-            if d.kind != Kind.GLOBAL:
+        if open_defs:
+            for t in ins:
+                if t in open_defs:
+                    open_defs[t][1].append(op)
+        for d in outs:
+            if d.kind is not GLOBAL:
                 continue
             prev = open_defs.get(d)
             if prev is not None:
@@ -125,88 +230,6 @@ def _localize_overwritten_globals(ctx: TCGContext, ops: list[Op]) -> None:
                 for r in readers:
                     r.ins = [local if t is d else t for t in r.ins]
             open_defs[d] = (op, [])
-
-
-def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
-    copies: dict[Temp, Temp] = {}  # temp -> the const or temp it currently equals
-    copied_to: dict[Temp, set[Temp]] = {}  # value -> the temps copies maps to it
-    shl_of: dict[Temp, tuple[Temp, int]] = {}  # t -> (x, k) while t == x << k holds
-    out: list[Op] = []
-
-    def kill(t: Temp) -> None:
-        """t gets a new value: forget what it equals and what equals it."""
-        v = copies.pop(t, None)
-        if v is not None:
-            copied_to[v].discard(t)
-        for k in copied_to.pop(t, ()):
-            if copies.get(k) is t:
-                del copies[k]
-        if shl_of:
-            shl_of.pop(t, None)
-            for k in [k for k, v in shl_of.items() if v[0] is t]:
-                del shl_of[k]
-
-    def copy(d: Temp, v: Temp) -> None:
-        copies[d] = v
-        copied_to.setdefault(v, set()).add(d)
-
-    for op in ops:
-        if op.name == "set_label":
-            copies.clear()
-            copied_to.clear()
-            shl_of.clear()
-            out.append(op)
-            continue
-        ins = [copies.get(t, t) for t in op.ins]
-        op.ins = ins
-        name = op.name
-        if name in FOLD and all(_is_const(t) for t in ins):
-            op = Op("mov", op.outs, [ctx.const(FOLD[name](*[t.value for t in ins]))])
-            name = "mov"
-        elif name in ("add", "or", "xor", "sub", "shl", "shr", "sar") and _is_const(ins[1]) \
-                and ins[1].value == 0:
-            op = Op("mov", op.outs, [ins[0]])
-            name = "mov"
-        elif name in ("add", "or", "xor") and _is_const(ins[0]) and ins[0].value == 0:
-            op = Op("mov", op.outs, [ins[1]])
-            name = "mov"
-        elif name in ("and", "mul") and (_is_const(ins[1]) and ins[1].value == 0):
-            op = Op("mov", op.outs, [ctx.const(0)])
-            name = "mov"
-        elif name == "setcond" and all(_is_const(t) for t in ins):
-            v = int(COND_EVAL[op.aux[0]](ins[0].value, ins[1].value))
-            op = Op("mov", op.outs, [ctx.const(v)])
-            name = "mov"
-        elif name == "brcond" and all(_is_const(t) for t in ins):
-            if COND_EVAL[op.aux[0]](ins[0].value, ins[1].value):
-                # Always taken: everything up to the label is unreachable only if
-                # nothing else jumps in between; keep it simple and leave the branch.
-                pass
-            else:
-                continue  # never taken
-        if name == "shr" and _is_const(ins[1]) and ins[0] in shl_of \
-                and shl_of[ins[0]][1] == ins[1].value:
-            # (x << k) >> k keeps the low 64-k bits: RV64's zext.w idiom (slli; srli).
-            x, k = shl_of[ins[0]]
-            op = Op("and", op.outs, [x, ctx.const((1 << (64 - k)) - 1)])
-            name = "and"
-        for d in op.outs:
-            kill(d)
-        if name == "shl" and _is_const(op.ins[1]) and op.outs[0] is not op.ins[0]:
-            shl_of[op.outs[0]] = (op.ins[0], op.ins[1].value)
-        if name == "mov":
-            d, s = op.outs[0], op.ins[0]
-            if d is s:
-                continue
-            # Only locals are substituted: a global read must see the global's value.
-            if d.kind == Kind.LOCAL or s.kind == Kind.CONST:
-                copy(d, s)
-        if name in ("call",) and op.aux[0].state:
-            # The helper may rewrite any global: forget what we knew about globals.
-            for k in [k for k, v in copies.items()
-                      if k.kind == Kind.GLOBAL or v.kind == Kind.GLOBAL]:
-                copied_to[copies.pop(k)].discard(k)
-        out.append(op)
     return out
 
 
@@ -214,24 +237,27 @@ def _dead_code(ops: list[Op]) -> list[Op]:
     live: set[Temp] = set()
     live_at_label: dict[int, set[Temp]] = {}
     kept: list[Op] = []
+    keep = kept.append
     for op in reversed(ops):
-        name = op.name
-        if name == "set_label":
-            live_at_label[op.aux[0].id] = set(live)
-        elif name == "brcond":
-            live |= live_at_label.get(op.aux[1].id, set())
         outs = op.outs
-        if name in SIDE_EFFECT_FREE and outs:
+        if outs:
+            if op.name in SIDE_EFFECT_FREE:
+                for d in outs:
+                    if d.kind is not LOCAL or d in live:
+                        break
+                else:
+                    continue  # every result is a dead local
             for d in outs:
-                if d.kind != Kind.LOCAL or d in live:
-                    break
-            else:
-                continue  # every result is a dead local
-        for d in outs:
-            live.discard(d)
+                live.discard(d)
+        else:
+            name = op.name
+            if name == "set_label":
+                live_at_label[op.aux[0].id] = set(live)
+            elif name == "brcond":
+                live |= live_at_label.get(op.aux[1].id, _NOTHING)
         for t in op.ins:
-            if t.kind == Kind.LOCAL:
+            if t.kind is LOCAL:
                 live.add(t)
-        kept.append(op)
+        keep(op)
     kept.reverse()
     return kept
