@@ -96,14 +96,41 @@ insn = st.one_of(
               st.sampled_from(sorted(FP_CMP)), rd, st.integers(0, 31), st.integers(0, 31)),
     st.builds(lambda d, a: 0x71 << 25 | a << 15 | d << 7 | 0x53, rd, st.integers(0, 31)),
 )
-# RV64IM only: what the native engine's interpreter runs itself (the mixed programs
-# above mostly leave it for the translator at their first FP or Zb instruction).
+# What the native engine's interpreter runs itself: RV64IMA, FP loads, stores and moves
+# (the mixed programs above mostly leave it for the translator at their first FP
+# arithmetic or Zb instruction).
 BASE_R_OPS = sorted(n for n, (_, f7, _) in R_OPS.items() if f7 in (0, 1, 0x20)
                     and n not in ("andn", "orn", "xnor"))
+AMO_F5 = {"lr": 0x02, "sc": 0x03, "amoswap": 0x01, "amoadd": 0x00, "amoxor": 0x04,
+          "amoand": 0x0C, "amoor": 0x08, "amomin": 0x10, "amomax": 0x14, "amominu": 0x18,
+          "amomaxu": 0x1C}
+# AMOs, LR and SC on the data area (x31); LR's rs2 is 0.
+amo = st.builds(lambda n, w, d, b, aqrl: _r(0x2F, AMO_F5[n] << 2 | aqrl, w, d, BASE,
+                                            0 if n == "lr" else b),
+                st.sampled_from(sorted(AMO_F5)), st.sampled_from([2, 3]), rd, reg,
+                st.integers(0, 3))
+fp_mem = st.one_of(
+    st.builds(lambda w, d, off: _i(0x07, w, d, BASE, off), st.sampled_from([2, 3]),
+              st.integers(0, 31), st.integers(0, DATA_SIZE - 8)),
+    st.builds(lambda w, s, off: (off >> 5) << 25 | s << 20 | BASE << 15 | w << 12
+              | (off & 31) << 7 | 0x27, st.sampled_from([2, 3]), st.integers(0, 31),
+              st.integers(0, DATA_SIZE - 8)))
+fp_moves = st.builds(lambda f7, d, a: _r(0x53, f7, 0, d, a, 0), st.sampled_from([0x70, 0x71]),
+                     rd, st.integers(0, 31)) | \
+    st.builds(lambda f7, d, a: _r(0x53, f7, 0, d, a, 0), st.sampled_from([0x78, 0x79]),
+              st.integers(0, 31), reg)
 base_insn = st.one_of(
     st.builds(lambda n, d, a, b: _r(*R_OPS[n], d, a, b), st.sampled_from(BASE_R_OPS), rd,
               reg, reg),
-    i_type, shift_i, loads, stores, lui, auipc)
+    i_type, shift_i, loads, stores, lui, auipc, amo, fp_mem, fp_moves)
+# LR then SC of the same width, with what lies between: the success path of SC.
+lr_sc = st.builds(lambda w, d, between, e, b: [_r(0x2F, 0x02 << 2, w, d, BASE, 0), *between,
+                                               _r(0x2F, 0x03 << 2, w, e, BASE, b)],
+                  st.sampled_from([2, 3]), rd, st.lists(base_insn, max_size=2), rd, reg)
+
+
+def _flatten(items: list) -> list:
+    return [x for it in items for x in (it if isinstance(it, list) else [it])]
 # A branch is (kind, rs1, rs2, k): it skips forward over k instructions.
 # Comparing a register with itself makes the equal case (beq, bge, bgeu taken) common.
 branch = st.one_of(
@@ -217,12 +244,12 @@ def test_random_sequences_agree(items, regs, data):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(base_insn, base_insn, branch), min_size=1, max_size=40),
+@given(st.lists(st.one_of(base_insn, base_insn, branch, lr_sc), min_size=1, max_size=40),
        st.lists(values, min_size=30, max_size=30),
        st.binary(min_size=DATA_SIZE, max_size=DATA_SIZE))
 def test_random_integer_sequences_agree(items, regs, data):
     r = rig()
-    code = assemble(items)
+    code = assemble(_flatten(items))
     want = r.run(r.py, r.os_py, code, regs, data)
     words = [f"{w:08x}" for w in struct.unpack(f"<{len(code) // 4}I", code)]
     assert r.run(r.native, r.os_native, code, regs, data) == want, words
