@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from ...linux_user.guest_memory import HMASK, LOW, REGION_SIZE, GuestFault, GuestMemory
 from ...target.riscv import cpu_state as cs
-from ...target.riscv import x86_64_interp as interp
+from ...target.riscv import interp_x86_64 as interp
 from ...target.riscv.helpers import IllegalInstruction
 from ...target.riscv.translate import RiscvTranslator
 from ...tcg.backends.x86_64 import codebuf as CB

@@ -30,7 +30,7 @@ FP_DATA = JUMP_CACHE + JC_ENTRIES * 16
 MXCSR_TABLE = FP_DATA  # uint32 MXCSR per RISC-V rounding mode 0..3 (RNE RTZ RDN RUP)
 MXCSR_DEFAULT = FP_DATA + 16  # uint32: what C and Python code expect (nearest, all masked)
 FFLAGS_TABLE = FP_DATA + 32  # 64 bytes: MXCSR exception bits -> RISC-V fflags
-# The user-mode interpreter (target/riscv/x86_64_interp.py): pages checked executable,
+# The user-mode interpreter (target/riscv/interp_x86_64/): pages checked executable,
 # tier-up counters, the compressed-instruction expansion table.
 INTERP_RW_BASE = FP_DATA + 128  # uint64: the writable mapping's address (counters)
 INTERP_PAGE_ENTRIES = 256

@@ -1,0 +1,269 @@
+"""The interpreter's skeleton: entry, block start (exit flag, jump cache, tier-up
+counter), fetch and decode, write-back and exits, and the operand helpers that the
+instruction groups (rv64im.py, rva_fp.py) share. See the package docstring."""
+
+from __future__ import annotations
+
+import struct
+
+from ....tcg.backends.x86_64 import asm as A
+from ....tcg.backends.x86_64 import codebuf as CB
+from ....tcg.backends.x86_64.asm import (
+    R8,
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+    R14,
+    R15,
+    RAX,
+    RBP,
+    RBX,
+    RCX,
+    RDI,
+    RDX,
+    RSI,
+    Mem,
+)
+from ....tcg.backends.x86_64.regs import EXIT_FAULT, EXIT_REQUEST
+from .. import cpu_state as cs
+
+TIER_UP = 64  # visits of a branch target before its block is translated
+INTERP_ID = 0xFFFFFF  # the "tb_id" of interpreter exits: (INTERP_ID << 8) | kind
+I_TIERUP = 0x90  # translate the block at pc (hot, or found by a jump-cache collision)
+I_UNSUPPORTED = 0x91  # translate the block at pc: its first instruction is not ours
+I_PAGE = 0x92  # pc is on a page not in the checked-page cache
+I_SYSCALL = 0x93  # ecall: pc holds the next instruction
+PAGE_CACHE_MASK = CB.INTERP_PAGE_ENTRIES - 1
+COUNTER_MASK = CB.INTERP_COUNTERS - 1
+PC_OFF = 8 * cs.PC
+F0_OFF = 8 * cs.F0
+BOX = 0xFFFFFFFF00000000  # NaN-boxing of a single in a 64-bit f register
+PLACEHOLDER = 0x7FFFFFF0  # a disp32 patched once the tables are placed
+
+
+
+class Asm(A.Assembler):
+    """The assembler plus the forms only the interpreter needs: 32-bit ALU and shifts,
+    and a RIP-relative lea."""
+
+    def alu32_rr(self, op: int, dst: int, src: int) -> None:
+        self._op(bytes([op * 8 + 1]), src, dst, w=False)
+
+    def shift32_cl(self, op: int, r: int) -> None:
+        self._op(b"\xD3", op, r, w=False)
+
+    def shift32_ri(self, op: int, r: int, n: int) -> None:
+        self._op(b"\xC1", op, r, w=False)
+        self.buf.append(n & 31)
+
+    def add16_mi(self, m: Mem, imm: int) -> None:
+        """add word [m], imm16 (sets CF on unsigned overflow)."""
+        self._op(b"\x81", A.ADD, m, w=False, prefix=b"\x66")
+        self.buf += struct.pack("<H", imm & 0xFFFF)
+
+    def cmp16_mi(self, m: Mem, imm: int) -> None:
+        self._op(b"\x83", A.CMP, m, w=False, prefix=b"\x66")
+        self.buf.append(imm & 0xFF)
+
+    def lea_buffer_start(self, at: int) -> None:
+        """lea r11, [rip + disp32]: the code buffer's offset 0, for code placed at at."""
+        self.buf += b"\x4C\x8D\x1D"
+        self.buf += struct.pack("<i", -(at + len(self.buf) + 4))
+
+
+class Core:
+    def __init__(self, at: int, epilogue: int, low: int) -> None:
+        self.a = Asm()
+        self.at = at
+        self.low = low
+        self.epilogue = epilogue
+        self.tables: list[tuple[int, list[A.Label]]] = []  # (disp32 offset, entries)
+        a = self.a
+        self.next = a.label()
+        self.new_block = a.label()
+        self.wb = a.label()  # rax -> x[rd], then the next instruction
+        self.unsupported = a.label()
+        self.fault = a.label()
+        self.taken = a.label()
+
+    # ------------------------------------------------------------ small pieces
+    def dispatch(self, idx: int, entries: list[A.Label]) -> None:
+        """Jump through a table of buffer offsets indexed by register idx."""
+        a = self.a
+        a.load(RAX, Mem(R11, PLACEHOLDER, idx, 4), 4, signed=True)
+        self.tables.append((a.pos() - 4, entries))
+        a.alu_rr(A.ADD, RAX, R11)
+        a.jmp_r(RAX)
+
+    def exit_(self, kind: int) -> None:
+        """Store the pc and leave through the epilogue with (INTERP_ID << 8) | kind."""
+        a = self.a
+        a.store(Mem(RBP, PC_OFF), RBX)
+        a.buf.append(0xB8)
+        a.buf += struct.pack("<I", (INTERP_ID << 8) | kind)
+        a.buf.append(0xE9)
+        a.buf += struct.pack("<i", self.epilogue - (self.at + a.pos() + 4))
+
+    def field(self, dst: int, shift: int, mask: int) -> None:
+        a = self.a
+        a.mov_rr32(dst, RCX)
+        if shift:
+            a.shift_ri(A.SHR, dst, shift)
+        if mask is not None:
+            a.alu_ri(A.AND, dst, mask)
+
+    def rd(self) -> None:
+        self.field(R8, 7, 31)
+
+    def reg(self, dst: int, shift: int) -> None:
+        """dst = x[insn >> shift & 31]."""
+        self.field(RAX, shift, 31)
+        self.a.load(dst, Mem(RBP, 0, RAX, 8))
+
+    def imm_i(self, dst: int = RDX) -> None:
+        self.a.movsxd(dst, RCX)
+        self.a.shift_ri(A.SAR, dst, 20)
+
+    def funct3(self) -> None:
+        self.field(RAX, 12, 7)
+
+    def or_bits(self, dst: int, shift: int, mask: int, to: int) -> None:
+        """dst |= ((insn >> shift) & mask) << to."""
+        a = self.a
+        self.field(RAX, shift, mask)
+        if to:
+            a.shift_ri(A.SHL, RAX, to)
+        a.alu_rr(A.OR, dst, RAX)
+
+    def sign_bit(self, dst: int, to: int) -> None:
+        """dst = -(insn >> 31) << to: the sign of an immediate whose top bit is bit 31."""
+        a = self.a
+        a.movsxd(dst, RCX)
+        a.shift_ri(A.SAR, dst, 31)
+        a.shift_ri(A.SHL, dst, to)
+
+    def mem_offset(self, indexed: bool = True) -> None:
+        """rax = guest-space offset of rsi + rdx (of rsi alone when not indexed); leave
+        through the fault exit if outside."""
+        a = self.a
+        a.lea(RAX, Mem(RSI, -self.low, RDX if indexed else None, 1))
+        a.alu_rr(A.AND, RAX, R14)
+        a.alu_rr(A.CMP, RAX, R13)
+        a.jcc(A.CC_A, self.fault)
+
+    def retire(self) -> None:
+        self.a.mov_rr(RBX, R12)
+        self.a.jmp(self.next)
+
+    def bind_new(self) -> A.Label:
+        lab = self.a.label()
+        self.a.bind(lab)
+        return lab
+
+    # ------------------------------------------------------------ the core loop
+    def core(self) -> int:
+        """Entry, block start, fetch and decode; returns the entry's offset."""
+        a = self.a
+        entry = a.pos()
+        a.lea_buffer_start(self.at)
+        a.load(RBX, Mem(RBP, PC_OFF))
+        a.mov_ri(R10, -1)
+        # A block starts at rbx: the exit flag, the jump cache, the tier-up counter.
+        a.bind(self.new_block)
+        a.cmp16_mi(Mem(R11, CB.EXIT_FLAG), 0)
+        request = a.label()
+        a.jcc(A.CC_NE, request)
+        a.mov_rr32(RAX, RBX)
+        a.shift_ri(A.SHR, RAX, 1)
+        a.alu_ri(A.AND, RAX, CB.JC_ENTRIES - 1)
+        a.shift_ri(A.SHL, RAX, 4)
+        a.alu_rm(A.CMP, RBX, Mem(R11, CB.JUMP_CACHE, RAX, 1))
+        count = a.label()
+        a.jcc(A.CC_NE, count)
+        a.jmp_r(Mem(R11, CB.JUMP_CACHE + 8, RAX, 1))
+        a.bind(count)
+        a.mov_rr32(RAX, RBX)
+        a.shift_ri(A.SHR, RAX, 1)
+        a.alu_ri(A.AND, RAX, COUNTER_MASK)
+        a.load(RDI, Mem(R11, CB.INTERP_RW_BASE))  # the executable mapping is read-only
+        a.add16_mi(Mem(RDI, CB.INTERP_COUNTER_TABLE, RAX, 2), 0x10000 // TIER_UP)
+        tier_up = a.label()
+        a.jcc(A.CC_B, tier_up)  # the counter wrapped
+        # Fetch: the page must be one the loop checked as executable.
+        a.bind(self.next)
+        a.mov_rr(RAX, RBX)
+        a.shift_ri(A.SHR, RAX, 12)
+        a.alu_rr(A.CMP, RAX, R10)
+        page_check = a.label()
+        a.jcc(A.CC_NE, page_check)
+        fetch = self.bind_new()
+        a.lea(RDI, Mem(RBX, -self.low))
+        a.alu_rr(A.AND, RDI, R14)
+        a.load(RCX, Mem(R15, 0, RDI, 1), 2)
+        a.mov_rr32(RAX, RCX)
+        a.alu_ri(A.AND, RAX, 3)
+        a.alu_ri(A.CMP, RAX, 3)
+        compressed = a.label()
+        a.jcc(A.CC_NE, compressed)
+        a.mov_rr32(RAX, RBX)
+        a.alu_ri(A.AND, RAX, 0xFFF)
+        a.alu_ri(A.CMP, RAX, 0xFFE)
+        a.jcc(A.CC_E, self.unsupported)  # straddles a page: the translator checks both
+        a.load(RCX, Mem(R15, 0, RDI, 1), 4)
+        a.lea(R12, Mem(RBX, 4))
+        dispatch32 = self.bind_new()
+        self.field(RAX, 2, 31)
+        self.dispatch(RAX, self.major)
+        a.bind(compressed)
+        a.load(RCX, Mem(R11, CB.RVC_TABLE, RCX, 4), 4)
+        a.test_rr(RCX, RCX)
+        a.jcc(A.CC_E, self.unsupported)
+        a.lea(R12, Mem(RBX, 2))
+        a.jmp(dispatch32)
+        a.bind(page_check)
+        a.mov_rr32(RDI, RAX)
+        a.alu_ri(A.AND, RDI, PAGE_CACHE_MASK)
+        a.alu_rm(A.CMP, RAX, Mem(R11, CB.INTERP_PAGE_CACHE, RDI, 8))
+        page_miss = a.label()
+        a.jcc(A.CC_NE, page_miss)
+        a.mov_rr(R10, RAX)
+        a.jmp(fetch)
+        # Write-back: x0 is written like any register and cleared again.
+        a.bind(self.wb)
+        a.store(Mem(RBP, 0, R8, 8), RAX)
+        a.store_imm(Mem(RBP, 0), 0)
+        self.retire()
+        a.bind(self.taken)
+        a.alu_rr(A.ADD, RBX, R9)
+        a.jmp(self.new_block)
+        # Exits.
+        for lab, kind in ((request, EXIT_REQUEST), (tier_up, I_TIERUP),
+                          (page_miss, I_PAGE), (self.unsupported, I_UNSUPPORTED),
+                          (self.fault, EXIT_FAULT)):
+            a.bind(lab)
+            self.exit_(kind)
+        return entry
+
+    # ------------------------------------------------------------ instruction groups
+    def build(self) -> int:
+        a = self.a
+        self.major = [self.unsupported] * 32
+        entry = self.core()
+        for opcode, gen in ((0x00, self.load), (0x08, self.store), (0x04, self.op_imm),
+                            (0x01, self.load_fp), (0x09, self.store_fp), (0x14, self.op_fp),
+                            (0x0B, self.amo),
+                            (0x06, self.op_imm32), (0x0C, self.op), (0x0E, self.op32),
+                            (0x0D, self.lui), (0x05, self.auipc), (0x18, self.branch),
+                            (0x1B, self.jal), (0x19, self.jalr), (0x03, self.misc_mem),
+                            (0x1C, self.system)):
+            self.major[opcode] = self.bind_new()
+            gen()
+        a.nop_to_align(4)
+        for disp_at, entries in self.tables:
+            struct.pack_into("<i", a.buf, disp_at, self.at + a.pos())
+            for lab in entries:
+                a.buf += struct.pack("<i", self.at + lab.pos)
+        return entry
+
