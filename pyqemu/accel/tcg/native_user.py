@@ -420,8 +420,7 @@ class NativeUserEngine:
         if kind == interp.I_PAGE:
             if not self.translator.fetchable(pc):
                 raise GuestFetchFault(pc)
-            page = pc >> PAGE_BITS
-            self.cb.q[CB.INTERP_PAGE_CACHE // 8 + (page & interp.PAGE_CACHE_MASK)] = page
+            self._allow_fetch(pc)
             return self.interp_host
         if kind == interp.I_SYSCALL:
             self._exit_tb(cpu, q, ExitReason.SYSCALL)
@@ -432,6 +431,21 @@ class NativeUserEngine:
         else:
             raise RuntimeError(f"native backend: bad interpreter exit {kind:#x}")
         return 0
+
+    def _allow_fetch(self, pc: int) -> None:
+        """Let the interpreter fetch from pc's page, and from the rest of its executable
+        mapping (up to the cache's size): one exit per mapping rather than per page."""
+        page = pc >> PAGE_BITS
+        first = last = page
+        mm = getattr(self.process, "mm", None)
+        vma = mm.find(pc) if mm is not None else None
+        if vma is not None:
+            first = max(vma.start >> PAGE_BITS, page - interp.PAGE_CACHE_MASK // 2)
+            last = min((vma.end - 1) >> PAGE_BITS, first + interp.PAGE_CACHE_MASK)
+        q = self.cb.q
+        base = CB.INTERP_PAGE_CACHE // 8
+        for p in range(first, last + 1):
+            q[base + (p & interp.PAGE_CACHE_MASK)] = p
 
     def _exit_request(self, cpu) -> None:
         flag = self.flag  # not cached: a fork child has a buffer of its own
