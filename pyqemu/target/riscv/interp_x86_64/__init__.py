@@ -42,12 +42,13 @@ from .core import (
     INTERP_ID,
     PAGE_CACHE_MASK,
     TIER_UP,
+    SystemLayout,
 )
 from .rv64im import IntegerOps
 from .rva_fp import AtomicFpOps
 
 __all__ = ["COUNTER_MASK", "I_PAGE", "I_SYSCALL", "I_TIERUP", "I_UNSUPPORTED", "INTERP_ID",
-           "PAGE_CACHE_MASK", "TIER_UP", "Interpreter", "rvc_table"]
+           "PAGE_CACHE_MASK", "TIER_UP", "Interpreter", "SystemLayout", "rvc_table"]
 
 
 class _Builder(IntegerOps, AtomicFpOps):
@@ -57,10 +58,12 @@ class _Builder(IntegerOps, AtomicFpOps):
 class Interpreter:
     """The assembled interpreter: ``code`` to place at buffer offset ``at``, entered at
     ``at + entry`` with the pc in the state buffer. low: the guest address at offset 0
-    of the guest space (translated code's convention)."""
+    of the guest space (translated code's convention, user mode); system: the layout of
+    a system-mode hart's state (None: user mode)."""
 
-    def __init__(self, at: int, epilogue: int, low: int) -> None:
-        b = _Builder(at, epilogue, low)
+    def __init__(self, at: int, epilogue: int, low: int,
+                 system: SystemLayout | None = None) -> None:
+        b = _Builder(at, epilogue, low, system)
         self.entry = b.build()
         self.code = bytes(b.a.buf)
         self.at = at

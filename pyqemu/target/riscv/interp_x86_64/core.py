@@ -73,11 +73,35 @@ class Asm(A.Assembler):
         self.buf += struct.pack("<i", -(at + len(self.buf) + 4))
 
 
+class SystemLayout:
+    """Where system mode keeps what the interpreter reads: word indices in the hart's
+    state of the exit request, the jump cache's address, the TB flags, the data TLB of
+    the current mode and the fetch-page cache; the softmmu's entry layout."""
+
+    def __init__(self, exit_word: int, jc_word: int, flags_word: int, tlb_word: int,
+                 fetch_word: int, jc_mask: int, jc_flags_shift: int, tlb_mask: int,
+                 tag_read: int, tag_write: int, addend: int, entry_shift: int) -> None:
+        self.exit_word = exit_word
+        self.jc_word = jc_word
+        self.flags_word = flags_word
+        self.tlb_word = tlb_word
+        self.fetch_word = fetch_word
+        self.jc_mask = jc_mask
+        self.jc_flags_shift = jc_flags_shift
+        self.tlb_mask = tlb_mask
+        self.tag_read = tag_read
+        self.tag_write = tag_write
+        self.addend = addend
+        self.entry_shift = entry_shift
+
+
 class Core:
-    def __init__(self, at: int, epilogue: int, low: int) -> None:
+    def __init__(self, at: int, epilogue: int, low: int,
+                 system: SystemLayout | None = None) -> None:
         self.a = Asm()
         self.at = at
         self.low = low
+        self.sys = system
         self.epilogue = epilogue
         self.tables: list[tuple[int, list[A.Label]]] = []  # (disp32 offset, entries)
         a = self.a
@@ -144,14 +168,35 @@ class Core:
         a.shift_ri(A.SAR, dst, 31)
         a.shift_ri(A.SHL, dst, to)
 
-    def mem_offset(self, indexed: bool = True) -> None:
-        """rax = guest-space offset of rsi + rdx (of rsi alone when not indexed); leave
-        through the fault exit if outside."""
+    def mem_offset(self, size: int, write: bool, indexed: bool = True) -> Mem:
+        """The host operand for an access of size bytes at rsi + rdx (rsi alone when not
+        indexed), in rax. User mode: the guest-space offset, bounds-checked (the fault
+        exit). System mode: the data TLB of the current mode, as translated code checks
+        it; a miss (or a misaligned access, MMIO, a code page) leaves for the translator,
+        whose block takes the slow path with a precise trap."""
         a = self.a
-        a.lea(RAX, Mem(RSI, -self.low, RDX if indexed else None, 1))
-        a.alu_rr(A.AND, RAX, R14)
-        a.alu_rr(A.CMP, RAX, R13)
-        a.jcc(A.CC_A, self.fault)
+        if self.sys is None:
+            a.lea(RAX, Mem(RSI, -self.low, RDX if indexed else None, 1))
+            a.alu_rr(A.AND, RAX, R14)
+            a.alu_rr(A.CMP, RAX, R13)
+            a.jcc(A.CC_A, self.fault)
+            return Mem(R15, 0, RAX, 1)
+        sy = self.sys
+        if indexed:
+            a.lea(RAX, Mem(RSI, 0, RDX, 1))
+        else:
+            a.mov_rr(RAX, RSI)
+        a.mov_rr(RCX, RAX)
+        a.shift_ri(A.SHR, RCX, 12)
+        a.alu_ri(A.AND, RCX, sy.tlb_mask)
+        a.shift_ri(A.SHL, RCX, sy.entry_shift)
+        a.alu_rr(A.ADD, RCX, R14)
+        a.mov_rr(RDI, RAX)
+        a.alu_ri(A.AND, RDI, -4096 | (size - 1))
+        a.alu_rm(A.CMP, RDI, Mem(RCX, sy.tag_write if write else sy.tag_read))
+        a.jcc(A.CC_NE, self.unsupported)
+        a.alu_rm(A.ADD, RAX, Mem(RCX, sy.addend))
+        return Mem(RAX, 0)
 
     def retire(self) -> None:
         self.a.mov_rr(RBX, R12)
@@ -170,19 +215,41 @@ class Core:
         a.lea_buffer_start(self.at)
         a.load(RBX, Mem(RBP, PC_OFF))
         a.mov_ri(R10, -1)
+        sy = self.sys
+        if sy is not None:  # r13-r15 are free in system mode (no guest_base)
+            a.load(R14, Mem(RBP, 8 * sy.tlb_word))
+            a.load(R13, Mem(RBP, 8 * sy.fetch_word))
         # A block starts at rbx: the exit flag, the jump cache, the tier-up counter.
         a.bind(self.new_block)
-        a.cmp16_mi(Mem(R11, CB.EXIT_FLAG), 0)
         request = a.label()
-        a.jcc(A.CC_NE, request)
-        a.mov_rr32(RAX, RBX)
-        a.shift_ri(A.SHR, RAX, 1)
-        a.alu_ri(A.AND, RAX, CB.JC_ENTRIES - 1)
-        a.shift_ri(A.SHL, RAX, 4)
-        a.alu_rm(A.CMP, RBX, Mem(R11, CB.JUMP_CACHE, RAX, 1))
         count = a.label()
-        a.jcc(A.CC_NE, count)
-        a.jmp_r(Mem(R11, CB.JUMP_CACHE + 8, RAX, 1))
+        if sy is None:
+            a.cmp16_mi(Mem(R11, CB.EXIT_FLAG), 0)
+            a.jcc(A.CC_NE, request)
+            a.mov_rr32(RAX, RBX)
+            a.shift_ri(A.SHR, RAX, 1)
+            a.alu_ri(A.AND, RAX, CB.JC_ENTRIES - 1)
+            a.shift_ri(A.SHL, RAX, 4)
+            a.alu_rm(A.CMP, RBX, Mem(R11, CB.JUMP_CACHE, RAX, 1))
+            a.jcc(A.CC_NE, count)
+            a.jmp_r(Mem(R11, CB.JUMP_CACHE + 8, RAX, 1))
+        else:
+            # The hart's jump cache: {virtual pc, TB flags, host} at a hash of both.
+            a.alu_ri(A.CMP, Mem(RBP, 8 * sy.exit_word), 0)
+            a.jcc(A.CC_NE, request)
+            a.load(RDI, Mem(RBP, 8 * sy.flags_word))
+            a.mov_rr(RAX, RDI)
+            a.shift_ri(A.SHL, RAX, sy.jc_flags_shift)
+            a.alu_rr(A.XOR, RAX, RBX)
+            a.shift_ri(A.SHR, RAX, 1)
+            a.alu_ri(A.AND, RAX, sy.jc_mask)
+            a.shift_ri(A.SHL, RAX, 5)
+            a.alu_rm(A.ADD, RAX, Mem(RBP, 8 * sy.jc_word))
+            a.alu_rm(A.CMP, RBX, Mem(RAX, 0))
+            a.jcc(A.CC_NE, count)
+            a.alu_rm(A.CMP, RDI, Mem(RAX, 8))
+            a.jcc(A.CC_NE, count)
+            a.jmp_r(Mem(RAX, 16))
         a.bind(count)
         a.mov_rr32(RAX, RBX)
         a.shift_ri(A.SHR, RAX, 1)
@@ -199,9 +266,13 @@ class Core:
         page_check = a.label()
         a.jcc(A.CC_NE, page_check)
         fetch = self.bind_new()
-        a.lea(RDI, Mem(RBX, -self.low))
-        a.alu_rr(A.AND, RDI, R14)
-        a.load(RCX, Mem(R15, 0, RDI, 1), 2)
+        if sy is None:
+            a.lea(RDI, Mem(RBX, -self.low))
+            a.alu_rr(A.AND, RDI, R14)
+            insn = Mem(R15, 0, RDI, 1)
+        else:
+            insn = Mem(R15, 0, RBX, 1)  # r15: host address minus virtual, for this page
+        a.load(RCX, insn, 2)
         a.mov_rr32(RAX, RCX)
         a.alu_ri(A.AND, RAX, 3)
         a.alu_ri(A.CMP, RAX, 3)
@@ -211,7 +282,7 @@ class Core:
         a.alu_ri(A.AND, RAX, 0xFFF)
         a.alu_ri(A.CMP, RAX, 0xFFE)
         a.jcc(A.CC_E, self.unsupported)  # straddles a page: the translator checks both
-        a.load(RCX, Mem(R15, 0, RDI, 1), 4)
+        a.load(RCX, insn, 4)
         a.lea(R12, Mem(RBX, 4))
         dispatch32 = self.bind_new()
         self.field(RAX, 2, 31)
@@ -225,9 +296,15 @@ class Core:
         a.bind(page_check)
         a.mov_rr32(RDI, RAX)
         a.alu_ri(A.AND, RDI, PAGE_CACHE_MASK)
-        a.alu_rm(A.CMP, RAX, Mem(R11, CB.INTERP_PAGE_CACHE, RDI, 8))
         page_miss = a.label()
-        a.jcc(A.CC_NE, page_miss)
+        if sy is None:
+            a.alu_rm(A.CMP, RAX, Mem(R11, CB.INTERP_PAGE_CACHE, RDI, 8))
+            a.jcc(A.CC_NE, page_miss)
+        else:  # the hart's {virtual page, host address - virtual address} pairs
+            a.shift_ri(A.SHL, RDI, 4)
+            a.alu_rm(A.CMP, RAX, Mem(R13, 0, RDI, 1))
+            a.jcc(A.CC_NE, page_miss)
+            a.load(R15, Mem(R13, 8, RDI, 1))
         a.mov_rr(R10, RAX)
         a.jmp(fetch)
         # Write-back: x0 is written like any register and cleared again.
@@ -241,7 +318,7 @@ class Core:
         # Exits.
         for lab, kind in ((request, EXIT_REQUEST), (tier_up, I_TIERUP),
                           (page_miss, I_PAGE), (self.unsupported, I_UNSUPPORTED),
-                          (self.fault, EXIT_FAULT)):
+                          (self.fault, EXIT_FAULT if sy is None else I_UNSUPPORTED)):
             a.bind(lab)
             self.exit_(kind)
         return entry
@@ -251,13 +328,16 @@ class Core:
         a = self.a
         self.major = [self.unsupported] * 32
         entry = self.core()
-        for opcode, gen in ((0x00, self.load), (0x08, self.store), (0x04, self.op_imm),
-                            (0x01, self.load_fp), (0x09, self.store_fp), (0x14, self.op_fp),
-                            (0x0B, self.amo),
-                            (0x06, self.op_imm32), (0x0C, self.op), (0x0E, self.op32),
-                            (0x0D, self.lui), (0x05, self.auipc), (0x18, self.branch),
-                            (0x1B, self.jal), (0x19, self.jalr), (0x03, self.misc_mem),
-                            (0x1C, self.system)):
+        groups = [(0x00, self.load), (0x08, self.store), (0x04, self.op_imm),
+                  (0x0B, self.amo), (0x06, self.op_imm32), (0x0C, self.op), (0x0E, self.op32),
+                  (0x0D, self.lui), (0x05, self.auipc), (0x18, self.branch),
+                  (0x1B, self.jal), (0x19, self.jalr), (0x03, self.misc_mem)]
+        if self.sys is None:
+            # System mode leaves these to the translator: FP instructions depend on and
+            # change mstatus.FS, and ecall is a trap there.
+            groups += [(0x01, self.load_fp), (0x09, self.store_fp), (0x14, self.op_fp),
+                       (0x1C, self.system)]
+        for opcode, gen in groups:
             self.major[opcode] = self.bind_new()
             gen()
         a.nop_to_align(4)

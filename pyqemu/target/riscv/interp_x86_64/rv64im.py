@@ -9,7 +9,6 @@ from ....tcg.backends.x86_64.asm import (
     R8,
     R9,
     R12,
-    R15,
     RAX,
     RBP,
     RBX,
@@ -35,8 +34,7 @@ class IntegerOps(Core):
         self.dispatch(RAX, labels)
         for lab, (size, signed) in zip(labels, forms, strict=False):
             a.bind(lab)
-            self.mem_offset()
-            a.load(RAX, Mem(R15, 0, RAX, 1), size, signed)
+            a.load(RAX, self.mem_offset(size, False), size, signed)
             a.jmp(self.wb)
 
     def store(self) -> None:
@@ -52,8 +50,7 @@ class IntegerOps(Core):
         self.dispatch(RAX, labels)
         for lab, size in zip(labels, (1, 2, 4, 8), strict=False):
             a.bind(lab)
-            self.mem_offset()
-            a.store(Mem(R15, 0, RAX, 1), R9, size)
+            a.store(self.mem_offset(size, True), R9, size)
             self.retire()
 
     def _setcc(self, cc: int) -> None:

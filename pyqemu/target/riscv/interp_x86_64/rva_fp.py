@@ -7,7 +7,6 @@ from ....tcg.backends.x86_64 import asm as A
 from ....tcg.backends.x86_64.asm import (
     R8,
     R9,
-    R15,
     RAX,
     RBP,
     RCX,
@@ -31,16 +30,14 @@ class AtomicFpOps(Core):
         flw, fld = a.label(), a.label()
         self.dispatch(RAX, [self.unsupported] * 2 + [flw, fld] + [self.unsupported] * 4)
         a.bind(flw)
-        self.mem_offset()
-        a.load(RAX, Mem(R15, 0, RAX, 1), 4)
+        a.load(RAX, self.mem_offset(4, False), 4)
         a.mov_ri(RDX, BOX)
         a.alu_rr(A.OR, RAX, RDX)
         f_wb = self.bind_new()
         a.store(Mem(RBP, F0_OFF, R8, 8), RAX)
         self.retire()
         a.bind(fld)
-        self.mem_offset()
-        a.load(RAX, Mem(R15, 0, RAX, 1), 8)
+        a.load(RAX, self.mem_offset(8, False), 8)
         a.jmp(f_wb)
         self.f_wb = f_wb
 
@@ -58,8 +55,7 @@ class AtomicFpOps(Core):
         self.dispatch(RAX, [self.unsupported] * 2 + [fsw, fsd] + [self.unsupported] * 4)
         for lab, size in ((fsw, 4), (fsd, 8)):
             a.bind(lab)
-            self.mem_offset()
-            a.store(Mem(R15, 0, RAX, 1), R9, size)
+            a.store(self.mem_offset(size, True), R9, size)
             self.retire()
 
     def op_fp(self) -> None:
@@ -130,8 +126,7 @@ class AtomicFpOps(Core):
         a.shift_ri(A.SHR, RDI, 20)
         a.alu_ri(A.AND, RDI, 31)
         a.jcc(A.CC_NE, self.unsupported)  # rs2 must be 0
-        self.mem_offset(indexed=False)
-        a.load(RAX, Mem(R15, 0, RAX, 1), size, size == 4)
+        a.load(RAX, self.mem_offset(size, False, indexed=False), size, size == 4)
         a.store(Mem(RBP, 8 * cs.LR_ADDR), RSI)
         a.store(Mem(RBP, 8 * cs.LR_VALUE), RAX)
         a.jmp(self.wb)
@@ -141,11 +136,11 @@ class AtomicFpOps(Core):
         fail = a.label()
         a.alu_rm(A.CMP, RSI, Mem(RBP, 8 * cs.LR_ADDR))
         a.jcc(A.CC_NE, fail)
-        self.mem_offset(indexed=False)
-        a.load(RDX, Mem(R15, 0, RAX, 1), size, size == 4)
+        m = self.mem_offset(size, True, indexed=False)
+        a.load(RDX, m, size, size == 4)
         a.alu_rm(A.CMP, RDX, Mem(RBP, 8 * cs.LR_VALUE))
         a.jcc(A.CC_NE, fail)
-        a.store(Mem(R15, 0, RAX, 1), R9, size)
+        a.store(m, R9, size)
         a.store_imm(Mem(RBP, 8 * cs.LR_ADDR), -1)  # RESERVATION_NONE
         a.alu_rr(A.XOR, RAX, RAX, w=False)
         a.jmp(self.wb)
@@ -157,8 +152,8 @@ class AtomicFpOps(Core):
     def _amo_op(self, op: int | None, minmax: bool, size: int) -> None:
         """rax = old value (sign-extended for .w), memory = op(old, rs2)."""
         a = self.a
-        self.mem_offset(indexed=False)
-        a.load(RDI, Mem(R15, 0, RAX, 1), size, size == 4)
+        m = self.mem_offset(size, True, indexed=False)
+        a.load(RDI, m, size, size == 4)
         if op is None:
             a.mov_rr(RDX, R9)
         elif minmax:  # keep old where the condition holds, compared at the access width
@@ -171,7 +166,7 @@ class AtomicFpOps(Core):
         else:
             a.mov_rr(RDX, RDI)
             a.alu_rr(op, RDX, R9)
-        a.store(Mem(R15, 0, RAX, 1), RDX, size)
+        a.store(m, RDX, size)
         a.mov_rr(RAX, RDI)
         a.jmp(self.wb)
 
