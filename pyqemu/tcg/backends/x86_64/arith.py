@@ -8,9 +8,9 @@ some registers (shift counts in cl, the high half of a product in rdx).
 
 from __future__ import annotations
 
-from ...ir import Cond, Kind, Op, Temp
+from ...ir import LOCAL, Cond, Kind, Op, Temp
 from . import asm as A
-from .asm import RAX, RBP, RCX, RDX, Mem
+from .asm import RAX, RBP, RCX, RDX
 from .regs import ALLOCATABLE
 
 CC = {Cond.EQ: A.CC_E, Cond.NE: A.CC_NE, Cond.LT: A.CC_L, Cond.GE: A.CC_GE,
@@ -34,10 +34,10 @@ def imm32(t: Temp) -> int | None:
 def gen_alu(cg, op: Op, i: int) -> None:
     n = op.name
     d = op.outs[0]
+    if d.kind is LOCAL and (d not in cg.last_use or d in cg.fold):
+        return  # dead, or folded into the address of its load/store
     x, y = op.ins
     busy = cg.busy_of(op)
-    if (d.kind == Kind.LOCAL and d not in cg.last_use) or d in cg.fold:
-        return  # dead, or folded into the address of its load/store
     if n in SHIFT:
         gen_shift(cg, op, i, busy)
         return
@@ -142,7 +142,7 @@ def gen_unop(cg, op: Op, i: int) -> None:
         if d.kind == Kind.GLOBAL and r is None:
             imm = imm32(x)
             if imm is not None:
-                a.store_imm(Mem(RBP, 8 * d.index), imm)
+                a.store_imm64(RBP, 8 * d.index, imm)
                 if d in cg.loc:
                     cg._free(cg.loc[d])
                 return

@@ -67,6 +67,10 @@ def _fits32(v: int) -> bool:
 
 
 _ENCODINGS: dict[tuple, bytes] = {}
+_LOAD64: dict[int, bytes] = {}
+_STORE64: dict[int, bytes] = {}
+_STORE_IMM64: dict[int, bytes] = {}
+_pack_i32 = struct.Struct("<i").pack
 
 
 class Assembler:
@@ -123,18 +127,23 @@ class Assembler:
         is needed to name sil/dil/spl/bpl instead of dh/bh/ah/ch). Encodings repeat a lot
         within and across blocks (the same registers, the same state offsets): they are
         computed once and then looked up."""
-        if isinstance(rm, Mem):
-            key = (opcode, reg, rm.base, rm.disp, rm.index, rm.scale, w, prefix, byte_regs)
-        else:
+        if type(rm) is int:
             key = (opcode, reg, rm, w, prefix, byte_regs)
+        else:
+            key = (opcode, reg, rm.base, rm.disp, rm.index, rm.scale, w, prefix, byte_regs)
         enc = _ENCODINGS.get(key)
         if enc is None:
-            buf = self.buf
-            self.buf = bytearray()
-            self._encode(opcode, reg, rm, w, prefix, byte_regs)
-            enc = _ENCODINGS[key] = bytes(self.buf)
-            self.buf = buf
+            enc = _ENCODINGS[key] = self._encoding(opcode, reg, rm, w, prefix, byte_regs)
         self.buf += enc
+
+    def _encoding(self, opcode: bytes, reg: int, rm: int | Mem, w: bool = True,
+                  prefix: bytes = b"", byte_regs: bool = False) -> bytes:
+        buf = self.buf
+        self.buf = bytearray()
+        self._encode(opcode, reg, rm, w, prefix, byte_regs)
+        enc = bytes(self.buf)
+        self.buf = buf
+        return enc
 
     def _encode(self, opcode: bytes, reg: int, rm: int | Mem, w: bool, prefix: bytes,
                 byte_regs: bool) -> None:
@@ -195,6 +204,33 @@ class Assembler:
             self._op(b"\x89", src, m, w=False, prefix=b"\x66")
         else:
             self._op(b"\x88", src, m, w=False, byte_regs=True)
+
+    # The most frequent forms, [base + disp] with a 64-bit register (state words and
+    # spill slots), looked up by one int rather than through _op's tuple key.
+    def load64(self, dst: int, base: int, disp: int) -> None:
+        """mov dst, qword [base + disp]."""
+        key = (disp << 8) | (base << 4) | dst
+        enc = _LOAD64.get(key)
+        if enc is None:
+            enc = _LOAD64[key] = self._encoding(b"\x8B", dst, Mem(base, disp))
+        self.buf += enc
+
+    def store64(self, base: int, disp: int, src: int) -> None:
+        """mov qword [base + disp], src."""
+        key = (disp << 8) | (base << 4) | src
+        enc = _STORE64.get(key)
+        if enc is None:
+            enc = _STORE64[key] = self._encoding(b"\x89", src, Mem(base, disp))
+        self.buf += enc
+
+    def store_imm64(self, base: int, disp: int, imm: int) -> None:
+        """mov qword [base + disp], imm32 (sign-extended)."""
+        key = (disp << 4) | base
+        enc = _STORE_IMM64.get(key)
+        if enc is None:
+            enc = _STORE_IMM64[key] = self._encoding(b"\xC7", 0, Mem(base, disp))
+        self.buf += enc
+        self.buf += _pack_i32(imm)
 
     def store_imm(self, m: Mem, imm: int) -> None:
         """mov qword [m], imm32 (sign-extended)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from ...ir import ExitReason, Helper, Kind, Op, Temp
+from ...ir import CONST, GLOBAL, LOCAL, OPS, ExitReason, Helper, Kind, Op, Temp
 from . import arith, divide, fp, softmmu
 from . import asm as A
 from .arith import CC, imm32, s64
@@ -48,6 +48,11 @@ ALU = {"add": A.ADD, "sub": A.SUB, "and": A.AND, "or": A.OR, "xor": A.XOR}
 ARG_REGS = (A.RSI, RDX, RCX, A.R8, A.R9)  # after rdi = the state buffer
 # Helpers the backend computes inline instead of calling (by helper name).
 INLINE_HELPERS = {**fp.INLINE, **divide.INLINE}
+
+
+_JCC_REL32 = [bytes((0x0F, 0x80 | cc, 0, 0, 0, 0)) for cc in range(16)]
+# Ops across which an address is not folded into a later access (the base may change).
+_NO_FOLD_ACROSS = frozenset(("set_label", "brcond", "call"))
 
 
 class TranslationTooBig(Exception):
@@ -189,50 +194,61 @@ class BlockCodegen:
         self.labels: dict[int, A.Label] = {}
         self.reachable = True
         self.stubs: list[tuple] = []  # (label, exit kind, pc to store, exit_tb reason)
-        self.fault_stubs: dict[int, A.Label] = {}  # guest pc -> its fault exit
+        # (exit kind, guest pc) -> rel32 fixups (their end offsets) of jumps to that exit
+        self.pc_exits: dict[tuple[int, int], list[int]] = {}
         self.slow_paths: list[tuple] = []  # softmmu: out-of-line TLB-miss paths
         self.out = NativeBlock(b"")
         self._analyse()
 
     # ------------------------------------------------------------------ analysis
     def _analyse(self) -> None:
-        self.last_use: dict[Temp, int] = {}
+        """Last uses of locals, and address folding: a local that is "base + imm", used
+        once, as a load/store address, with nothing writing base in between, becomes
+        lea's displacement."""
+        last_use: dict[Temp, int] = {}
         uses: dict[Temp, int] = {}
         defs: dict[Temp, int] = {}
-        for i, op in enumerate(self.ops):
-            for t in op.ins:
-                if t.kind == Kind.LOCAL:
-                    self.last_use[t] = i
-                    uses[t] = uses.get(t, 0) + 1
-            for t in op.outs:
-                if t.kind == Kind.LOCAL:
-                    defs[t] = defs.get(t, 0) + 1
-        # Address folding: a local that is "base + imm", used once as a load/store
-        # address with nothing writing base in between, becomes lea's displacement.
-        self.fold: dict[Temp, tuple[Temp, int]] = {}
         pending: dict[Temp, tuple[Temp, int]] = {}
+        folds: list[tuple[Temp, Temp, int, int]] = []  # (address, base, disp, at op)
+        low = self.t.low
         for i, op in enumerate(self.ops):
-            if op.name in ("ld", "st"):
-                addr = op.ins[0] if op.name == "ld" else op.ins[1]
-                folded = pending.pop(addr, None)
-                if folded is not None:
-                    self.fold[addr] = folded
-                    base = folded[0]
-                    if base.kind == Kind.LOCAL:
-                        self.last_use[base] = max(self.last_use[base], i)
+            ins = op.ins
+            outs = op.outs
+            for t in ins:
+                if t.kind is LOCAL:
+                    last_use[t] = i
+                    uses[t] = uses.get(t, 0) + 1
+            for t in outs:
+                if t.kind is LOCAL:
+                    defs[t] = defs.get(t, 0) + 1
+            name = op.name
             if pending:
-                if op.name in ("set_label", "brcond", "call"):
+                if name == "ld" or name == "st":
+                    addr = ins[0] if name == "ld" else ins[1]
+                    folded = pending.pop(addr, None)
+                    if folded is not None:
+                        folds.append((addr, folded[0], folded[1], i))
+                if name in _NO_FOLD_ACROSS:
                     pending.clear()
                 else:
-                    for t in op.outs:
+                    for t in outs:
                         for k in [k for k, v in pending.items() if v[0] is t]:
                             del pending[k]
-            if op.name == "add" and op.outs[0].kind == Kind.LOCAL and \
-                    uses.get(op.outs[0]) == 1 and defs.get(op.outs[0]) == 1 and \
-                    op.ins[1].kind == Kind.CONST and op.ins[0].kind != Kind.CONST:
-                disp = s64(op.ins[1].value) - self.t.low
-                if -(1 << 31) <= disp < (1 << 31):
-                    pending[op.outs[0]] = (op.ins[0], disp)
+            if name == "add":
+                d, y = outs[0], ins[1]
+                if d.kind is LOCAL and y.kind is CONST and ins[0].kind is not CONST:
+                    disp = s64(y.value) - low
+                    if -(1 << 31) <= disp < (1 << 31):
+                        pending[d] = (ins[0], disp)
+        # Candidates were noted before the counts were complete: keep the single-use,
+        # single-definition ones.
+        self.fold: dict[Temp, tuple[Temp, int]] = {}
+        for addr, base, disp, i in folds:
+            if uses.get(addr) == 1 and defs.get(addr) == 1:
+                self.fold[addr] = (base, disp)
+                if base.kind is LOCAL and last_use[base] < i:
+                    last_use[base] = i
+        self.last_use = last_use
 
     # ------------------------------------------------------------------ registers
     def _free(self, r: int) -> None:
@@ -252,9 +268,21 @@ class BlockCodegen:
     def _sync(self, t: Temp) -> None:
         """Make the local's slot current."""
         if t not in self.in_mem:
-            r = self.loc[t]
-            self.a.store(self._slot_of(t), r)
+            s = self.slot.get(t)
+            if s is None:
+                s = self._slot_of(t).disp >> 3
+            self.a.store64(RSP, 8 * s, self.loc[t])
             self.in_mem.add(t)
+
+    def _load_temp(self, r: int, t: Temp) -> None:
+        """r = the global's state word or the local's slot."""
+        if t.kind is GLOBAL:
+            self.a.load64(r, RBP, 8 * t.index)
+            return
+        s = self.slot.get(t)
+        if s is None:
+            raise RuntimeError(f"native codegen: local {t} read before it is defined")
+        self.a.load64(r, RSP, 8 * s)
 
     def alloc(self, busy: set[int], i: int) -> int:
         """A free allocatable register not in busy (evicting a cache or spilling)."""
@@ -300,12 +328,12 @@ class BlockCodegen:
             self.a.mov_ri(scratch, t.value)
             return scratch
         if scratch is not None:
-            self.a.load(scratch, self.mem_of(t))
+            self._load_temp(scratch, t)
             return scratch
         r = self.alloc(busy, i)
-        self.a.load(r, self.mem_of(t))
+        self._load_temp(r, t)
         self._bind(t, r)
-        if t.kind == Kind.LOCAL:
+        if t.kind is LOCAL:
             self.in_mem.add(t)
         return r
 
@@ -331,7 +359,7 @@ class BlockCodegen:
             # Cache the global when a register is free: later reads cost nothing.
             for r in ALLOCATABLE:
                 if r not in self.holds and r not in busy:
-                    self.a.load(r, self.mem_of(t))
+                    self.a.load64(r, RBP, 8 * t.index)
                     self._bind(t, r)
                     return "r", r
         return "m", self.mem_of(t)
@@ -353,8 +381,8 @@ class BlockCodegen:
 
     def define(self, d: Temp, r: int) -> None:
         """d's new value is in r: bind it (and store a global through)."""
-        if d.kind == Kind.GLOBAL:
-            self.a.store(Mem(RBP, 8 * d.index), r)
+        if d.kind is GLOBAL:
+            self.a.store64(RBP, 8 * d.index, r)
             old = self.loc.get(d)
             if r == RAX or r == RDX or r == RCX:
                 if old is not None:
@@ -421,26 +449,35 @@ class BlockCodegen:
         self.stubs.append((lab, kind, pc, reason))
         return lab
 
-    def _fault_stub(self) -> A.Label:
-        """The fault exit of the current instruction: one per instruction, sharing one
-        tail per block (store pc, leave with EXIT_FAULT)."""
-        lab = self.fault_stubs.get(self.cur_pc)
-        if lab is None:
-            lab = self.fault_stubs[self.cur_pc] = self.a.label()
-        return lab
+    def _jcc_pc_exit(self, cc: int, kind: int) -> None:
+        """jcc to the current instruction's exit of this kind (EXIT_FAULT, EXIT_RAISED):
+        one short stub per instruction and kind (rax = its pc), sharing one tail per
+        block and kind (store pc, leave with kind)."""
+        buf = self.a.buf
+        buf += _JCC_REL32[cc]
+        fixups = self.pc_exits.get((kind, self.cur_pc))
+        if fixups is None:
+            self.pc_exits[(kind, self.cur_pc)] = [len(buf)]
+        else:
+            fixups.append(len(buf))
 
-    def _emit_fault_stubs(self) -> None:
-        if not self.fault_stubs:
+    def _emit_pc_exits(self, kind: int) -> None:
+        stubs = [(pc, fixups) for (k, pc), fixups in self.pc_exits.items() if k == kind]
+        if not stubs:
             return
         a = self.a
+        buf = a.buf
+        pack_into = struct.pack_into
         tail = a.label()
-        for pc, lab in self.fault_stubs.items():
-            a.bind(lab)
+        for pc, fixups in stubs:
+            at = len(buf)
+            for f in fixups:
+                pack_into("<i", buf, f - 4, at - f)
             a.mov_ri(RAX, pc)
             a.jmp(tail)
         a.bind(tail)
-        a.store(Mem(RBP, 8 * self.t.env.pc), RAX)
-        self._exit_now(EXIT_FAULT)
+        a.store64(RBP, 8 * self.t.env.pc, RAX)
+        self._exit_now(kind)
 
     def _exit_now(self, kind: int) -> None:
         """mov eax, (tb_id << 8) | kind; jmp epilogue (both fields relocated)."""
@@ -534,14 +571,14 @@ class BlockCodegen:
         self.a.bind(self.labels[lid])
         self.reachable = True
 
-    def gen_goto_tb(self, op: Op) -> None:
+    def gen_goto_tb(self, op: Op, i: int) -> None:
         n, target = op.aux
         a = self.a
         if self.t.system is not None and target >> 12 != self.pc >> 12:
             # System mode chains only within a page (the target's mapping is checked by
             # a lookup): a jump to another page goes through the hart's jump cache.
             a.mov_ri(RAX, target)
-            a.store(Mem(RBP, 8 * self.t.env.pc), RAX)
+            a.store64(RBP, 8 * self.t.env.pc, RAX)
             softmmu.gen_lookup(self)
             return
         # The rel32 is 4-byte aligned so that patching it is one atomic store.
@@ -556,7 +593,7 @@ class BlockCodegen:
         self._exit_now(n)
         self.reachable = False
 
-    def gen_lookup(self) -> None:
+    def gen_lookup(self, op: Op | None = None, i: int = 0) -> None:
         """Indirect jump through the jump cache; a miss returns to the loop."""
         a = self.a
         t = self.t
@@ -577,9 +614,9 @@ class BlockCodegen:
         self._exit_now(EXIT_LOOKUP)
         self.reachable = False
 
-    def gen_exit_tb(self, op: Op) -> None:
+    def gen_exit_tb(self, op: Op, i: int) -> None:
         reason: ExitReason = op.aux[0]
-        self.a.store_imm(Mem(RBP, 8 * self.t.env.exit_aux), int(reason))
+        self.a.store_imm64(RBP, 8 * self.t.env.exit_aux, int(reason))
         self._exit_now(EXIT_TB)
         self.reachable = False
 
@@ -599,7 +636,7 @@ class BlockCodegen:
             a.lea(RAX, Mem(rb, disp))
         a.alu_rr(A.AND, RAX, R14)
         a.alu_rr(A.CMP, RAX, R13)
-        a.jcc(A.CC_A, self._fault_stub())
+        self._jcc_pc_exit(A.CC_A, EXIT_FAULT)
 
     def gen_ld(self, op: Op, i: int) -> None:
         if self.t.system is not None:
@@ -654,7 +691,7 @@ class BlockCodegen:
         elif t.kind == Kind.CONST:
             self.a.mov_ri(reg, t.value)
         else:
-            self.a.load(reg, self.mem_of(t))
+            self._load_temp(reg, t)
 
     def emit_call(self, op: Op, helper: Helper) -> None:
         """Arguments, the call, and the check for a raised exception; result in rax."""
@@ -667,7 +704,7 @@ class BlockCodegen:
         self.helper_address_into_rax(helper, len(op.ins))
         a.call_r(RAX)
         a.alu_ri(A.CMP, Mem(RBP, 8 * self.t.env.helper_raised), 0)
-        a.jcc(A.CC_NE, self._exit_stub(EXIT_RAISED, self.cur_pc))
+        self._jcc_pc_exit(A.CC_NE, EXIT_RAISED)
 
     def helper_address_into_rax(self, helper: Helper, n_args: int) -> None:
         a = self.a
@@ -711,54 +748,46 @@ class BlockCodegen:
             # cmp word [rip + disp32], 0: the signal byte and the yield byte at once.
             self.rip_insn(b"\x66", b"\x83", 7, t.exit_flag, b"\x00")
         a.jcc(A.CC_NE, self._exit_stub(EXIT_REQUEST, None))
+        handlers = _HANDLERS
         for i, op in enumerate(self.ops):
             n = op.name
             if n == "insn_start":
                 self.cur_pc = op.aux[0]
-                continue
-            if n == "set_label":
+            elif n == "set_label":
                 self.gen_label(op, i)
-                continue
-            if not self.reachable:
-                continue
-            if n == "brcond":
-                self.gen_brcond(op, i)
-            elif n == "goto_tb":
-                self.gen_goto_tb(op)
-            elif n == "lookup_and_goto_ptr":
-                self.gen_lookup()
-            elif n == "exit_tb":
-                self.gen_exit_tb(op)
-            elif n == "ld":
-                self.gen_ld(op, i)
-            elif n == "st":
-                self.gen_st(op, i)
-            elif n == "call":
-                self.gen_call(op, i)
-            elif n == "setcond":
-                arith.gen_setcond(self, op, i)
-            elif n == "movcond":
-                arith.gen_movcond(self, op, i)
-            elif len(op.ins) == 2 and n != "st":
-                arith.gen_alu(self, op, i)
-            elif len(op.ins) == 1:
-                arith.gen_unop(self, op, i)
-            else:
-                raise NotImplementedError(n)
+            elif self.reachable:
+                h = handlers.get(n)
+                if h is None:
+                    raise NotImplementedError(n)
+                h(self, op, i)
         if self.reachable:
             raise RuntimeError("native codegen: block falls off its end")
-        self._emit_fault_stubs()
+        self._emit_pc_exits(EXIT_FAULT)
         softmmu.emit_slow_paths(self)
+        self._emit_pc_exits(EXIT_RAISED)
         for lab, kind, pc, reason in self.stubs:
             a.bind(lab)
             if reason is not None:
-                a.store_imm(Mem(RBP, 8 * t.env.exit_aux), int(reason))
+                a.store_imm64(RBP, 8 * t.env.exit_aux, int(reason))
             if pc is not None:
                 a.mov_ri(RAX, pc)
-                a.store(Mem(RBP, 8 * t.env.pc), RAX)
+                a.store64(RBP, 8 * t.env.pc, RAX)
             self._exit_now(kind)
         self.out.code = bytes(a.buf)
         return self.out
+
+
+# Op name -> handler(codegen, op, op index).
+_HANDLERS: dict[str, Callable] = {
+    "brcond": BlockCodegen.gen_brcond, "goto_tb": BlockCodegen.gen_goto_tb,
+    "lookup_and_goto_ptr": BlockCodegen.gen_lookup, "exit_tb": BlockCodegen.gen_exit_tb,
+    "ld": BlockCodegen.gen_ld, "st": BlockCodegen.gen_st, "call": BlockCodegen.gen_call,
+    "setcond": arith.gen_setcond, "movcond": arith.gen_movcond,
+    **{n: arith.gen_alu for n, (n_out, n_in) in OPS.items() if (n_out, n_in) == (1, 2)
+       and n != "setcond"},
+    **{n: arith.gen_unop for n, (n_out, n_in) in OPS.items() if (n_out, n_in) == (1, 1)
+       and n != "ld"},
+}
 
 
 def generate(ops: list[Op], pc: int, target: BlockTarget) -> NativeBlock:

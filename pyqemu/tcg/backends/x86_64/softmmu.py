@@ -22,6 +22,8 @@ never entered.
 
 from __future__ import annotations
 
+import struct
+
 from ...ir import Kind, Op
 from . import asm as A
 from .asm import RAX, RBP, RCX, RDX, Mem
@@ -48,47 +50,52 @@ def _va_into_rax(cg, addr, busy: set[int], i: int) -> None:
         a.mov_rr(RAX, rb)
 
 
-# The fixed instruction sequences of the fast paths, assembled once per shape: they
-# use only rax, rcx, rdx and rbp, so their bytes depend on nothing else (translation
-# speed: a block has several of them).
-_TLB_CHECKS: dict[tuple, tuple[bytes, bytes]] = {}
-_RAISED_CHECKS: dict[int, bytes] = {}
+# The fixed instruction sequences of the fast paths, assembled once per shape: the TLB
+# check, the branch to the slow path (its rel32 patched when that is placed) and the
+# access itself use only rax, rcx, rdx, rbp and the value's register, so their bytes
+# depend on nothing else (translation speed: a block has several of them). Each entry
+# is (bytes, offset of the end of the branch's rel32 in them).
+_FAST_PATHS: dict[tuple, tuple[bytes, int]] = {}
 
 
-def _tlb_check_bytes(size: int, write: bool, st) -> tuple[bytes, bytes]:
-    key = (size, write, st.tlb_mask, st.tlb_word, st.tlb_off)
-    seq = _TLB_CHECKS.get(key)
-    if seq is None:
-        a = A.Assembler()
-        a.mov_rr(RCX, RAX)
-        a.shift_ri(A.SHR, RCX, 12)
-        a.alu_ri(A.AND, RCX, st.tlb_mask)
-        a.shift_ri(A.SHL, RCX, ENTRY_SHIFT)
-        a.alu_rm(A.ADD, RCX, Mem(RBP, 8 * st.tlb_word))
-        a.mov_rr(RDX, RAX)
-        a.alu_ri(A.AND, RDX, -4096 | (size - 1))
-        a.alu_rm(A.CMP, RDX, Mem(RCX, st.tlb_off + (TAG_WRITE if write else TAG_READ)))
-        head = bytes(a.buf)
-        a = A.Assembler()
-        a.alu_rm(A.ADD, RAX, Mem(RCX, st.tlb_off + ADDEND))
-        seq = _TLB_CHECKS[key] = (head, bytes(a.buf))
+def _fast_path(key: tuple, st) -> tuple[bytes, int]:
+    size, write, reg, signed = key[:4]
+    a = A.Assembler()
+    a.mov_rr(RCX, RAX)
+    a.shift_ri(A.SHR, RCX, 12)
+    a.alu_ri(A.AND, RCX, st.tlb_mask)
+    a.shift_ri(A.SHL, RCX, ENTRY_SHIFT)
+    a.alu_rm(A.ADD, RCX, Mem(RBP, 8 * st.tlb_word))
+    a.mov_rr(RDX, RAX)
+    a.alu_ri(A.AND, RDX, -4096 | (size - 1))
+    a.alu_rm(A.CMP, RDX, Mem(RCX, st.tlb_off + (TAG_WRITE if write else TAG_READ)))
+    a.buf += b"\x0F\x85\0\0\0\0"  # jne to the slow path
+    fixup = len(a.buf)
+    a.alu_rm(A.ADD, RAX, Mem(RCX, st.tlb_off + ADDEND))
+    if write:
+        a.store(Mem(RAX, 0), reg, size)
+    else:
+        a.load(reg, Mem(RAX, 0), size, signed)
+    seq = _FAST_PATHS[key] = (bytes(a.buf), fixup)
     return seq
 
 
-def _tlb_check(cg, size: int, write: bool) -> A.Label:
-    """rax = va -> rax = host address on a hit; returns the miss label."""
-    a = cg.a
-    head, hit = _tlb_check_bytes(size, write, cg.t.system)
-    a.buf += head
-    miss = a.label()
-    a.jcc(A.CC_NE, miss)  # to the slow path
-    a.buf += hit
-    return miss
+def _access(cg, size: int, write: bool, reg: int, signed: bool) -> int:
+    """rax = va: the fast path of a load into reg or a store of reg; returns the offset
+    of the slow path branch's rel32 end."""
+    st = cg.t.system
+    key = (size, write, reg, signed, st.tlb_mask, st.tlb_word, st.tlb_off)
+    seq = _FAST_PATHS.get(key)
+    if seq is None:
+        seq = _fast_path(key, st)
+    buf = cg.a.buf
+    at = len(buf)
+    buf += seq[0]
+    return at + seq[1]
 
 
 def gen_ld(cg, op: Op, i: int) -> None:
     mo = op.aux[0]
-    a = cg.a
     busy = cg.busy_of(op)
     _va_into_rax(cg, op.ins[0], busy, i)
     d = op.outs[0]
@@ -97,54 +104,79 @@ def gen_ld(cg, op: Op, i: int) -> None:
     r = cg.dest(d, busy, i) if d in cg.last_use or d.kind == Kind.GLOBAL else RAX
     if r in (RCX, RDX):
         r = RAX
-    miss = _tlb_check(cg, mo.size, False)
-    a.load(r, Mem(RAX, 0), mo.size, mo.signed)
-    back = a.label()
-    a.bind(back)
-    cg.slow_paths.append((miss, back, "ld", r, mo.size, int(mo.signed), cg.cur_pc))
+    miss = _access(cg, mo.size, False, r, mo.signed)
+    cg.slow_paths.append((miss, len(cg.a.buf), False, r, mo.size, mo.signed, cg.cur_pc))
     cg.release_dead(op, i)
     cg.define(d, r)
 
 
 def gen_st(cg, op: Op, i: int) -> None:
     mo = op.aux[0]
-    a = cg.a
     val, addr = op.ins
     busy = cg.busy_of(op)
     # The value must survive the TLB check (rax, rcx, rdx): an allocatable register.
     rv = cg.in_reg(val, busy, i)
     busy.add(rv)
     _va_into_rax(cg, addr, busy, i)
-    miss = _tlb_check(cg, mo.size, True)
-    a.store(Mem(RAX, 0), rv, mo.size)
-    back = a.label()
-    a.bind(back)
-    cg.slow_paths.append((miss, back, "st", rv, mo.size, 0, cg.cur_pc))
+    miss = _access(cg, mo.size, True, rv, False)
+    cg.slow_paths.append((miss, len(cg.a.buf), True, rv, mo.size, False, cg.cur_pc))
     cg.release_dead(op, i)
 
 
+# The slow paths' fixed parts by (store, register, size, signed, helper_raised word):
+# (bytes before the call's rel32, bytes after it up to the exit branch's rel32,
+# bytes after that up to the jmp back's rel32). Between them: the thunk's address and
+# the branch to the instruction's raised exit, which depend on the block.
+_SLOW_PATHS: dict[tuple, tuple[bytes, bytes, bytes]] = {}
+
+
+def _slow_path(key: tuple) -> tuple[bytes, bytes, bytes]:
+    write, reg, size, signed, raised = key
+    a = A.Assembler()
+    if write:
+        a.mov_rr(RCX, reg)
+    a.buf.append(0xE8)  # call rel32 to the thunk
+    before = bytes(a.buf)
+    a = A.Assembler()
+    a.alu_ri(A.CMP, Mem(RBP, 8 * raised), 0)  # did the slow path raise a guest exception?
+    a.buf += b"\x0F\x85"  # jne to the instruction's raised exit
+    check = bytes(a.buf)
+    a = A.Assembler()
+    if not write and reg != RAX:
+        a.mov_rr(reg, RAX)
+    a.buf.append(0xE9)  # jmp back
+    seq = _SLOW_PATHS[key] = (before, check, bytes(a.buf))
+    return seq
+
+
 def emit_slow_paths(cg) -> None:
-    a = cg.a
-    st = cg.t.system
-    raised = _RAISED_CHECKS.get(cg.t.env.helper_raised)
-    if raised is None:
-        b = A.Assembler()
-        b.alu_ri(A.CMP, Mem(RBP, 8 * cg.t.env.helper_raised), 0)
-        raised = _RAISED_CHECKS[cg.t.env.helper_raised] = bytes(b.buf)
-    for miss, back, kind, reg, size, signed, pc in cg.slow_paths:
-        a.bind(miss)
-        if kind == "st":
-            a.mov_rr(RCX, reg)
-            thunk = st.thunks[("st", size, 0)]
+    """The out-of-line TLB-miss paths: call the thunk, leave the block if it raised a
+    guest exception, else go back to after the access."""
+    if not cg.slow_paths:
+        return
+    buf = cg.a.buf
+    pack_into = struct.pack_into
+    thunks = cg.t.system.thunks
+    raised = cg.t.env.helper_raised
+    pc_exits = cg.pc_exits
+    for miss, back, write, reg, size, signed, pc in cg.slow_paths:
+        key = (write, reg, size, signed, raised)
+        seq = _SLOW_PATHS.get(key)
+        if seq is None:
+            seq = _slow_path(key)
+        pack_into("<i", buf, miss - 4, len(buf) - miss)
+        buf += seq[0]
+        cg._rel32(thunks[("st", size, 0) if write else ("ld", size, signed if size < 8 else 0)],
+                  0)
+        buf += seq[1]
+        buf += b"\0\0\0\0"
+        fixups = pc_exits.get((EXIT_RAISED, pc))
+        if fixups is None:
+            pc_exits[(EXIT_RAISED, pc)] = [len(buf)]
         else:
-            thunk = st.thunks[("ld", size, signed if size < 8 else 0)]
-        a.buf.append(0xE8)  # call rel32 to the thunk
-        cg._rel32(thunk, 0)
-        a.buf += raised  # did the slow path raise a guest exception?
-        a.jcc(A.CC_NE, cg._exit_stub(EXIT_RAISED, pc))
-        if kind == "ld" and reg != RAX:
-            a.mov_rr(reg, RAX)
-        a.jmp(back)
+            fixups.append(len(buf))
+        buf += seq[2]
+        buf += struct.pack("<i", back - (len(buf) + 4))
 
 
 def emit_thunks(a: A.Assembler, helper_address, load, store) -> dict:
