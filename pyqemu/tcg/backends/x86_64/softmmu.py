@@ -11,9 +11,11 @@ A miss leaves the inline path for a short out-of-line one that calls a thunk (on
 access size and signedness, emitted once per code buffer by ``emit_thunks``): the
 thunk saves the caller-saved registers, calls the softmmu's Python slow path (page
 walk, TLB refill, MMIO, page faults), restores them and returns; the block's path
-then jumps back, so the register allocation is the same after either path. A guest
-exception in the slow path leaves the block through its EXIT_RAISED exit with the
-instruction's pc.
+then jumps back, so the register allocation is the same after either path. The
+out-of-line path stores the instruction's pc first (the Python side sees where the
+access is; the pc word means nothing else inside a block): a guest exception in the
+slow path then leaves through the block's one EXIT_RAISED exit. Out-of-line paths
+are short and have few shapes; their bytes are assembled once per shape.
 
 Indirect jumps use the hart's jump cache: 32-byte entries {virtual pc, TB flags,
 host address}, so that a block translated for another privilege or data mode is
@@ -126,7 +128,7 @@ def gen_st(cg, op: Op, i: int) -> None:
 # The slow paths' fixed parts by (store, register, size, signed, helper_raised word):
 # (bytes before the call's rel32, bytes after it up to the exit branch's rel32,
 # bytes after that up to the jmp back's rel32). Between them: the thunk's address and
-# the branch to the instruction's raised exit, which depend on the block.
+# the branch to the block's raised exit, which depend on the block.
 _SLOW_PATHS: dict[tuple, tuple[bytes, bytes, bytes]] = {}
 
 
@@ -139,7 +141,7 @@ def _slow_path(key: tuple) -> tuple[bytes, bytes, bytes]:
     before = bytes(a.buf)
     a = A.Assembler()
     a.alu_ri(A.CMP, Mem(RBP, 8 * raised), 0)  # did the slow path raise a guest exception?
-    a.buf += b"\x0F\x85"  # jne to the instruction's raised exit
+    a.buf += b"\x0F\x85"  # jne to the block's raised exit
     check = bytes(a.buf)
     a = A.Assembler()
     if not write and reg != RAX:
@@ -150,33 +152,42 @@ def _slow_path(key: tuple) -> tuple[bytes, bytes, bytes]:
 
 
 def emit_slow_paths(cg) -> None:
-    """The out-of-line TLB-miss paths: call the thunk, leave the block if it raised a
-    guest exception, else go back to after the access."""
+    """The out-of-line TLB-miss paths: store the instruction's pc (where a guest
+    exception is taken; nothing in a block reads the pc word before it leaves), call
+    the thunk, leave the block if the access raised, else go back to after it. The
+    exit is one per block: its pc is already stored."""
     if not cg.slow_paths:
         return
-    buf = cg.a.buf
+    a = cg.a
+    buf = a.buf
     pack_into = struct.pack_into
     thunks = cg.t.system.thunks
     raised = cg.t.env.helper_raised
-    pc_exits = cg.pc_exits
+    pc_disp = 8 * cg.t.env.pc
+    exits = []
     for miss, back, write, reg, size, signed, pc in cg.slow_paths:
         key = (write, reg, size, signed, raised)
         seq = _SLOW_PATHS.get(key)
         if seq is None:
             seq = _slow_path(key)
         pack_into("<i", buf, miss - 4, len(buf) - miss)
+        if -(1 << 31) <= pc < (1 << 31) or pc >= MASK + 1 - (1 << 31):
+            a.store_imm64(RBP, pc_disp, pc - (MASK + 1) if pc >> 63 else pc)
+        else:
+            a.mov_ri(RDX, pc)
+            a.store64(RBP, pc_disp, RDX)
         buf += seq[0]
         cg._rel32(thunks[("st", size, 0) if write else ("ld", size, signed if size < 8 else 0)],
                   0)
         buf += seq[1]
         buf += b"\0\0\0\0"
-        fixups = pc_exits.get((EXIT_RAISED, pc))
-        if fixups is None:
-            pc_exits[(EXIT_RAISED, pc)] = [len(buf)]
-        else:
-            fixups.append(len(buf))
+        exits.append(len(buf))
         buf += seq[2]
         buf += struct.pack("<i", back - (len(buf) + 4))
+    at = len(buf)
+    for f in exits:
+        pack_into("<i", buf, f - 4, at - f)
+    cg._exit_now(EXIT_RAISED)
 
 
 def emit_thunks(a: A.Assembler, helper_address, load, store) -> dict:
