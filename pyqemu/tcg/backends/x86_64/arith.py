@@ -8,7 +8,7 @@ some registers (shift counts in cl, the high half of a product in rdx).
 
 from __future__ import annotations
 
-from ...ir import LOCAL, Cond, Kind, Op, Temp
+from ...ir import CONST, LOCAL, Cond, Kind, Op, Temp
 from . import asm as A
 from .asm import RAX, RBP, RCX, RDX
 from .regs import ALLOCATABLE
@@ -123,6 +123,33 @@ _REG_UNOPS = {"ext8s": "movsx8", "ext16s": "movsx16", "ext32s": "movsxd", "ext8u
               "ctpop": "popcnt"}
 
 
+def gen_mov(cg, op: Op, i: int) -> None:
+    d = op.outs[0]
+    x = op.ins[0]
+    loc = cg.loc
+    r = loc.get(x)
+    if d.kind is LOCAL:
+        if d not in cg.last_use:
+            return
+        if r is not None and x.kind is LOCAL and cg.last_use.get(x) == i:
+            cg._free(r)
+            cg._bind(d, r)  # the value moves to d's name: no code
+            cg.in_mem.discard(d)
+            return
+    elif r is None and x.kind is CONST:
+        v = x.value
+        if v < (1 << 31) or v >= (1 << 64) - (1 << 31):
+            cg.a.store_imm64(RBP, 8 * d.index, v - (1 << 64) if v >> 63 else v)
+            if d in loc:
+                cg._free(loc[d])
+            return
+    sx = cg.operand(x, set() if r is None else {r}, i)
+    cg.release_dead(op, i)
+    r = cg.dest(d, set(), i)
+    cg._load_into(r, sx)
+    cg.define(d, r)
+
+
 def gen_unop(cg, op: Op, i: int) -> None:
     a = cg.a
     n = op.name
@@ -131,27 +158,10 @@ def gen_unop(cg, op: Op, i: int) -> None:
     if d.kind == Kind.LOCAL and d not in cg.last_use:
         return
     busy = cg.busy_of(op)
-    if n == "mov":
-        r = cg.loc.get(x)
-        if d.kind == Kind.LOCAL and x.kind == Kind.LOCAL and r is not None and \
-                cg.last_use.get(x) == i:
-            cg._free(r)
-            cg._bind(d, r)  # the value moves to d's name: no code
-            cg.in_mem.discard(d)
-            return
-        if d.kind == Kind.GLOBAL and r is None:
-            imm = imm32(x)
-            if imm is not None:
-                a.store_imm64(RBP, 8 * d.index, imm)
-                if d in cg.loc:
-                    cg._free(cg.loc[d])
-                return
     sx = cg.operand(x, busy, i)
     cg.release_dead(op, i)
     r = cg.dest(d, set(), i)
-    if n == "mov":
-        cg._load_into(r, sx)
-    elif n in ("neg", "not"):
+    if n in ("neg", "not"):
         cg._load_into(r, sx)
         a.neg(r) if n == "neg" else a.not_(r)
     elif n == "bswap64":

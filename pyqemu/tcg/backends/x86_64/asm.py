@@ -70,7 +70,14 @@ _ENCODINGS: dict[tuple, bytes] = {}
 _LOAD64: dict[int, bytes] = {}
 _STORE64: dict[int, bytes] = {}
 _STORE_IMM64: dict[int, bytes] = {}
+_MOV_RR: dict[int, bytes] = {}
+_LEA64: dict[int, bytes] = {}
+_ALU_RI8: dict[int, bytes] = {}
+_ALU_RI32: dict[int, bytes] = {}
+# mov r32, imm32 (zero-extends): the opcode bytes by register.
+_MOV_R32_IMM = [bytes((0xB8 | r,)) for r in range(8)] + [bytes((0x41, 0xB8 | r)) for r in range(8)]
 _pack_i32 = struct.Struct("<i").pack
+_pack_u32 = struct.Struct("<I").pack
 
 
 class Assembler:
@@ -158,7 +165,11 @@ class Assembler:
 
     # ------------------------------------------------------------ moves
     def mov_rr(self, dst: int, src: int) -> None:
-        self._op(b"\x89", src, dst)
+        key = (dst << 4) | src
+        enc = _MOV_RR.get(key)
+        if enc is None:
+            enc = _MOV_RR[key] = self._encoding(b"\x89", src, dst)
+        self.buf += enc
 
     def mov_rr32(self, dst: int, src: int) -> None:
         """mov r32, r32: zero-extends into the full register."""
@@ -170,9 +181,8 @@ class Assembler:
         if imm == 0:
             self.alu_rr(XOR, dst, dst, w=False)
         elif imm < (1 << 32):
-            self._rex(False, 0, 0, dst)
-            self.buf.append(0xB8 | (dst & 7))
-            self.buf += struct.pack("<I", imm)
+            self.buf += _MOV_R32_IMM[dst]
+            self.buf += _pack_u32(imm)
         elif imm >= (1 << 64) - (1 << 31):
             self._op(b"\xC7", 0, dst)
             self.buf += struct.pack("<i", imm - (1 << 64))
@@ -240,6 +250,14 @@ class Assembler:
     def lea(self, dst: int, m: Mem) -> None:
         self._op(b"\x8D", dst, m)
 
+    def lea64(self, dst: int, base: int, disp: int) -> None:
+        """lea dst, [base + disp]."""
+        key = (disp << 8) | (base << 4) | dst
+        enc = _LEA64.get(key)
+        if enc is None:
+            enc = _LEA64[key] = self._encoding(b"\x8D", dst, Mem(base, disp))
+        self.buf += enc
+
     def movzx8(self, dst: int, src: int) -> None:
         self._op(b"\x0F\xB6", dst, src, w=False, byte_regs=True)
 
@@ -265,6 +283,22 @@ class Assembler:
 
     def alu_ri(self, op: int, dst: int | Mem, imm: int) -> None:
         """dst op= imm (a sign-extended 32-bit immediate)."""
+        if type(dst) is int:
+            if -128 <= imm < 128:
+                key = (dst << 3) | op
+                enc = _ALU_RI8.get(key)
+                if enc is None:
+                    enc = _ALU_RI8[key] = self._encoding(b"\x83", op, dst)
+                self.buf += enc
+                self.buf.append(imm & 0xFF)
+            else:
+                key = (dst << 3) | op
+                enc = _ALU_RI32.get(key)
+                if enc is None:
+                    enc = _ALU_RI32[key] = self._encoding(b"\x81", op, dst)
+                self.buf += enc
+                self.buf += _pack_i32(imm)
+            return
         if _fits8(imm):
             self._op(b"\x83", op, dst)
             self.buf.append(imm & 0xFF)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from ...ir import CONST, GLOBAL, LOCAL, OPS, ExitReason, Helper, Kind, Op, Temp
 from . import arith, divide, fp, softmmu
 from . import asm as A
-from .arith import CC, imm32, s64
+from .arith import CC, s64
 from .asm import R13, R14, R15, RAX, RBP, RCX, RDX, RSP, Mem
 from .regs import (
     ALLOCATABLE,
@@ -50,6 +50,7 @@ ARG_REGS = (A.RSI, RDX, RCX, A.R8, A.R9)  # after rdi = the state buffer
 INLINE_HELPERS = {**fp.INLINE, **divide.INLINE}
 
 
+_pack_exit = struct.Struct("<BIBi").pack
 _JCC_REL32 = [bytes((0x0F, 0x80 | cc, 0, 0, 0, 0)) for cc in range(16)]
 # Ops across which an address is not folded into a later access (the base may change).
 _NO_FOLD_ACROSS = frozenset(("set_label", "brcond", "call"))
@@ -310,12 +311,16 @@ class BlockCodegen:
         return victim
 
     def _bind(self, t: Temp, r: int) -> None:
-        old = self.loc.get(t)
+        loc = self.loc
+        holds = self.holds
+        old = loc.get(t)
         if old is not None and old != r:
-            self.holds.pop(old, None)
-        self._free(r)
-        self.loc[t] = r
-        self.holds[r] = t
+            holds.pop(old, None)
+        u = holds.pop(r, None)  # _free(r)
+        if u is not None and loc.get(u) == r:
+            del loc[u]
+        loc[t] = r
+        holds[r] = t
 
     def in_reg(self, t: Temp, busy: set[int], i: int, scratch: int | None = None) -> int:
         """A register holding t's value (t stays where it is if already in one)."""
@@ -349,18 +354,21 @@ class BlockCodegen:
         r = self.loc.get(t)
         if r is not None:
             return "r", r
-        imm = imm32(t)
-        if imm is not None:
-            return "i", imm
-        if t.kind == Kind.CONST:
-            self.a.mov_ri(RDX, t.value)
+        kind = t.kind
+        if kind is CONST:
+            v = t.value
+            if -(1 << 31) <= v < (1 << 31) or v >= (1 << 64) - (1 << 31):
+                return "i", v - (1 << 64) if v >> 63 else v
+            self.a.mov_ri(RDX, v)
             return "r", RDX
-        if t.kind == Kind.GLOBAL:
+        if kind is GLOBAL:
             # Cache the global when a register is free: later reads cost nothing.
+            holds = self.holds
             for r in ALLOCATABLE:
-                if r not in self.holds and r not in busy:
+                if r not in holds and r not in busy:
                     self.a.load64(r, RBP, 8 * t.index)
-                    self._bind(t, r)
+                    self.loc[t] = r
+                    holds[r] = t
                     return "r", r
         return "m", self.mem_of(t)
 
@@ -404,14 +412,16 @@ class BlockCodegen:
         self.in_mem.discard(d)
 
     def release_dead(self, op: Op, i: int) -> None:
+        last_use = self.last_use
         for t in op.ins:
-            if t.kind == Kind.LOCAL and self.last_use.get(t) == i:
+            if t.kind is LOCAL and last_use.get(t) == i:
                 r = self.loc.get(t)
                 if r is not None:
                     self._free(r)
 
     def busy_of(self, op: Op) -> set[int]:
-        return {self.loc[t] for t in op.ins if t in self.loc}
+        loc = self.loc
+        return {loc[t] for t in op.ins if t in loc}
 
     # ------------------------------------------------------------------ helpers
     def _apply(self, kind: str, dst: int, src) -> None:
@@ -481,11 +491,15 @@ class BlockCodegen:
 
     def _exit_now(self, kind: int) -> None:
         """mov eax, (tb_id << 8) | kind; jmp epilogue (both fields relocated)."""
-        a = self.a
-        a.buf.append(0xB8)  # mov eax, imm32: always this form, so that it can be patched
-        self.out.relocs.append((RELOC_EXIT, len(a.buf), kind))
-        a.buf += struct.pack("<I", (self.t.tb_id << EXIT_SHIFT) | kind)
-        self._jmp_abs(self.t.epilogue)
+        buf = self.a.buf
+        t = self.t
+        at = len(buf)
+        relocs = self.out.relocs
+        # mov eax, imm32: always this form, so that it can be patched
+        relocs.append((RELOC_EXIT, at + 1, kind))
+        relocs.append((RELOC_REL32, at + 6, (t.epilogue, 4)))
+        buf += _pack_exit(0xB8, (t.tb_id << EXIT_SHIFT) | kind, 0xE9,
+                          t.epilogue - (t.at + at + 10))
 
     def _jmp_abs(self, off: int) -> None:
         """jmp to a buffer offset (the epilogue)."""
@@ -633,7 +647,7 @@ class BlockCodegen:
             a.mov_ri(RAX, (base.value + disp) & MASK)
         else:
             rb = self.in_reg(base, busy, i)
-            a.lea(RAX, Mem(rb, disp))
+            a.lea64(RAX, rb, disp)
         a.alu_rr(A.AND, RAX, R14)
         a.alu_rr(A.CMP, RAX, R13)
         self._jcc_pc_exit(A.CC_A, EXIT_FAULT)
@@ -786,7 +800,8 @@ _HANDLERS: dict[str, Callable] = {
     **{n: arith.gen_alu for n, (n_out, n_in) in OPS.items() if (n_out, n_in) == (1, 2)
        and n != "setcond"},
     **{n: arith.gen_unop for n, (n_out, n_in) in OPS.items() if (n_out, n_in) == (1, 1)
-       and n != "ld"},
+       and n not in ("ld", "mov")},
+    "mov": arith.gen_mov,
 }
 
 

@@ -47,7 +47,7 @@ def _va_into_rax(cg, addr, busy: set[int], i: int) -> None:
         return
     rb = cg.in_reg(base, busy, i)
     if disp:
-        a.lea(RAX, Mem(rb, disp))
+        a.lea64(RAX, rb, disp)
     else:
         a.mov_rr(RAX, rb)
 
