@@ -16,6 +16,7 @@ from .regs import ALLOCATABLE
 CC = {Cond.EQ: A.CC_E, Cond.NE: A.CC_NE, Cond.LT: A.CC_L, Cond.GE: A.CC_GE,
       Cond.LE: A.CC_LE, Cond.GT: A.CC_G, Cond.LTU: A.CC_B, Cond.GEU: A.CC_AE,
       Cond.LEU: A.CC_BE, Cond.GTU: A.CC_A}
+_ALU_RI = {"add": A.ADD, "sub": A.SUB, "and": A.AND, "or": A.OR, "xor": A.XOR}
 SHIFT = {"shl": A.SHL, "shr": A.SHR, "sar": A.SAR, "rotl": A.ROL, "rotr": A.ROR}
 
 
@@ -38,6 +39,25 @@ def gen_alu(cg, op: Op, i: int) -> None:
         return  # dead, or folded into the address of its load/store
     x, y = op.ins
     busy = cg.busy_of(op)
+    alu = _ALU_RI.get(n)
+    if alu is not None and y.kind is CONST:
+        v = y.value
+        if v < (1 << 31) or v >= (1 << 64) - (1 << 31):
+            # The common case (addi and friends), as the general path below does it.
+            sx = cg.operand(x, busy, i)
+            k, rx = sx
+            if k == "r":
+                busy.add(rx)
+            cg.release_dead(op, i)
+            if k == "r" and (x is d or (x.kind is LOCAL and cg.last_use.get(x) == i)) \
+                    and rx in ALLOCATABLE:
+                r = rx
+            else:
+                r = cg.dest(d, busy, i)
+            cg._load_into(r, sx)
+            cg.a.alu_ri(alu, r, v - (1 << 64) if v >> 63 else v)
+            cg.define(d, r)
+            return
     if n in SHIFT:
         gen_shift(cg, op, i, busy)
         return

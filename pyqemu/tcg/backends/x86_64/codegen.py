@@ -215,6 +215,10 @@ class BlockCodegen:
         for i, op in enumerate(self.ops):
             ins = op.ins
             outs = op.outs
+            if not ins and not outs:
+                if pending and op.name in _NO_FOLD_ACROSS:
+                    pending.clear()
+                continue
             for t in ins:
                 if t.kind is LOCAL:
                     last_use[t] = i
@@ -335,11 +339,19 @@ class BlockCodegen:
         if scratch is not None:
             self._load_temp(scratch, t)
             return scratch
-        r = self.alloc(busy, i)
-        self._load_temp(r, t)
-        self._bind(t, r)
-        if t.kind is LOCAL:
+        holds = self.holds
+        for r in ALLOCATABLE:
+            if r not in holds and r not in busy:
+                break
+        else:
+            r = self.alloc(busy, i)  # frees what it takes
+        if t.kind is GLOBAL:
+            self.a.load64(r, RBP, 8 * t.index)
+        else:
+            self._load_temp(r, t)
             self.in_mem.add(t)
+        self.loc[t] = r
+        holds[r] = t
         return r
 
     def mem_of(self, t: Temp) -> Mem:
