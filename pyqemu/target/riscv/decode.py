@@ -89,12 +89,27 @@ def _build() -> dict[int, list[tuple[int, int, str, str]]]:
     return table
 
 
+def _by_funct3(table: dict[int, list[tuple[int, int, str, str]]]
+               ) -> dict[int, list[tuple[int, int, str, str]]]:
+    """The candidates by major opcode and funct3 (bits 14..12): those that fix funct3
+    to that value and those that leave it a field, in the same order. OP-IMM alone has
+    some twenty encodings, and addi, the commonest instruction, is tried last of them
+    by specificity."""
+    out: dict[int, list[tuple[int, int, str, str]]] = {}
+    for opcode, cands in table.items():
+        for funct3 in range(8):
+            out[opcode | funct3 << 12] = [
+                c for c in cands if c[0] & 0x7000 != 0x7000 or (c[1] >> 12) & 7 == funct3]
+    return out
+
+
 _TABLE = _build()
+_TABLE3 = _by_funct3(_TABLE)
 
 
 def decode32(i: int, length: int = 4, raw: int | None = None) -> Insn | None:
     """Decode a 32-bit instruction word; None if it is not a valid encoding."""
-    for mask, match, name, fmt in _TABLE.get(i & 0x7F, ()):
+    for mask, match, name, fmt in _TABLE3.get(i & 0x707F, ()):
         if i & mask == match:
             d = Insn(name, i if raw is None else raw, length)
             _fields(fmt, i, d)

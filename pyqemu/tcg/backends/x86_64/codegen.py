@@ -207,8 +207,9 @@ class BlockCodegen:
         once, as a load/store address, with nothing writing base in between, becomes
         lea's displacement."""
         last_use: dict[Temp, int] = {}
-        uses: dict[Temp, int] = {}
-        defs: dict[Temp, int] = {}
+        reused: set[Temp] = set()  # locals read more than once
+        defined: set[Temp] = set()
+        redefined: set[Temp] = set()  # locals written more than once
         pending: dict[Temp, tuple[Temp, int]] = {}
         folds: list[tuple[Temp, Temp, int, int]] = []  # (address, base, disp, at op)
         low = self.t.low
@@ -221,11 +222,15 @@ class BlockCodegen:
                 continue
             for t in ins:
                 if t.kind is LOCAL:
+                    if t in last_use:
+                        reused.add(t)
                     last_use[t] = i
-                    uses[t] = uses.get(t, 0) + 1
             for t in outs:
                 if t.kind is LOCAL:
-                    defs[t] = defs.get(t, 0) + 1
+                    if t in defined:
+                        redefined.add(t)
+                    else:
+                        defined.add(t)
             name = op.name
             if pending:
                 if name == "ld" or name == "st":
@@ -249,7 +254,7 @@ class BlockCodegen:
         # single-definition ones.
         self.fold: dict[Temp, tuple[Temp, int]] = {}
         for addr, base, disp, i in folds:
-            if uses.get(addr) == 1 and defs.get(addr) == 1:
+            if addr not in reused and addr not in redefined:
                 self.fold[addr] = (base, disp)
                 if base.kind is LOCAL and last_use[base] < i:
                     last_use[base] = i
