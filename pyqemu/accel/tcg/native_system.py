@@ -24,12 +24,14 @@ import time
 from collections.abc import Callable
 
 from ...target.riscv import cpu_state as cs
+from ...target.riscv import interp_x86_64 as interp
 from ...target.riscv import trap as t
 from ...target.riscv.hart import RiscvSystemHart
 from ...target.riscv.translate import MAX_INSNS, RiscvTranslator
 from ...tcg.backends.x86_64 import asm as A
 from ...tcg.backends.x86_64 import codebuf as CB
 from ...tcg.backends.x86_64 import codegen, regs
+from ...tcg.backends.x86_64 import softmmu as backend_softmmu
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from ...tcg.backends.x86_64.softmmu import JC_FLAGS_SHIFT, emit_thunks
 from ...tcg.ir import ExitReason, Helper, TCGContext
@@ -41,6 +43,8 @@ from .translate_common import PAGE_BITS, GuestFetchFault
 PAGE = 1 << PAGE_BITS
 ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74, scratch=75)
 EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD = 76, 77, 78, 79
+# The interpreter tier's words: the current data mode's TLB, the hart's fetch-page cache.
+INTERP_TLB_WORD, INTERP_FETCH_WORD = 107, 108
 TLB_ENTRIES = 4096
 TLB_MODES = 16  # priv * 4 + SUM * 2 + MXR
 JC_ENTRIES = 65536
@@ -135,6 +139,10 @@ class NativeSystemCode:
         self.cb.place(a.buf, base)
         self.cb.top = base + len(a.buf)
         self.thunks = {k: base + off for k, off in thunks.items()}
+        # Tier 0: cold code runs in the interpreter (interp_x86_64) until it is hot.
+        self.interp_host = 0
+        if os.environ.get("PYQEMU_INTERP", "on") != "off":
+            self.interp_host = self._place_interpreter()
         self.code_start = self.cb.top
         self.by_key: dict[tuple[int, int, int], NativeTB] = {}
         self.by_id: list[NativeTB] = []
@@ -152,6 +160,21 @@ class NativeSystemCode:
         self.persist = None  # tb_persist.PersistentBlocks of this boot configuration
         self.reused = 0
         self.by_q: dict[int, NativeHartRunner] = {}
+
+    def _place_interpreter(self) -> int:
+        from .native_user import _rvc_table
+
+        cb = self.cb
+        at = (cb.top + 15) & ~15
+        layout = interp.SystemLayout(
+            EXIT_WORD, JC_WORD, FLAGS_WORD, INTERP_TLB_WORD, INTERP_FETCH_WORD,
+            JC_ENTRIES - 1, JC_FLAGS_SHIFT, TLB_ENTRIES - 1, backend_softmmu.TAG_READ,
+            backend_softmmu.TAG_WRITE, backend_softmmu.ADDEND, backend_softmmu.ENTRY_SHIFT)
+        code = interp.Interpreter(at, self.epilogue, 0, layout)
+        cb.place(code.code, at)
+        cb.top = at + len(code.code)
+        cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = _rvc_table()
+        return cb.exec_base + at + code.entry
 
     # Helpers reach their hart through the state buffer they are called with.
     def _csr(self, q, csr, src, kind, writes, raw):
@@ -408,6 +431,9 @@ class NativeHartRunner:
         self.jc = (ctypes.c_uint64 * (JC_ENTRIES * 4))()
         self.jcq = memoryview(self.jc).cast("B").cast("Q")
         self.jc_pages: dict[int, set[tuple[int, int]]] = {}  # virtual page -> its (pc, flags)
+        # The interpreter's fetch-page cache: {virtual page, host - virtual} pairs.
+        self.fetch_cache = (ctypes.c_uint64 * (2 * (interp.PAGE_CACHE_MASK + 1)))()
+        self.fetch_cache_q = memoryview(self.fetch_cache).cast("B").cast("Q")
         self.env = ctypes.addressof(hart.state)
         q = self.q
         q[EXIT_WORD] = 0
@@ -458,14 +484,22 @@ class NativeHartRunner:
         self.jc_pages.clear()
 
     def flush_jump_cache_page(self, vpn: int) -> None:
-        """sfence.vma of one page: forget the jump-cache entries into that page."""
+        """sfence.vma of one page: forget the jump-cache entries into that page (and the
+        interpreter's fetch translation of it)."""
+        e = 2 * (vpn & interp.PAGE_CACHE_MASK)
+        if self.fetch_cache_q[e] == vpn:
+            self.fetch_cache_q[e] = (1 << 64) - 1
         q = self.jcq
         for vpc, flags in self.jc_pages.pop(vpn, ()):
             e = self._jc_entry(vpc, flags)
             if q[e] == vpc and q[e + 1] == flags:
                 q[e] = 1
 
+    def flush_fetch_cache(self) -> None:
+        ctypes.memset(ctypes.addressof(self.fetch_cache), 0xFF, ctypes.sizeof(self.fetch_cache))
+
     def flush_tlb(self, keep_global: bool = False) -> None:
+        self.flush_fetch_cache()
         vpns = self.smmu.flush(keep_global)
         if vpns is None:
             self.flush_jump_cache()
@@ -480,6 +514,11 @@ class NativeHartRunner:
         q[FLAGS_WORD] = self.flags
         q[JC_WORD] = ctypes.addressof(self.jc)
         q[TLB_WORD] = self.tlb.addr
+        flags = self.flags
+        q[INTERP_TLB_WORD] = self.tlb.addr + _mode_index(
+            (flags >> 2) & 3, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) * TLB_ENTRIES * 32
+        q[INTERP_FETCH_WORD] = ctypes.addressof(self.fetch_cache)
+        self.flush_fetch_cache()  # fetch permission depends on the privilege
 
     def fetch_trap(self, vpc: int) -> t.RiscvTrap:
         return sx.fetch_trap(self.smmu, vpc)
@@ -592,23 +631,35 @@ class NativeHartRunner:
         env = self.env
         consts = _CONSTS
         pending = code.helpers.pending
+        # The interpreter skips gdb breakpoints (translated blocks end at them).
+        interp_host = code.interp_host if not self.translator.breakpoints else 0
         try:
-            q_pc = q[cs.PC]
-            host = self.lookup(q_pc).host
+            host = self._start(q[cs.PC], interp_host)
             while True:
                 res = enter(env, host, consts)
                 kind = res & 0xFF
+                if res >> regs.EXIT_SHIFT == interp.INTERP_ID:
+                    host = self._interp_exit(kind)
+                    if not host:
+                        return  # the exit request (pc is exact)
+                    continue
                 tb = code.by_id[res >> 8]
                 if kind < regs.EXIT_LOOKUP:
                     target = tb.targets[kind]
                     q[cs.PC] = target
-                    nxt = self.lookup(target)
+                    nxt = self._existing(target) if interp_host else self.lookup(target)
+                    if nxt is None:
+                        host = interp_host  # cold: the interpreter runs it (and counts it)
+                        continue
                     if target >> PAGE_BITS == tb.pc >> PAGE_BITS and tb.phys2 is None:
                         code.chain(tb, kind, nxt)
                     host = nxt.host
                 elif kind == regs.EXIT_LOOKUP:
                     vpc = q[cs.PC]
-                    nxt = self.lookup(vpc)
+                    nxt = self._existing(vpc) if interp_host else self.lookup(vpc)
+                    if nxt is None:
+                        host = interp_host
+                        continue
                     self._set_jc(vpc, nxt)
                     host = nxt.host
                 elif kind == regs.EXIT_REQUEST:
@@ -616,7 +667,7 @@ class NativeHartRunner:
                     return
                 elif kind == regs.EXIT_TB:
                     self._exit_tb(ExitReason(q[ENV.exit_aux]))
-                    host = self.lookup(q[cs.PC]).host
+                    host = self._start(q[cs.PC], interp_host)
                 elif kind == regs.EXIT_RAISED:
                     q[ENV.helper_raised] = 0
                     raise pending.pop(env)
@@ -624,6 +675,58 @@ class NativeHartRunner:
                     raise RuntimeError(f"native TCG: bad exit code {res:#x}")
         except t.RiscvTrap as e:
             sx.enter_trap(self, e)
+
+    def _start(self, vpc: int, interp_host: int) -> int:
+        """Where to run vpc: its block if there is one, else the interpreter."""
+        if not interp_host:
+            return self.lookup(vpc).host
+        tb = self._existing(vpc)
+        return tb.host if tb is not None else interp_host
+
+    def _existing(self, vpc: int) -> NativeTB | None:
+        """vpc's block under the current flags, if it was translated (raises RiscvTrap on
+        a fetch fault)."""
+        ppc = self.smmu.fetch_page(vpc)
+        tb = self.code.by_key.get((vpc, ppc, self.flags))
+        if tb is not None and tb.phys2 is not None \
+                and self.smmu.fetch_page(tb.end - 1) & ~(PAGE - 1) != tb.phys2:
+            return None
+        return tb
+
+    def _interp_exit(self, kind: int) -> int:
+        """The interpreter left with the exact pc; returns the host address to go on at
+        (0: leave the step, for the exit request)."""
+        q = self.q
+        pc = q[cs.PC]
+        if kind == interp.I_PAGE:
+            host = self._allow_fetch(pc)
+            if host:
+                return host
+            kind = interp.I_UNSUPPORTED  # not RAM, or mapped in pieces: translate
+        if kind == interp.I_TIERUP or kind == interp.I_UNSUPPORTED:
+            tb = self.lookup(pc)
+            self._set_jc(pc, tb)
+            return tb.host
+        if kind == regs.EXIT_REQUEST:
+            return 0
+        raise RuntimeError(f"native TCG: bad interpreter exit {kind:#x}")
+
+    def _allow_fetch(self, vpc: int) -> int:
+        """Let the interpreter fetch from vpc's page when it is RAM, mapped whole, for the
+        current privilege; returns the interpreter's address then, else 0."""
+        smmu = self.smmu
+        pa = smmu.fetch_page(vpc)
+        if (self.hart.q_priv(), vpc >> PAGE_BITS) not in smmu.fetch_tlb:
+            return 0  # a mapping smaller than the page (PMP): each fetch is checked
+        off = (pa & ~(PAGE - 1)) - smmu.ram_base
+        if not 0 <= off < smmu.ram_size:
+            return 0
+        vpage = vpc >> PAGE_BITS
+        e = 2 * (vpage & interp.PAGE_CACHE_MASK)
+        fq = self.fetch_cache_q
+        fq[e + 1] = (self.tlb.ram_host + off - (vpage << PAGE_BITS)) & ((1 << 64) - 1)
+        fq[e] = vpage
+        return self.code.interp_host
 
 
 _CONSTS = (ctypes.c_uint64 * 3)(0, 0, 0)  # guest_base, mask, limit: unused with a softmmu
