@@ -15,9 +15,8 @@ Register allocation is local to the block and done in one forward pass, as TCG d
   assignment becomes what all incoming paths agree on. Whatever is not agreed on is
   read back from memory, where every path left it.
 
-Guest memory (user mode): the host address is guest_base + ((addr - LOW) & mask); an
-offset above the last valid one leaves the block through a fault exit that stores the
-instruction's pc. ``add base, imm`` feeding a single load/store folds into the lea.
+Loads and stores are in usermem.py (user mode) and softmmu.py (system mode); ``add
+base, imm`` feeding a single load/store folds into the address computation.
 """
 
 from __future__ import annotations
@@ -26,10 +25,10 @@ import struct
 from collections.abc import Callable
 
 from ...ir import CONST, GLOBAL, LOCAL, OPS, ExitReason, Helper, Kind, Op, Temp
-from . import arith, divide, fp, softmmu
+from . import arith, divide, fp, softmmu, usermem
 from . import asm as A
 from .arith import CC, s64
-from .asm import R13, R14, R15, RAX, RBP, RCX, RDX, RSP, Mem
+from .asm import RAX, RBP, RCX, RDX, RSP, Mem
 from .regs import (
     ALLOCATABLE,
     CALLER_SAVED,
@@ -41,6 +40,15 @@ from .regs import (
     EXIT_TB,
     FRAME_SLOTS,
     EnvLayout,
+)
+from .reloc import (  # noqa: F401 - NativeBlock and the relocation functions: API
+    RELOC_EXIT,
+    RELOC_HELPER,
+    RELOC_REL32,
+    NativeBlock,
+    pack_relocs,
+    relocate,
+    relocate_packed,
 )
 
 MASK = (1 << 64) - 1
@@ -107,76 +115,6 @@ class SystemTarget:
         self.tlb_off = tlb_off
         self.tlb_mask = tlb_mask
         self.thunks = thunks
-
-
-# Relocations: fields of a block's code that depend on where it is placed and what it
-# is linked with. Every placement applies them (see ``relocate``), so a block's code can
-# be kept and placed again elsewhere (the persistent translation cache does).
-RELOC_REL32 = 0  # arg (buffer offset, bytes from the field to the instruction's end)
-RELOC_EXIT = 1  # imm32 = (tb_id << 8) | arg
-RELOC_HELPER = 2  # imm64 = address of helper arg[0] called with arg[1] arguments
-
-
-class NativeBlock:
-    """A block's code with jump_slots (exit n -> rel32 offset in code), targets (exit n
-    -> guest pc) and relocs ((kind, offset in code, arg))."""
-
-    __slots__ = ("code", "jump_slots", "targets", "relocs")
-
-    def __init__(self, code: bytes, jump_slots: dict[int, int] | None = None,
-                 targets: dict[int, int] | None = None, relocs: list[tuple] | None = None):
-        self.code = code
-        self.jump_slots = {} if jump_slots is None else jump_slots
-        self.targets = {} if targets is None else targets
-        self.relocs = [] if relocs is None else relocs
-
-
-def relocate(code: bytes, relocs: list[tuple], at: int, tb_id: int,
-             helper_address: Callable) -> bytearray:
-    """The block's code for buffer offset ``at`` and block number ``tb_id``."""
-    out = bytearray(code)
-    for kind, off, arg in relocs:
-        if kind == RELOC_REL32:
-            target, to_end = arg
-            struct.pack_into("<i", out, off, target - (at + off + to_end))
-        elif kind == RELOC_EXIT:
-            struct.pack_into("<I", out, off, (tb_id << EXIT_SHIFT) | arg)
-        else:
-            struct.pack_into("<Q", out, off, helper_address(*arg))
-    return out
-
-
-def pack_relocs(relocs: list[tuple]) -> tuple[bytes, bytes, tuple]:
-    """The compact form the persistent cache keeps (a few objects per block instead of
-    one tuple per field, which is what loading a cache of 20k blocks costs): REL32
-    fields as (offset, target - offset - to_end) pairs, EXIT fields as (offset, kind)
-    pairs, helper fields as (offset, helper name, number of arguments)."""
-    rel = bytearray()
-    exits = bytearray()
-    helpers = []
-    for kind, off, arg in relocs:
-        if kind == RELOC_REL32:
-            rel += struct.pack("<Iq", off, arg[0] - off - arg[1])
-        elif kind == RELOC_EXIT:
-            exits += struct.pack("<II", off, arg)
-        else:
-            helpers.append((off, arg[0].name, arg[1]))
-    return bytes(rel), bytes(exits), tuple(helpers)
-
-
-def relocate_packed(code: bytes, rel: bytes, exits: bytes, helpers: list[tuple], at: int,
-                    tb_id: int, helper_address: Callable) -> bytearray:
-    """``relocate`` for packed relocations (helpers given as Helper objects)."""
-    out = bytearray(code)
-    pack_into = struct.pack_into
-    for off, base in struct.iter_unpack("<Iq", rel):
-        pack_into("<i", out, off, base - at)
-    tag = tb_id << EXIT_SHIFT
-    for off, kind in struct.iter_unpack("<II", exits):
-        pack_into("<I", out, off, tag | kind)
-    for off, helper, n_args in helpers:
-        pack_into("<Q", out, off, helper_address(helper, n_args))
-    return out
 
 
 class BlockCodegen:
@@ -652,54 +590,11 @@ class BlockCodegen:
         self.reachable = False
 
     # ------------------------------------------------------------------ memory
-    def _host_offset(self, addr: Temp, busy: set[int], i: int) -> None:
-        """rax = guest-space offset of addr; leave through the fault exit if outside."""
-        a = self.a
-        folded = self.fold.get(addr)
-        if folded is not None:
-            base, disp = folded
-        else:
-            base, disp = addr, -self.t.low
-        if base.kind == Kind.CONST:
-            a.mov_ri(RAX, (base.value + disp) & MASK)
-        else:
-            rb = self.in_reg(base, busy, i)
-            a.lea64(RAX, rb, disp)
-        a.alu_rr(A.AND, RAX, R14)
-        a.alu_rr(A.CMP, RAX, R13)
-        self._jcc_pc_exit(A.CC_A, EXIT_FAULT)
-
     def gen_ld(self, op: Op, i: int) -> None:
-        if self.t.system is not None:
-            softmmu.gen_ld(self, op, i)
-            return
-        mo = op.aux[0]
-        busy = self.busy_of(op)
-        self._host_offset(op.ins[0], busy, i)
-        self.release_dead(op, i)
-        d = op.outs[0]
-        r = self.dest(d, set(), i) if d in self.last_use or d.kind == Kind.GLOBAL else RAX
-        self.a.load(r, Mem(R15, 0, RAX, 1), mo.size, mo.signed)
-        self.define(d, r)
+        (usermem if self.t.system is None else softmmu).gen_ld(self, op, i)
 
     def gen_st(self, op: Op, i: int) -> None:
-        if self.t.system is not None:
-            softmmu.gen_st(self, op, i)
-            return
-        mo = op.aux[0]
-        val, addr = op.ins
-        busy = self.busy_of(op)
-        if val.kind == Kind.CONST:
-            rv = None
-        else:
-            rv = self.in_reg(val, busy, i)
-            busy.add(rv)
-        self._host_offset(addr, busy, i)
-        if rv is None:
-            self.a.mov_ri(RCX, val.value)
-            rv = RCX
-        self.a.store(Mem(R15, 0, RAX, 1), rv, mo.size)
-        self.release_dead(op, i)
+        (usermem if self.t.system is None else softmmu).gen_st(self, op, i)
 
     # ------------------------------------------------------------------ calls
     def prepare_call(self, op: Op, i: int, helper: Helper) -> None:

@@ -30,12 +30,15 @@ from ...ir import Kind, Op
 from . import asm as A
 from .asm import RAX, RBP, RCX, RDX, Mem
 from .regs import CALLER_SAVED, EXIT_LOOKUP, EXIT_RAISED
+from .reloc import RELOC_REL32
 
 ENTRY_SHIFT = 5
 JC_FLAGS_SHIFT = 6  # jump cache index: ((pc ^ (flags << 6)) >> 1) & mask
 TAG_READ, TAG_WRITE, ADDEND = 0, 8, 16
 _SAVED = sorted(CALLER_SAVED)
 MASK = (1 << 64) - 1
+_pack_i32 = struct.Struct("<i").pack
+_pack_u32 = struct.Struct("<I").pack
 
 
 def _va_into_rax(cg, addr, busy: set[int], i: int) -> None:
@@ -164,6 +167,11 @@ def emit_slow_paths(cg) -> None:
     thunks = cg.t.system.thunks
     raised = cg.t.env.helper_raised
     pc_disp = 8 * cg.t.env.pc
+    relocs = cg.out.relocs
+    code_at = cg.t.at
+    # mov qword [rbp + pc], simm32 / mov edx, imm32; mov [rbp + pc], rdx
+    store_imm = a._encoding(b"\xC7", 0, Mem(RBP, pc_disp))
+    store_rdx = a._encoding(b"\x89", RDX, Mem(RBP, pc_disp))
     exits = []
     for miss, back, write, reg, size, signed, pc in cg.slow_paths:
         key = (write, reg, size, signed, raised)
@@ -171,19 +179,26 @@ def emit_slow_paths(cg) -> None:
         if seq is None:
             seq = _slow_path(key)
         pack_into("<i", buf, miss - 4, len(buf) - miss)
-        if -(1 << 31) <= pc < (1 << 31) or pc >= MASK + 1 - (1 << 31):
-            a.store_imm64(RBP, pc_disp, pc - (MASK + 1) if pc >> 63 else pc)
+        if pc < (1 << 31) or pc >= MASK + 1 - (1 << 31):
+            buf += store_imm
+            buf += _pack_i32(pc - (MASK + 1) if pc >> 63 else pc)
+        elif pc < (1 << 32):
+            buf += b"\xBA"  # mov edx, imm32
+            buf += _pack_u32(pc)
+            buf += store_rdx
         else:
             a.mov_ri(RDX, pc)
-            a.store64(RBP, pc_disp, RDX)
+            buf += store_rdx
         buf += seq[0]
-        cg._rel32(thunks[("st", size, 0) if write else ("ld", size, signed if size < 8 else 0)],
-                  0)
+        thunk = thunks[("st", size, 0) if write else ("ld", size, signed if size < 8 else 0)]
+        at = len(buf)
+        relocs.append((RELOC_REL32, at, (thunk, 4)))
+        buf += _pack_i32(thunk - (code_at + at + 4))
         buf += seq[1]
         buf += b"\0\0\0\0"
         exits.append(len(buf))
         buf += seq[2]
-        buf += struct.pack("<i", back - (len(buf) + 4))
+        buf += _pack_i32(back - (len(buf) + 4))
     at = len(buf)
     for f in exits:
         pack_into("<i", buf, f - 4, at - f)
