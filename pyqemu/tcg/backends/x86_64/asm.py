@@ -72,6 +72,7 @@ _STORE64: dict[int, bytes] = {}
 _STORE_IMM64: dict[int, bytes] = {}
 _MOV_RR: dict[int, bytes] = {}
 _LEA64: dict[int, bytes] = {}
+_ALU_RR: dict[int, bytes] = {}
 _ALU_RI8: dict[int, bytes] = {}
 _ALU_RI32: dict[int, bytes] = {}
 # mov r32, imm32 (zero-extends): the opcode bytes by register.
@@ -275,7 +276,11 @@ class Assembler:
 
     # ------------------------------------------------------------ arithmetic
     def alu_rr(self, op: int, dst: int, src: int, w: bool = True) -> None:
-        self._op(bytes([op * 8 + 1]), src, dst, w=w)
+        key = (op << 9) | (dst << 5) | (src << 1) | w
+        enc = _ALU_RR.get(key)
+        if enc is None:
+            enc = _ALU_RR[key] = self._encoding(bytes([op * 8 + 1]), src, dst, w)
+        self.buf += enc
 
     def alu_rm(self, op: int, dst: int, m: Mem) -> None:
         """dst op= qword [m]."""
