@@ -590,12 +590,6 @@ class BlockCodegen:
         self.reachable = False
 
     # ------------------------------------------------------------------ memory
-    def gen_ld(self, op: Op, i: int) -> None:
-        (usermem if self.t.system is None else softmmu).gen_ld(self, op, i)
-
-    def gen_st(self, op: Op, i: int) -> None:
-        (usermem if self.t.system is None else softmmu).gen_st(self, op, i)
-
     # ------------------------------------------------------------------ calls
     def prepare_call(self, op: Op, i: int, helper: Helper) -> None:
         """Before a call: live values in caller-saved registers move to their slots
@@ -674,7 +668,7 @@ class BlockCodegen:
             # cmp word [rip + disp32], 0: the signal byte and the yield byte at once.
             self.rip_insn(b"\x66", b"\x83", 7, t.exit_flag, b"\x00")
         a.jcc(A.CC_NE, self._exit_stub(EXIT_REQUEST, None))
-        handlers = _HANDLERS
+        handlers = _HANDLERS if t.system is None else _SYSTEM_HANDLERS
         for i, op in enumerate(self.ops):
             n = op.name
             if n == "insn_start":
@@ -707,7 +701,7 @@ class BlockCodegen:
 _HANDLERS: dict[str, Callable] = {
     "brcond": BlockCodegen.gen_brcond, "goto_tb": BlockCodegen.gen_goto_tb,
     "lookup_and_goto_ptr": BlockCodegen.gen_lookup, "exit_tb": BlockCodegen.gen_exit_tb,
-    "ld": BlockCodegen.gen_ld, "st": BlockCodegen.gen_st, "call": BlockCodegen.gen_call,
+    "ld": usermem.gen_ld, "st": usermem.gen_st, "call": BlockCodegen.gen_call,
     "setcond": arith.gen_setcond, "movcond": arith.gen_movcond,
     **{n: arith.gen_alu for n, (n_out, n_in) in OPS.items() if (n_out, n_in) == (1, 2)
        and n != "setcond"},
@@ -715,6 +709,7 @@ _HANDLERS: dict[str, Callable] = {
        and n not in ("ld", "mov")},
     "mov": arith.gen_mov,
 }
+_SYSTEM_HANDLERS = {**_HANDLERS, "ld": softmmu.gen_ld, "st": softmmu.gen_st}
 
 
 def generate(ops: list[Op], pc: int, target: BlockTarget) -> NativeBlock:
