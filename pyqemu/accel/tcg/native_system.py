@@ -46,6 +46,7 @@ EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD = 76, 77, 78, 79
 # The interpreter tier's words: the current data mode's TLB, the hart's fetch-page cache.
 INTERP_TLB_WORD, INTERP_FETCH_WORD = 107, 108
 TLB_ENTRIES = 4096
+FETCH_ENTRIES = interp.PAGE_CACHE_MASK + 1
 TLB_MODES = 16  # priv * 4 + SUM * 2 + MXR
 JC_ENTRIES = 65536
 
@@ -66,6 +67,22 @@ class NativeTLB:
         self.used: set[int] = set()  # modes filled since the last flush
         self.local: list[int] = []  # entries filled from non-global mappings
         ctypes.memset(self.addr, 0xFF, ctypes.sizeof(self.buf))  # odd tags match nothing
+        # The interpreter's fetch-page caches, one per privilege: {virtual page, host
+        # address - virtual address} pairs of pages it may fetch from without asking.
+        self.fetch = (ctypes.c_uint64 * (4 * 2 * FETCH_ENTRIES))()
+        self.fetch_q = memoryview(self.fetch).cast("B").cast("Q")
+        self.flush_fetch()
+
+    def fetch_cache(self, priv: int) -> int:
+        return ctypes.addressof(self.fetch) + priv * 16 * FETCH_ENTRIES
+
+    def allow_fetch(self, priv: int, vpage: int, addend: int) -> None:
+        e = 2 * (priv * FETCH_ENTRIES + (vpage & (FETCH_ENTRIES - 1)))
+        self.fetch_q[e + 1] = addend & 0xFFFFFFFFFFFFFFFF
+        self.fetch_q[e] = vpage
+
+    def flush_fetch(self) -> None:
+        ctypes.memset(ctypes.addressof(self.fetch), 0xFF, ctypes.sizeof(self.fetch))
 
     def flush(self) -> None:
         # Only the modes in use are cleared: a whole flush is 2 MiB of stores, and Linux
@@ -75,6 +92,7 @@ class NativeTLB:
             ctypes.memset(self.addr + m * size, 0xFF, size)
         self.used.clear()
         self.local.clear()
+        self.flush_fetch()
 
     def flush_local(self) -> None:
         """An address-space switch: forget the entries of non-global mappings."""
@@ -82,6 +100,7 @@ class NativeTLB:
         for e in self.local:
             q[e] = q[e + 1] = q[e + 3] = 1
         self.local.clear()
+        self.flush_fetch()  # global pages come back at one interpreter exit each
 
     def unwrite(self, mode: tuple[int, bool, bool], vpn: int) -> None:
         """Stores to page vpn in this mode take the slow path again."""
@@ -108,6 +127,11 @@ class NativeTLB:
 
     def flush_page(self, va: int) -> None:
         page = va & ~(PAGE - 1)
+        vpage = va >> PAGE_BITS
+        for priv in range(4):
+            e = 2 * (priv * FETCH_ENTRIES + (vpage & (FETCH_ENTRIES - 1)))
+            if self.fetch_q[e] == vpage:
+                self.fetch_q[e] = 0xFFFFFFFFFFFFFFFF
         q = self.q
         for m in range(TLB_MODES):
             e = 4 * (m * TLB_ENTRIES + ((va >> 12) & (TLB_ENTRIES - 1)))
@@ -146,6 +170,7 @@ class NativeSystemCode:
         self.code_start = self.cb.top
         self.by_key: dict[tuple[int, int, int], NativeTB] = {}
         self.by_id: list[NativeTB] = []
+        self.trampolines: dict[tuple[int, bool], int] = {}  # (pc, counted) -> offset
         # Physical pages holding translated code, with a copy of their bytes (None for
         # ROM). Stores reach such a page through the slow path only, which adds it to
         # `written`, as do device writes; fence.i compares just those pages.
@@ -174,6 +199,7 @@ class NativeSystemCode:
         cb.place(code.code, at)
         cb.top = at + len(code.code)
         cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = _rvc_table()
+        self.interp_counted = cb.exec_base + at + code.entry_counted
         return cb.exec_base + at + code.entry
 
     # Helpers reach their hart through the state buffer they are called with.
@@ -217,6 +243,7 @@ class NativeSystemCode:
         self.generation += 1
         self.by_key.clear()
         self.by_id.clear()
+        self.trampolines.clear()
         self.code_pages.clear()
         with self.written_lock:
             self.written.clear()
@@ -234,11 +261,8 @@ class NativeSystemCode:
         # steps) are not the ones kept for later runs.
         persist = self.persist if not tr.breakpoints and tr.max_insns == MAX_INSNS else None
         if persist is not None:
-            entry = persist.find(key, lambda end: r.code_bytes(vpc, ppc, end))
-            if entry is not None:
-                tb = self._place(r, key, entry.end, entry.n_insns, entry.size, entry.code,
-                                 entry.jump_slots, entry.targets)
-                self.reused += 1
+            tb = self.from_persistent(r, vpc, ppc, flags)
+            if tb is not None:
                 self.translate_ns += time.perf_counter_ns() - t0
                 return tb
         tr.flags = flags
@@ -282,6 +306,17 @@ class NativeSystemCode:
         self.translated_insns += n_insns
         return tb
 
+    def from_persistent(self, r: NativeHartRunner, vpc: int, ppc: int,
+                        flags: int) -> NativeTB | None:
+        """The block an earlier boot translated from the same bytes, placed, if any."""
+        key = (vpc, ppc, flags)
+        entry = self.persist.find(key, lambda end: r.code_bytes(vpc, ppc, end))
+        if entry is None:
+            return None
+        self.reused += 1
+        return self._place(r, key, entry.end, entry.n_insns, entry.size, entry.code,
+                           entry.jump_slots, entry.targets)
+
     def _place(self, r: NativeHartRunner, key: tuple, end: int, n_insns: int, size: int,
                code: Callable, jump_slots: dict, targets: dict) -> NativeTB:
         """Put a block's code into the buffer and register it; ``code(at, tb_id,
@@ -322,6 +357,31 @@ class NativeSystemCode:
         at = tb.off + tb.jump_slots[slot]
         self.cb.rw[at:at + 4] = (nxt.off - (at + 4)).to_bytes(4, "little", signed=True)
         nxt.incoming.append((tb, slot))
+
+    def exit_to_interpreter(self, tb: NativeTB, slot: int, target: int) -> None:
+        """Patch tb's direct exit to a trampoline into the interpreter at target (any
+        page: the interpreter checks the mapping as it fetches)."""
+        if tb.generation != self.generation:
+            return
+        off = self.trampoline(target, False)
+        if off:
+            at = tb.off + tb.jump_slots[slot]
+            self.cb.rw[at:at + 4] = (off - (at + 4)).to_bytes(4, "little", signed=True)
+
+    def trampoline(self, target: int, counted: bool) -> int:
+        """The buffer offset of code entering the interpreter at target (counted: at the
+        entry for jump-cache entries, which skips the lookup); 0 if the buffer is full."""
+        off = self.trampolines.get((target, counted))
+        if off is None:
+            at = (self.cb.top + 15) & ~15
+            entry = self.interp_counted if counted else self.interp_host
+            code = interp.trampoline(target, at, entry - self.cb.exec_base)
+            if at + len(code) > self.cb.size:
+                return 0
+            self.cb.place(code, at)
+            self.cb.top = at + len(code)
+            off = self.trampolines[(target, counted)] = at
+        return off
 
     def note_ram_write(self, addr: int, n: int) -> None:
         """AddressSpace hook: a write into RAM other than a TLB fast-path store (a
@@ -431,9 +491,6 @@ class NativeHartRunner:
         self.jc = (ctypes.c_uint64 * (JC_ENTRIES * 4))()
         self.jcq = memoryview(self.jc).cast("B").cast("Q")
         self.jc_pages: dict[int, set[tuple[int, int]]] = {}  # virtual page -> its (pc, flags)
-        # The interpreter's fetch-page cache: {virtual page, host - virtual} pairs.
-        self.fetch_cache = (ctypes.c_uint64 * (2 * (interp.PAGE_CACHE_MASK + 1)))()
-        self.fetch_cache_q = memoryview(self.fetch_cache).cast("B").cast("Q")
         self.env = ctypes.addressof(hart.state)
         q = self.q
         q[EXIT_WORD] = 0
@@ -484,22 +541,14 @@ class NativeHartRunner:
         self.jc_pages.clear()
 
     def flush_jump_cache_page(self, vpn: int) -> None:
-        """sfence.vma of one page: forget the jump-cache entries into that page (and the
-        interpreter's fetch translation of it)."""
-        e = 2 * (vpn & interp.PAGE_CACHE_MASK)
-        if self.fetch_cache_q[e] == vpn:
-            self.fetch_cache_q[e] = (1 << 64) - 1
+        """sfence.vma of one page: forget the jump-cache entries into that page."""
         q = self.jcq
         for vpc, flags in self.jc_pages.pop(vpn, ()):
             e = self._jc_entry(vpc, flags)
             if q[e] == vpc and q[e + 1] == flags:
                 q[e] = 1
 
-    def flush_fetch_cache(self) -> None:
-        ctypes.memset(ctypes.addressof(self.fetch_cache), 0xFF, ctypes.sizeof(self.fetch_cache))
-
     def flush_tlb(self, keep_global: bool = False) -> None:
-        self.flush_fetch_cache()
         vpns = self.smmu.flush(keep_global)
         if vpns is None:
             self.flush_jump_cache()
@@ -517,8 +566,7 @@ class NativeHartRunner:
         flags = self.flags
         q[INTERP_TLB_WORD] = self.tlb.addr + _mode_index(
             (flags >> 2) & 3, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) * TLB_ENTRIES * 32
-        q[INTERP_FETCH_WORD] = ctypes.addressof(self.fetch_cache)
-        self.flush_fetch_cache()  # fetch permission depends on the privilege
+        q[INTERP_FETCH_WORD] = self.tlb.fetch_cache(self.hart.q_priv())
 
     def fetch_trap(self, vpc: int) -> t.RiscvTrap:
         return sx.fetch_trap(self.smmu, vpc)
@@ -541,16 +589,21 @@ class NativeHartRunner:
         return 4 * (((vpc ^ (flags << JC_FLAGS_SHIFT)) >> 1) & (JC_ENTRIES - 1))
 
     def _set_jc(self, vpc: int, tb: NativeTB) -> None:
+        self._set_jc_host(vpc, tb.host, tb.end - 1 if tb.phys2 is not None else None)
+
+    def _set_jc_host(self, vpc: int, host: int, last: int | None) -> None:
+        """Jump-cache entry (vpc, flags) -> host; last: the address of a second page the
+        code there depends on."""
         flags = self.flags
         e = self._jc_entry(vpc, flags)
         q = self.jcq
         q[e] = 1
         q[e + 1] = flags
-        q[e + 2] = tb.host
+        q[e + 2] = host
         q[e] = vpc
         self.jc_pages.setdefault(vpc >> PAGE_BITS, set()).add((vpc, flags))
-        if tb.phys2 is not None:  # also forgotten with the block's second page
-            self.jc_pages.setdefault((tb.end - 1) >> PAGE_BITS, set()).add((vpc, flags))
+        if last is not None:  # also forgotten with the block's second page
+            self.jc_pages.setdefault(last >> PAGE_BITS, set()).add((vpc, flags))
 
     # ------------------------------------------------------------ exits
     def _exit_tb(self, reason: ExitReason) -> None:
@@ -648,8 +701,9 @@ class NativeHartRunner:
                     target = tb.targets[kind]
                     q[cs.PC] = target
                     nxt = self._existing(target) if interp_host else self.lookup(target)
-                    if nxt is None:
-                        host = interp_host  # cold: the interpreter runs it (and counts it)
+                    if nxt is None:  # cold: the interpreter runs it (and counts it)
+                        code.exit_to_interpreter(tb, kind, target)
+                        host = interp_host
                         continue
                     if target >> PAGE_BITS == tb.pc >> PAGE_BITS and tb.phys2 is None:
                         code.chain(tb, kind, nxt)
@@ -658,6 +712,11 @@ class NativeHartRunner:
                     vpc = q[cs.PC]
                     nxt = self._existing(vpc) if interp_host else self.lookup(vpc)
                     if nxt is None:
+                        # Cold: the jump cache leads into the interpreter from now on
+                        # (until the target is translated and takes the entry over).
+                        off = code.trampoline(vpc, True)
+                        if off:
+                            self._set_jc_host(vpc, code.cb.exec_base + off, None)
                         host = interp_host
                         continue
                     self._set_jc(vpc, nxt)
@@ -687,8 +746,15 @@ class NativeHartRunner:
         """vpc's block under the current flags, if it was translated (raises RiscvTrap on
         a fetch fault)."""
         ppc = self.smmu.fetch_page(vpc)
-        tb = self.code.by_key.get((vpc, ppc, self.flags))
-        if tb is not None and tb.phys2 is not None \
+        code = self.code
+        tb = code.by_key.get((vpc, ppc, self.flags))
+        if tb is None:
+            # A warm boot: what an earlier boot translated is placed as soon as the loop
+            # sees it, rather than interpreted up to the tier-up.
+            if code.persist is not None and not self.translator.breakpoints:
+                return code.from_persistent(self, vpc, ppc, self.flags)
+            return None
+        if tb.phys2 is not None \
                 and self.smmu.fetch_page(tb.end - 1) & ~(PAGE - 1) != tb.phys2:
             return None
         return tb
@@ -722,10 +788,8 @@ class NativeHartRunner:
         if not 0 <= off < smmu.ram_size:
             return 0
         vpage = vpc >> PAGE_BITS
-        e = 2 * (vpage & interp.PAGE_CACHE_MASK)
-        fq = self.fetch_cache_q
-        fq[e + 1] = (self.tlb.ram_host + off - (vpage << PAGE_BITS)) & ((1 << 64) - 1)
-        fq[e] = vpage
+        self.tlb.allow_fetch(self.hart.q_priv(), vpage,
+                             self.tlb.ram_host + off - (vpage << PAGE_BITS))
         return self.code.interp_host
 
 

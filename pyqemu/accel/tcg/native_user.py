@@ -151,6 +151,7 @@ class NativeUserEngine:
         # The process's exit_request: byte 0 of the flag that every block entry tests.
         self.process.exit_request = self.flag[0:1]
         self.tbs: dict[int, NativeTB] = {}
+        self.trampolines: dict[tuple[int, bool], int] = {}  # (guest pc, counted) -> offset
         self.by_id: list[NativeTB] = []
         self.pages: dict[int, list[NativeTB]] = {}
         self.generation = 0
@@ -165,6 +166,7 @@ class NativeUserEngine:
         cb.top = at + len(code.code)
         cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = _rvc_table()
         cb.clear_interp_pages()
+        self.interp_counted = cb.exec_base + at + code.entry_counted
         return cb.exec_base + at + code.entry
 
     def _after_fork_child(self) -> None:
@@ -181,6 +183,7 @@ class NativeUserEngine:
         """Drop every translation (the caller holds exec_lock)."""
         self.generation += 1
         self.tbs.clear()
+        self.trampolines.clear()
         self.by_id.clear()
         self.pages.clear()
         self.cb.reset(self.code_start)
@@ -286,6 +289,31 @@ class NativeUserEngine:
         rel = nxt.off - (at + 4)
         self.cb.rw[at:at + 4] = rel.to_bytes(4, "little", signed=True)
 
+    def _exit_to_interpreter(self, tb: NativeTB, slot: int, target: int) -> None:
+        """Patch tb's direct exit to a trampoline into the interpreter at target."""
+        if tb.generation != self.generation:
+            return
+        off = self._trampoline(target, False)
+        if off:
+            at = tb.off + tb.jump_slots[slot]
+            self.cb.rw[at:at + 4] = (off - (at + 4)).to_bytes(4, "little", signed=True)
+
+    def _trampoline(self, target: int, counted: bool) -> int:
+        """The buffer offset of code that enters the interpreter at target (counted: at
+        its entry for jump-cache entries, which skips the jump-cache lookup); 0 when the
+        buffer is full (the next block's placement flushes it)."""
+        off = self.trampolines.get((target, counted))
+        if off is None:
+            at = (self.cb.top + 15) & ~15
+            entry = self.interp_counted if counted else self.interp_host
+            code = interp.trampoline(target, at, entry - self.cb.exec_base)
+            if at + len(code) > self.cb.size:
+                return 0
+            self.cb.place(code, at)
+            self.cb.top = at + len(code)
+            off = self.trampolines[(target, counted)] = at
+        return off
+
     def invalidate_code(self, start: int, end: int) -> None:
         """Guest code in [start, end) may have changed (munmap, mprotect, a code write)."""
         if self.use_interp:
@@ -341,7 +369,7 @@ class NativeUserEngine:
         while True:
             if not host:
                 pc = q[cs.PC]
-                tb = tbs.get(pc)
+                tb = tbs.get(pc) or self._warm(pc)
                 if tb is not None:
                     host = tb.host
                 elif self.interp_host:
@@ -363,9 +391,10 @@ class NativeUserEngine:
                 tb = self.by_id[code >> regs.EXIT_SHIFT]
                 if kind < regs.EXIT_LOOKUP:
                     target = tb.targets[kind]
-                    nxt = tbs.get(target)
+                    nxt = tbs.get(target) or self._warm(target)
                     if nxt is None and self.interp_host:
                         q[cs.PC] = target  # cold: the interpreter runs it (and counts it)
+                        self._exit_to_interpreter(tb, kind, target)
                         host = self.interp_host
                         continue
                     nxt = nxt or self.build(target)
@@ -373,8 +402,13 @@ class NativeUserEngine:
                     host = nxt.host
                 elif kind == regs.EXIT_LOOKUP:
                     pc = q[cs.PC]
-                    nxt = tbs.get(pc)
+                    nxt = tbs.get(pc) or self._warm(pc)
                     if nxt is None and self.interp_host:
+                        # Cold: the jump cache leads into the interpreter from now on
+                        # (until the target is translated and takes the entry over).
+                        off = self._trampoline(pc, True)
+                        if off:
+                            self.cb.set_jump_cache(pc, self.cb.exec_base + off)
                         host = self.interp_host
                         continue
                     nxt = nxt or self.build(pc)
@@ -405,6 +439,16 @@ class NativeUserEngine:
             except IndexError:
                 host = 0
                 os_.guest_fault(cpu, signal.SIGSEGV, SEGV_MAPERR, self._fault_address(cpu))
+
+    def _warm(self, pc: int) -> NativeTB | None:
+        """The block an earlier run translated at pc, placed (with the interpreter, the
+        loop asks before running pc there: a warm run uses what it has at once)."""
+        if self.persist is None or not self.interp_host:
+            return None
+        tb = self._from_persistent(pc)
+        if tb is not None:
+            self.reused += 1
+        return tb
 
     def _interp_exit(self, cpu, q, kind: int) -> int:
         """The interpreter left with the exact pc in the state; returns where to go on

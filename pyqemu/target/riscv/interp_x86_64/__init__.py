@@ -33,6 +33,9 @@ Registers (inside the prologue's frame; rbp, r13-r15 as for translated code):
 
 from __future__ import annotations
 
+import struct
+
+from ....tcg.backends.x86_64.asm import RAX, RBP, Mem
 from .core import (
     COUNTER_MASK,
     I_PAGE,
@@ -41,7 +44,9 @@ from .core import (
     I_UNSUPPORTED,
     INTERP_ID,
     PAGE_CACHE_MASK,
+    PC_OFF,
     TIER_UP,
+    Asm,
     SystemLayout,
 )
 from .rv64im import IntegerOps
@@ -65,8 +70,22 @@ class Interpreter:
                  system: SystemLayout | None = None) -> None:
         b = _Builder(at, epilogue, low, system)
         self.entry = b.build()
+        self.entry_counted = b.entry_counted  # for jump-cache entries: skips the lookup
         self.code = bytes(b.a.buf)
         self.at = at
+
+
+def trampoline(target: int, at: int, entry: int) -> bytes:
+    """Code for buffer offset at that enters the interpreter (at buffer offset entry) at
+    guest pc target: what a block's direct exit is patched to while its successor is
+    not translated, so that cold successors cost no return to the loop. Once the
+    successor is translated, the interpreter's jump-cache lookup enters it."""
+    a = Asm()
+    a.mov_ri(RAX, target)
+    a.store(Mem(RBP, PC_OFF), RAX)
+    a.buf.append(0xE9)
+    a.buf += struct.pack("<i", entry - (at + len(a.buf) + 4))
+    return bytes(a.buf)
 
 
 def rvc_table() -> bytes:

@@ -29,7 +29,7 @@ from ....tcg.backends.x86_64.asm import (
 from ....tcg.backends.x86_64.regs import EXIT_FAULT, EXIT_REQUEST
 from .. import cpu_state as cs
 
-TIER_UP = 64  # visits of a branch target before its block is translated
+TIER_UP = 256  # visits of a branch target before its block is translated
 INTERP_ID = 0xFFFFFF  # the "tb_id" of interpreter exits: (INTERP_ID << 8) | kind
 I_TIERUP = 0x90  # translate the block at pc (hot, or found by a jump-cache collision)
 I_UNSUPPORTED = 0x91  # translate the block at pc: its first instruction is not ours
@@ -211,18 +211,25 @@ class Core:
     def core(self) -> int:
         """Entry, block start, fetch and decode; returns the entry's offset."""
         a = self.a
-        entry = a.pos()
-        a.lea_buffer_start(self.at)
-        a.load(RBX, Mem(RBP, PC_OFF))
-        a.mov_ri(R10, -1)
         sy = self.sys
-        if sy is not None:  # r13-r15 are free in system mode (no guest_base)
-            a.load(R14, Mem(RBP, 8 * sy.tlb_word))
-            a.load(R13, Mem(RBP, 8 * sy.fetch_word))
-        # A block starts at rbx: the exit flag, the jump cache, the tier-up counter.
-        a.bind(self.new_block)
         request = a.label()
         count = a.label()
+        entries = {}
+        for then in (count, self.new_block):  # the second falls through to new_block
+            # Two entries: the usual one, and one for jump-cache entries that lead here
+            # (a cold target of translated code's lookup), which must not look again.
+            entries[then] = a.pos()
+            a.lea_buffer_start(self.at)
+            a.load(RBX, Mem(RBP, PC_OFF))
+            a.mov_ri(R10, -1)
+            if sy is not None:  # r13-r15 are free in system mode (no guest_base)
+                a.load(R14, Mem(RBP, 8 * sy.tlb_word))
+                a.load(R13, Mem(RBP, 8 * sy.fetch_word))
+            if then is count:
+                a.jmp(count)
+        entry, self.entry_counted = entries[self.new_block], entries[count]
+        # A block starts at rbx: the exit flag, the jump cache, the tier-up counter.
+        a.bind(self.new_block)
         if sy is None:
             a.cmp16_mi(Mem(R11, CB.EXIT_FLAG), 0)
             a.jcc(A.CC_NE, request)
