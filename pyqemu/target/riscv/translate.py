@@ -73,7 +73,8 @@ def make_globals() -> dict[int, Temp]:
 class DisasContext:
     """Per-instruction view used by translators: operands, emission helpers, block end."""
 
-    def __init__(self, ctx: TCGContext, globals_: dict[int, Temp]) -> None:
+    def __init__(self, ctx: TCGContext, globals_: dict[int, Temp],
+                 xregs: list[Temp] | None = None) -> None:
         self.ctx = ctx
         self.g = globals_
         self.pc = 0
@@ -99,15 +100,14 @@ class DisasContext:
         self.op1 = ctx.op1
         self.mov = ctx.mov
         self._zero = ctx.const(0)
+        # x(r): the source operand x[r] (the constant 0 for x0), as a list lookup.
+        self.x = ([self._zero] + (xregs or [globals_[r] for r in range(1, 32)])).__getitem__
 
     @property
     def priv(self) -> int:
         return self.flags & 3
 
     # operands -----------------------------------------------------------------
-    def x(self, r: int) -> Temp:
-        return self.g[r] if r else self._zero
-
     def xd(self, r: int) -> Temp:
         """Destination for x[r]: writes to x0 go to a scratch temp and vanish."""
         return self.g[r] if r else self.ctx.new_temp()
@@ -124,7 +124,7 @@ class DisasContext:
         self.ctx.ops.append(Op("st", [], [value, addr], (MEMOPS[size, False],)))
 
     def addr(self, rs1: int, imm: int) -> Temp:
-        return self.op2("add", self.g[rs1] if rs1 else self._zero, self.const(imm))
+        return self.op2("add", self.x(rs1), self.const(imm))
 
     def label(self) -> Label:
         return self.ctx.new_label()
@@ -164,6 +164,7 @@ class RiscvTranslator:
         self.mem = mem
         self.can_execute = can_execute
         self.globals = make_globals()
+        self._xregs = [self.globals[r] for r in range(1, 32)]
         self.max_insns = MAX_INSNS
         self.system = False  # system emulation: privileged instructions, FS gating
         self.flags = 0  # the block's TB flags (system emulation)
@@ -181,7 +182,7 @@ class RiscvTranslator:
     def translate(self, ctx: TCGContext, pc: int) -> tuple[int, int]:
         if not self.fetchable(pc):
             raise GuestFetchFault(pc)
-        dc = DisasContext(ctx, self.globals)
+        dc = DisasContext(ctx, self.globals, self._xregs)
         dc.system = self.system
         dc.flags = self.flags
         dc.extend = self.max_insns > 1

@@ -487,8 +487,9 @@ class BlockCodegen:
         return dict(self.loc)
 
     def _sync_live(self, i: int) -> None:
+        last_use = self.last_use
         for t in list(self.loc):
-            if t.kind == Kind.LOCAL and self.last_use.get(t, -1) > i:
+            if t.kind is LOCAL and last_use.get(t, -1) > i:
                 self._sync(t)
 
     def gen_brcond(self, op: Op, i: int) -> None:
@@ -504,8 +505,10 @@ class BlockCodegen:
         self.release_dead(op, i)
         self._sync_live(i)
         self._cmp(ra, src)
-        self.label_states.setdefault(label.id, []).append(self._snapshot())
-        lab = self.labels.setdefault(label.id, self.a.label())
+        self.label_states.setdefault(label.id, []).append(dict(self.loc))
+        lab = self.labels.get(label.id)
+        if lab is None:
+            lab = self.labels[label.id] = self.a.label()
         self.a.jcc(CC[cond], lab)
 
     def _cmp(self, ra: int, src) -> None:
@@ -528,15 +531,16 @@ class BlockCodegen:
         agreed = states[0]
         for s in states[1:]:
             agreed = {t: r for t, r in agreed.items() if s.get(t) == r}
-        self.loc = {}
-        self.holds = {}
+        last_use = self.last_use
+        self.loc = loc = {}
+        self.holds = holds = {}
         # Every incoming path stored every live local to its slot.
-        self.in_mem = {t for t in self.slot if self.last_use.get(t, -1) > i}
+        self.in_mem = {t for t in self.slot if last_use.get(t, -1) > i}
         for t, r in agreed.items():
-            if t.kind == Kind.LOCAL and self.last_use.get(t, -1) < i:
+            if t.kind is LOCAL and last_use.get(t, -1) < i:
                 continue
-            self.loc[t] = r
-            self.holds[r] = t
+            loc[t] = r
+            holds[r] = t
         self.a.bind(self.labels[lid])
         self.reachable = True
 

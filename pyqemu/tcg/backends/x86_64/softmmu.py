@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 
-from ...ir import Kind, Op
+from ...ir import GLOBAL, Kind, Op
 from . import asm as A
 from .asm import RAX, RBP, RCX, RDX, Mem
 from .regs import CALLER_SAVED, EXIT_LOOKUP, EXIT_RAISED
@@ -85,18 +85,18 @@ def _fast_path(key: tuple, st) -> tuple[bytes, int]:
     return seq
 
 
-def _access(cg, size: int, write: bool, reg: int, signed: bool) -> int:
-    """rax = va: the fast path of a load into reg or a store of reg; returns the offset
-    of the slow path branch's rel32 end."""
+def _access(cg, size: int, write: bool, reg: int, signed: bool) -> None:
+    """rax = va: the fast path of a load into reg or a store of reg, and its slow path
+    to emit at the end of the block."""
     st = cg.t.system
     key = (size, write, reg, signed, st.tlb_mask, st.tlb_word, st.tlb_off)
     seq = _FAST_PATHS.get(key)
     if seq is None:
         seq = _fast_path(key, st)
     buf = cg.a.buf
-    at = len(buf)
+    miss = len(buf) + seq[1]
     buf += seq[0]
-    return at + seq[1]
+    cg.slow_paths.append((miss, len(buf), write, reg, size, signed, cg.cur_pc))
 
 
 def gen_ld(cg, op: Op, i: int) -> None:
@@ -106,11 +106,10 @@ def gen_ld(cg, op: Op, i: int) -> None:
     d = op.outs[0]
     # The destination is chosen before the branch: any spill it causes happens on
     # both paths.
-    r = cg.dest(d, busy, i) if d in cg.last_use or d.kind == Kind.GLOBAL else RAX
-    if r in (RCX, RDX):
+    r = cg.dest(d, busy, i) if d in cg.last_use or d.kind is GLOBAL else RAX
+    if r == RCX or r == RDX:
         r = RAX
-    miss = _access(cg, mo.size, False, r, mo.signed)
-    cg.slow_paths.append((miss, len(cg.a.buf), False, r, mo.size, mo.signed, cg.cur_pc))
+    _access(cg, mo.size, False, r, mo.signed)
     cg.release_dead(op, i)
     cg.define(d, r)
 
@@ -123,8 +122,7 @@ def gen_st(cg, op: Op, i: int) -> None:
     rv = cg.in_reg(val, busy, i)
     busy.add(rv)
     _va_into_rax(cg, addr, busy, i)
-    miss = _access(cg, mo.size, True, rv, False)
-    cg.slow_paths.append((miss, len(cg.a.buf), True, rv, mo.size, False, cg.cur_pc))
+    _access(cg, mo.size, True, rv, False)
     cg.release_dead(op, i)
 
 
