@@ -187,7 +187,7 @@ class NativeSystemCode:
         self.by_q: dict[int, NativeHartRunner] = {}
 
     def _place_interpreter(self) -> int:
-        from .native_user import _rvc_table
+        from . import interp_assets
 
         cb = self.cb
         at = (cb.top + 15) & ~15
@@ -195,10 +195,10 @@ class NativeSystemCode:
             EXIT_WORD, JC_WORD, FLAGS_WORD, INTERP_TLB_WORD, INTERP_FETCH_WORD,
             JC_ENTRIES - 1, JC_FLAGS_SHIFT, TLB_ENTRIES - 1, backend_softmmu.TAG_READ,
             backend_softmmu.TAG_WRITE, backend_softmmu.ADDEND, backend_softmmu.ENTRY_SHIFT)
-        code = interp.Interpreter(at, self.epilogue, 0, layout)
+        code = interp_assets.interpreter(at, self.epilogue, 0, layout)
         cb.place(code.code, at)
         cb.top = at + len(code.code)
-        cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = _rvc_table()
+        cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = interp_assets.rvc_table()
         self.interp_counted = cb.exec_base + at + code.entry_counted
         return cb.exec_base + at + code.entry
 

@@ -37,7 +37,7 @@ from ...tcg.backends.x86_64 import codebuf as CB
 from ...tcg.backends.x86_64 import codegen, regs
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from ...tcg.ir import ExitReason, TCGContext
-from . import tb_persist
+from . import interp_assets, tb_persist
 from .translate_common import ILL_ILLOPC, PAGE_BITS, SEGV_MAPERR, TRAP_BRKPT, GuestFetchFault, optimize_logged
 
 
@@ -161,10 +161,10 @@ class NativeUserEngine:
         returns its entry's host address."""
         cb = self.cb
         at = (cb.top + 15) & ~15
-        code = _interpreter(at, self.epilogue)
+        code = interp_assets.interpreter(at, self.epilogue, LOW)
         cb.place(code.code, at)
         cb.top = at + len(code.code)
-        cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = _rvc_table()
+        cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = interp_assets.rvc_table()
         cb.clear_interp_pages()
         self.interp_counted = cb.exec_base + at + code.entry_counted
         return cb.exec_base + at + code.entry
@@ -545,44 +545,3 @@ class NativeUserEngine:
             json.dump({"tbs": len(self.tbs), "translated_insns": self.translated_insns,
                        "translate_ns": self.translate_ns, "backend": "native",
                        "reused_tbs": self.reused, "tier_ups": self.tier_ups}, f)
-
-
-_INTERPRETERS: dict[tuple[int, int], interp.Interpreter] = {}
-_RVC: list[bytes] = []
-
-
-def _interpreter(at: int, epilogue: int) -> interp.Interpreter:
-    """Assembled once per process (a fork child's buffer has the same layout)."""
-    code = _INTERPRETERS.get((at, epilogue))
-    if code is None:
-        code = _INTERPRETERS[(at, epilogue)] = interp.Interpreter(at, epilogue, LOW)
-    return code
-
-
-def _rvc_table() -> bytes:
-    """The expansion table, built from the decoder once and then kept beside the
-    translation caches (it is derived from the translator's source, like a .pyc)."""
-    if _RVC:
-        return _RVC[0]
-    path = None
-    try:
-        path = os.path.join(tb_persist.cache_dir(), "rvc-table.bin")
-        with open(path, "rb") as f:
-            data = f.read()
-        if len(data) != 4 * 65536:
-            data = b""
-    except OSError:
-        data = b""
-    if not data:
-        data = interp.rvc_table()
-        if path is not None:
-            try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                tmp = f"{path}.{os.getpid()}"
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except OSError:
-                pass
-    _RVC.append(data)
-    return data

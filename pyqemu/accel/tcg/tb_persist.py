@@ -35,11 +35,23 @@ _FORMAT = 2  # entries with packed relocations (codegen.pack_relocs)
 _SOURCES = ("tcg/ir.py", "tcg/optimize.py", "tcg/backends/x86_64", "target/riscv",
             "accel/tcg/native_user.py", "accel/tcg/native_system.py",
             "accel/tcg/softmmu.py", "accel/tcg/system_exits.py", "accel/tcg/tb_persist.py",
+            "accel/tcg/interp_assets.py",
             "linux_user/guest_memory.py")
 
 
+_FINGERPRINT: list[str] = []
+
+
 def _fingerprint() -> str:
-    """Identifies the translator and backend code that produced a cache."""
+    """Identifies the translator and backend code that produced a cache (computed once
+    per process: it stats every source file)."""
+    if _FINGERPRINT:
+        return _FINGERPRINT[0]
+    _FINGERPRINT.append(_compute_fingerprint())
+    return _FINGERPRINT[0]
+
+
+def _compute_fingerprint() -> str:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     h = blake2b(digest_size=12)
     h.update(str(_FORMAT).encode())

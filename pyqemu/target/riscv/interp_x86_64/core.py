@@ -198,6 +198,35 @@ class Core:
         a.alu_rm(A.ADD, RAX, Mem(RCX, sy.addend))
         return Mem(RAX, 0)
 
+    def jump_cache_lookup(self, miss: A.Label) -> None:
+        """Enter the translated block of pc rbx if the jump cache has it, else go to miss.
+        System mode: the hart's jump cache, {virtual pc, TB flags, host} at a hash of
+        both (as translated code's lookup computes it)."""
+        a = self.a
+        sy = self.sys
+        if sy is None:
+            a.mov_rr32(RAX, RBX)
+            a.shift_ri(A.SHR, RAX, 1)
+            a.alu_ri(A.AND, RAX, CB.JC_ENTRIES - 1)
+            a.shift_ri(A.SHL, RAX, 4)
+            a.alu_rm(A.CMP, RBX, Mem(R11, CB.JUMP_CACHE, RAX, 1))
+            a.jcc(A.CC_NE, miss)
+            a.jmp_r(Mem(R11, CB.JUMP_CACHE + 8, RAX, 1))
+            return
+        a.load(RDI, Mem(RBP, 8 * sy.flags_word))
+        a.mov_rr(RAX, RDI)
+        a.shift_ri(A.SHL, RAX, sy.jc_flags_shift)
+        a.alu_rr(A.XOR, RAX, RBX)
+        a.shift_ri(A.SHR, RAX, 1)
+        a.alu_ri(A.AND, RAX, sy.jc_mask)
+        a.shift_ri(A.SHL, RAX, 5)
+        a.alu_rm(A.ADD, RAX, Mem(RBP, 8 * sy.jc_word))
+        a.alu_rm(A.CMP, RBX, Mem(RAX, 0))
+        a.jcc(A.CC_NE, miss)
+        a.alu_rm(A.CMP, RDI, Mem(RAX, 8))
+        a.jcc(A.CC_NE, miss)
+        a.jmp_r(Mem(RAX, 16))
+
     def retire(self) -> None:
         self.a.mov_rr(RBX, R12)
         self.a.jmp(self.next)
@@ -232,31 +261,10 @@ class Core:
         a.bind(self.new_block)
         if sy is None:
             a.cmp16_mi(Mem(R11, CB.EXIT_FLAG), 0)
-            a.jcc(A.CC_NE, request)
-            a.mov_rr32(RAX, RBX)
-            a.shift_ri(A.SHR, RAX, 1)
-            a.alu_ri(A.AND, RAX, CB.JC_ENTRIES - 1)
-            a.shift_ri(A.SHL, RAX, 4)
-            a.alu_rm(A.CMP, RBX, Mem(R11, CB.JUMP_CACHE, RAX, 1))
-            a.jcc(A.CC_NE, count)
-            a.jmp_r(Mem(R11, CB.JUMP_CACHE + 8, RAX, 1))
         else:
-            # The hart's jump cache: {virtual pc, TB flags, host} at a hash of both.
             a.alu_ri(A.CMP, Mem(RBP, 8 * sy.exit_word), 0)
-            a.jcc(A.CC_NE, request)
-            a.load(RDI, Mem(RBP, 8 * sy.flags_word))
-            a.mov_rr(RAX, RDI)
-            a.shift_ri(A.SHL, RAX, sy.jc_flags_shift)
-            a.alu_rr(A.XOR, RAX, RBX)
-            a.shift_ri(A.SHR, RAX, 1)
-            a.alu_ri(A.AND, RAX, sy.jc_mask)
-            a.shift_ri(A.SHL, RAX, 5)
-            a.alu_rm(A.ADD, RAX, Mem(RBP, 8 * sy.jc_word))
-            a.alu_rm(A.CMP, RBX, Mem(RAX, 0))
-            a.jcc(A.CC_NE, count)
-            a.alu_rm(A.CMP, RDI, Mem(RAX, 8))
-            a.jcc(A.CC_NE, count)
-            a.jmp_r(Mem(RAX, 16))
+        a.jcc(A.CC_NE, request)
+        self.jump_cache_lookup(count)
         a.bind(count)
         a.mov_rr32(RAX, RBX)
         a.shift_ri(A.SHR, RAX, 1)
@@ -322,9 +330,14 @@ class Core:
         a.bind(self.taken)
         a.alu_rr(A.ADD, RBX, R9)
         a.jmp(self.new_block)
+        # An instruction for the translator: its block may exist already (translated
+        # the first time the interpreter stopped here), else leave for it.
+        a.bind(self.unsupported)
+        to_translator = a.label()
+        self.jump_cache_lookup(to_translator)
         # Exits.
         for lab, kind in ((request, EXIT_REQUEST), (tier_up, I_TIERUP),
-                          (page_miss, I_PAGE), (self.unsupported, I_UNSUPPORTED),
+                          (page_miss, I_PAGE), (to_translator, I_UNSUPPORTED),
                           (self.fault, EXIT_FAULT if sy is None else I_UNSUPPORTED)):
             a.bind(lab)
             self.exit_(kind)
