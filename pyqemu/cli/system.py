@@ -403,7 +403,10 @@ def load_accelerator(opts: dict[str, str], arch: str) -> object:
     if hasattr(module, "supports_arch") and not module.supports_arch(arch):
         raise UsageError(f"-accel {name}: the {name} accelerator cannot run {arch} guests "
                          f"on this host")
-    return factory(opts)
+    try:
+        return factory(opts)
+    except ValueError as e:  # a bad property: one line, as QEMU does
+        raise UsageError(str(e)) from None
 
 
 def run_system(prog: str, argv: list[str], boards: dict[str, Callable[[MachineConfig], Machine]],

@@ -186,6 +186,8 @@ def test_elf_kernel_loads_at_its_addresses(tmp_path):
     (["-kernel"], "-kernel: requires an argument"),
     (["-accel", "hax"], "-accel hax: invalid accelerator hax"),
     (["-accel", "kvm"], "-accel kvm: KVM cannot run riscv64 guests on this x86_64 host"),
+    (["-accel", "tcg,frob=1", "-kernel", UBOOT], "-accel tcg: Property 'tcg-accel.frob' not found"),
+    (["-accel", "tcg,tb-cache=maybe", "-kernel", UBOOT], "tb-cache=maybe: expected on or off"),
 ])
 def test_cli_errors_are_one_line(argv, message):
     r = subprocess.run(PYQEMU + argv, capture_output=True, text=True, timeout=60,

@@ -204,6 +204,11 @@ class TcgAccelerator:
             if not host_supported():
                 raise ValueError("-accel tcg,backend=native: needs an x86-64 Linux host")
         self.backend = backend
+        # tb-cache=on|off: the native backend's translations kept across runs (as in
+        # user mode; PYQEMU_TB_CACHE=off too).
+        self.tb_cache = opts.pop("tb-cache", None)
+        if self.tb_cache not in (None, "on", "off"):
+            raise ValueError(f"-accel tcg: tb-cache={self.tb_cache}: expected on or off")
         for k in opts:
             raise ValueError(f"-accel tcg: Property 'tcg-accel.{k}' not found")
         self.runners: list[HartRunner] = []
@@ -220,6 +225,7 @@ class TcgAccelerator:
 
     def init_machine(self, machine) -> None:
         self.machine = machine
+        machine.tb_cache = self.tb_cache
         machine.cpu_isa = ISA
         machine.cpu_mmu_type = MMU_TYPE
         harts = [RiscvSystemHart(i, self.wakeup) for i in range(machine.smp)]
