@@ -65,7 +65,7 @@ class InterpreterCode:
 def interpreter(at: int, epilogue: int, low: int,
                 system: interp.SystemLayout | None = None) -> InterpreterCode:
     layout = "user" if system is None else "-".join(str(v) for v in vars(system).values())
-    name = f"interp-{at}-{epilogue}-{low}-{layout}.bin"
+    name = f"interp-{at}-{epilogue}-{low}-{layout}-{interp.TIER_UP}.bin"
 
     def make() -> bytes:
         i = interp.Interpreter(at, epilogue, low, system)

@@ -4,6 +4,7 @@ instruction groups (rv64im.py, rva_fp.py) share. See the package docstring."""
 
 from __future__ import annotations
 
+import os
 import struct
 
 from ....tcg.backends.x86_64 import asm as A
@@ -29,7 +30,9 @@ from ....tcg.backends.x86_64.asm import (
 from ....tcg.backends.x86_64.regs import EXIT_FAULT, EXIT_REQUEST
 from .. import cpu_state as cs
 
-TIER_UP = 256  # visits of a branch target before its block is translated
+# Visits of a branch target before its block is translated (1..65536; PYQEMU_TIER_UP
+# overrides it, for measurements).
+TIER_UP = min(max(int(os.environ.get("PYQEMU_TIER_UP", "256")), 1), 0x10000)
 INTERP_ID = 0xFFFFFF  # the "tb_id" of interpreter exits: (INTERP_ID << 8) | kind
 I_TIERUP = 0x90  # translate the block at pc (hot, or found by a jump-cache collision)
 I_UNSUPPORTED = 0x91  # translate the block at pc: its first instruction is not ours
