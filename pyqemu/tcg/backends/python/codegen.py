@@ -26,6 +26,10 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
   are computed once before the loop.
 * Demanded bits (demand.py): an extension whose result's uses read only bits it does
   not change is left out; locals read only in their low 32 bits stay unmasked.
+* Guest accesses (memory.py): several accesses off one register value share one
+  index computed from it ("base groups"), so each is a view subscript and a test.
+* Constants are added in signed range (``x - 4``, not ``x + 0xff..fc``): CPython's
+  arithmetic on one-digit integers is the fast path.
 * D-extension arithmetic is inline on host floats (fpinline.py), with guest FP values
   held as floats between operations.
 * Cold blocks do not get here at first: user mode interprets a block's IR
@@ -57,15 +61,15 @@ from .forms import (
     M,
     _c,
     _form_of,
-    _load_form,
     _meet,
     _signed_const,
-    _store_value,
     canon,
     p,
+    plus_const,
     sform,
 )
 from .fpinline import FloatShadows
+from .memory import GuestAccess
 
 
 @dataclass
@@ -101,7 +105,7 @@ _HOISTABLE = {"and", "or", "xor", "add", "sub", "not", "neg", "ext8s", "ext16s",
 _ATOM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class PythonCodegen(FloatShadows):
+class PythonCodegen(FloatShadows, GuestAccess):
     """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
 
     def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int,
@@ -138,6 +142,7 @@ class PythonCodegen(FloatShadows):
         self.invariant: set[int] = set()
         if self.self_loop and not any(op.name == "call" and op.aux[0].state for op in ops):
             self.invariant = self.loaded - {g.index for g in self.written}
+        self._init_access()
 
     # ------------------------------------------------------------------ analysis
     def _count_uses(self) -> None:
@@ -303,11 +308,13 @@ class PythonCodegen(FloatShadows):
         reads = a.reads | b.reads
         cb = op.ins[1].value if op.ins[1].kind == Kind.CONST else None
         if n == "add":
-            e = Expr(f"{p(a)} + {p(b)}", False, reads)
+            e = Expr(plus_const(p(a), cb) if cb is not None else f"{p(a)} + {p(b)}", False, reads)
             if cb is not None:
                 e.base, e.offset = p(a), cb
             return e
         if n == "sub":
+            if cb is not None:
+                return Expr(plus_const(p(a), -cb), False, reads)
             return Expr(f"{p(a)} - {p(b)}", False, reads)
         if n == "mul":
             return Expr(f"{p(a)} * {p(b)}", False, reads)
@@ -403,7 +410,7 @@ class PythonCodegen(FloatShadows):
             # ((v + half) mod 2**bits) - half is v's low bits sign-extended, in S form;
             # the add of half folds into a preceding add of a constant.
             if a.base is not None:
-                inner = f"{a.base} + {_c((a.offset + half) & MASK)}"
+                inner = plus_const(a.base, a.offset + half)
             else:
                 inner = f"{p(a)} + {half:#x}"
             return Expr(f"(({inner}) & {(1 << bits) - 1:#x}) - {half:#x}", False, r,
@@ -443,100 +450,6 @@ class PythonCodegen(FloatShadows):
         if a.exact and b.exact:
             return f"({p(a)} ^ {SB:#x}) {rel} ({p(b)} ^ {SB:#x})"
         return f"{sform(a)} {rel} {sform(b)}"
-
-    def host_addr(self, addr: Temp) -> str:
-        e = self.operand(addr)
-        if e.base is not None:
-            return f"({e.base} + {_c((e.offset - self.low) & ((1 << 64) - 1))}) & {self.hmask:#x}"
-        return f"({p(e)} - {self.low:#x}) & {self.hmask:#x}"
-
-    def _softmmu_addr(self, addr: Temp, tlb: str) -> tuple[str, str]:
-        """Emit the canonical virtual address and its TLB lookup; (va name, addend name)."""
-        e = self.operand(addr)
-        self.n_hosts += 1
-        v, a = f"v{self.n_hosts}", f"a{self.n_hosts}"
-        self.emit(f"{v} = {canon(e)}")
-        self.emit(f"{a} = {tlb}.get({v} >> 12)")
-        return v, a
-
-    def gen_ld_softmmu(self, op: Op) -> None:
-        mo = op.aux[0]
-        size = mo.size
-        v, a = self._softmmu_addr(op.ins[0], "TR")
-        view = ("rs" if mo.signed else "r") + str(size * 8)
-        form = _load_form(mo)
-        slow = f"LD({v}, {size}, {int(mo.signed)})"
-        if size == 1:
-            text = f"({view}[{v} + {a}] if {a} is not None else {slow})"
-        else:
-            sh = size.bit_length() - 1
-            text = f"({view}[({v} + {a}) >> {sh}] if {a} is not None and not {v} & {size - 1} else {slow})"
-        self.define(op.outs[0], Expr(text, reads=frozenset(), **form))
-
-    def gen_st_softmmu(self, op: Op) -> None:
-        mo = op.aux[0]
-        size = mo.size
-        v_e = self.operand(op.ins[0])
-        self.flush_loads()
-        val, slow, signed64 = _store_value(v_e, size)
-        view = "rs64" if signed64 else f"r{size * 8}"
-        v, a = self._softmmu_addr(op.ins[1], "TW")
-        if size == 1:
-            self.emit(f"if {a} is None: ST({v}, 1, {slow})")
-            self.emit(f"else: r8[{v} + {a}] = {val}")
-            return
-        sh = size.bit_length() - 1
-        self.emit(f"if {a} is None or {v} & {size - 1}: ST({v}, {size}, {slow})")
-        self.emit(f"else: {view}[({v} + {a}) >> {sh}] = {val}")
-
-    def gen_ld(self, op: Op) -> None:
-        if self.info.softmmu:
-            return self.gen_ld_softmmu(op)
-        if id(op) in self.float_loads and self.float_views:
-            return self.gen_ld_float(op, self.host_addr(op.ins[0]))
-        mo = op.aux[0]
-        d = op.outs[0]
-        h = self.host_addr(op.ins[0])
-        size = mo.size
-        view = ("s" if mo.signed else "m") + str(size * 8)
-        # Signed views give S-form values (ld_slow returns them signed as well).
-        form = _load_form(mo)
-        if size == 1:
-            e = Expr(f"{view}[{h}]", reads=frozenset(), **form)
-        else:
-            sh = size.bit_length() - 1
-            self.n_hosts += 1
-            hv = f"h{self.n_hosts}"
-            self.emit(f"{hv} = {h}")
-            e = Expr(f"({view}[{hv} >> {sh}] if not {hv} & {size - 1} else ld_slow({hv}, {size}, {int(mo.signed)}))",
-                     reads=frozenset(), **form)
-        self.define(d, e)
-
-    def gen_st(self, op: Op) -> None:
-        if self.info.softmmu:
-            return self.gen_st_softmmu(op)
-        mo = op.aux[0]
-        if mo.size == 8 and self.float_views and op.ins[0] in self.fval \
-                and op.ins[0] not in self.pending:
-            return self.gen_st_float(op, self.host_addr(op.ins[1]))
-        v = self.operand(op.ins[0])
-        h = self.host_addr(op.ins[1])
-        self.flush_loads()
-        size = mo.size
-        val, slow, signed64 = _store_value(v, size)
-        view = "s64" if signed64 else f"m{size * 8}"
-        if size == 1:
-            self.emit(f"m8[{h}] = {val}")
-            return
-        self.emit_aligned_store(h, size, view, val, slow)
-
-    def emit_aligned_store(self, host: str, size: int, view: str, val: str, slow: str) -> None:
-        """A store of size > 1 at ``host``: the typed view if aligned, else the slow path."""
-        self.n_hosts += 1
-        hv = f"h{self.n_hosts}"
-        self.emit(f"{hv} = {host}")
-        self.emit(f"if {hv} & {size - 1}: st_slow({hv}, {size}, {slow})")
-        self.emit(f"else: {view}[{hv} >> {size.bit_length() - 1}] = {val}")
 
     def gen_call(self, op: Op) -> None:
         helper: Helper = op.aux[0]
@@ -682,7 +595,8 @@ class PythonCodegen(FloatShadows):
             else:
                 e = self.unop(op)
             if self.invariant and n in _HOISTABLE and e.reads and not e.is_load and \
-                    not self.load_in_op and "[" not in e.text and all(
+                    not self.load_in_op and "[" not in e.text and \
+                    op.outs[0] not in self.based_addresses and all(
                     t.kind == Kind.GLOBAL and t.index in self.invariant for t in e.reads):
                 e = self.hoist(e)
             self.define(op.outs[0], e)
@@ -713,6 +627,9 @@ class PythonCodegen(FloatShadows):
             pcs.append(info.pc)
         for text, name in self.hoisted.items():
             head.append(f"    {name} = {text}")
+            pcs.append(info.pc)
+        for line in self.head_bases:
+            head.append(f"    {line}")
             pcs.append(info.pc)
         if info.log_exec:
             head.append(f"    LOG_EXEC({info.pc}, q)")

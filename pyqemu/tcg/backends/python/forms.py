@@ -140,5 +140,16 @@ def _store_value(v: Expr, size: int) -> tuple[str, str, bool]:
 _EXTS = {"ext8s": 8, "ext16s": 16, "ext32s": 32, "ext8u": 8, "ext16u": 16, "ext32u": 32}
 
 
+def plus_const(text: str, c: int) -> str:
+    """``text + c`` for c taken mod 2**64, with c rendered in signed range: adding
+    0xfffffffffffffffc costs CPython a three-digit integer operation, subtracting 4 a
+    one-digit one (the result is the same modulo 2**64; it may be negative, so it is an
+    L value like any sum)."""
+    c &= MASK
+    if c >= SB:
+        return f"{text} - {_c((1 << 64) - c)}"
+    return f"{text} + {_c(c)}"
+
+
 def _c(v: int) -> str:
     return str(v) if v < 4096 else hex(v)

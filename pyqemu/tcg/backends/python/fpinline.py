@@ -285,6 +285,16 @@ class FloatShadows:
                   f"{to_float(f'ld_slow({hv}, 8, 0)')})")
         self._set_shadow_only(d, n)
 
+    def gen_ld_float_indexed(self, op: Op, var: str, index: str, slow_host: str) -> None:
+        """A float load of a base group (memory.py): d64[index] unless var is None."""
+        d = op.outs[0]
+        self.flush_reading(d)
+        n = f"F_{d.name}"
+        self._claim_fvar(n, d)
+        self.emit(f"{n} = (d64[{index}] if {var} is not None else "
+                  f"{to_float(f'ld_slow({slow_host}, 8, 0)')})")
+        self._set_shadow_only(d, n)
+
     def gen_st_float(self, op: Op, host: str) -> None:
         f = self.fval[op.ins[0]]
         self.flush_loads()

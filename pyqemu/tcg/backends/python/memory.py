@@ -1,0 +1,317 @@
+"""Guest loads and stores of the Python backend: user-mode views and softmmu TLBs.
+
+User mode: guest address ``g`` is host offset ``(g - low) & hmask`` in the views m8..s64
+(linux_user/guest_memory.py); an access of size > 1 uses the typed view when the
+offset is aligned, else ld_slow/st_slow. That is five integer operations per access.
+
+Base groups: code addresses many slots off one register - a stack frame off sp, a
+struct's fields off its pointer. For a register R whose value does not change between
+several accesses ``R + off`` of one size s (off a multiple of s), the block computes
+once ``k = (R - low) >> log2(s)``, or None unless ``R - low`` is aligned to s and
+``R - low + min(off) >= 0``; each access is then ``view[k + off // s]``, with the
+general path (masked offset, byte-wise slow access) only when k is None. No mask is
+needed on the fast path: the index is not negative (checked) and an index past the
+view's end raises IndexError, the guest fault, as any address at or above the space's
+end must. A register a self-loop never writes gets its base once, before the loop.
+
+plan_bases is the pre-pass that finds the groups, so that a base is only made where
+it pays and the generator makes it at the group's first access: a group ends when the
+register is written, when a helper that takes the state runs (the block reloads
+every register) and when the "if" block it began in ends (its base may not have been
+computed); a later access starts a new group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...ir import Kind, Op, Temp
+from . import fpinline
+from .forms import SB, Expr, _load_form, _store_value, canon, p, plus_const
+
+MASK = (1 << 64) - 1
+_MAX_OFFSET = 1 << 20  # larger displacements are not grouped
+
+
+@dataclass
+class BaseGroup:
+    """Accesses of one size off one register value."""
+
+    reg: Temp
+    size: int
+    count: int = 0
+    min_off: int = 0
+
+
+def _signed(v: int) -> int:
+    v &= MASK
+    return v - (1 << 64) if v >= SB else v
+
+
+def access_address(op: Op) -> Temp:
+    return op.ins[0] if op.name == "ld" else op.ins[1]
+
+
+def plan_bases(ops: list[Op]) -> tuple[dict[int, tuple[int, int]], dict[int, BaseGroup]]:
+    """(id(access op) -> (group, offset), group -> BaseGroup) for user-mode accesses."""
+    version: dict[int, int] = {}
+    epoch = 0  # bumped by helpers that take the state: every register is reloaded
+    defs: dict[Temp, int] = {}
+    for op in ops:
+        for t in op.outs:
+            if t.kind == Kind.LOCAL:
+                defs[t] = defs.get(t, 0) + 1
+    addr_of: dict[Temp, tuple[Temp, int, tuple[int, int]]] = {}  # local -> (reg, off, ver)
+    live: dict[tuple[int, int], tuple[int, int]] = {}  # (reg, size) -> (group, depth)
+    groups: dict[int, BaseGroup] = {}
+    plan: dict[int, tuple[int, int]] = {}
+    open_labels: list[int] = []
+    for op in ops:
+        n = op.name
+        if n == "brcond":
+            open_labels.append(op.aux[1].id)
+        elif n == "set_label":
+            lid = op.aux[0].id
+            if lid in open_labels:
+                while open_labels and open_labels[-1] == lid:
+                    open_labels.pop()
+                depth = len(open_labels)
+                live = {k: v for k, v in live.items() if v[1] <= depth}
+        elif n in ("ld", "st"):
+            a = access_address(op)
+            size = op.aux[0].size
+            reg, off = None, 0
+            if a.kind == Kind.GLOBAL:
+                reg = a
+            elif a in addr_of:
+                r, o, ver = addr_of[a]
+                if ver == (version.get(r.index, 0), epoch):
+                    reg, off = r, o
+            if reg is not None and off % size == 0 and abs(off) < _MAX_OFFSET:
+                key = (reg.index, size)
+                cur = live.get(key)
+                if cur is None:
+                    gid = len(groups) + 1
+                    groups[gid] = BaseGroup(reg, size, min_off=off)
+                    live[key] = cur = (gid, len(open_labels))
+                g = groups[cur[0]]
+                g.count += 1
+                g.min_off = min(g.min_off, off)
+                plan[id(op)] = (cur[0], off)
+        elif n == "call" and op.aux[0].state:
+            epoch += 1
+            live.clear()
+        if len(op.outs) == 1 and op.outs[0].kind == Kind.LOCAL and defs[op.outs[0]] == 1:
+            d = op.outs[0]
+            if n == "add" and op.ins[0].kind == Kind.GLOBAL and op.ins[1].kind == Kind.CONST:
+                r = op.ins[0]
+                addr_of[d] = (r, _signed(op.ins[1].value), (version.get(r.index, 0), epoch))
+            elif n == "mov" and op.ins[0].kind == Kind.GLOBAL:
+                r = op.ins[0]
+                addr_of[d] = (r, 0, (version.get(r.index, 0), epoch))
+        for t in op.outs:
+            if t.kind == Kind.GLOBAL:
+                version[t.index] = version.get(t.index, 0) + 1
+                live = {k: v for k, v in live.items() if k[0] != t.index}
+    return plan, groups
+
+
+class GuestAccess:
+    """Mixin for PythonCodegen: ld/st generation."""
+
+    def _init_access(self) -> None:
+        self.base_plan: dict[int, tuple[int, int]] = {}
+        self.base_groups: dict[int, BaseGroup] = {}
+        if not self.info.softmmu:
+            self.base_plan, self.base_groups = plan_bases(self.ops)
+        # group -> its base variable, made at the group's first access (None: the
+        # group's accesses take the general path)
+        self.group_base: dict[int, str | None] = {}
+        self.hoisted_bases: dict[tuple[int, int], str] = {}
+        self.head_bases: list[str] = []  # lines computing hoisted bases (before the loop)
+        # Registers a self-loop never writes: one base per size, before the loop.
+        # (Their address sums are not hoisted as loop invariants: the base replaces them.)
+        self.invariant_base_min: dict[tuple[int, int], int] = {}
+        self.based_addresses: set[Temp] = set()
+        if self.invariant:
+            floats = {g.index for g in self.entry_floats}
+            for op in self.ops:
+                if id(op) not in self.base_plan:
+                    continue
+                gid, off = self.base_plan[id(op)]
+                g = self.base_groups[gid]
+                key = (g.reg.index, g.size)
+                if g.reg.index in self.invariant and g.reg.index not in floats:
+                    self.invariant_base_min[key] = min(self.invariant_base_min.get(key, off), off)
+                    self.based_addresses.add(access_address(op))
+
+    def _base_check(self, var: str, reg: str, size: int, min_off: int) -> str:
+        """``var = ...``: reg's index in the size's view, or None (not aligned, or an
+        access of the group would start below the region). ``reg`` is in U or S form
+        (a negative S value fails the check: the general path handles it)."""
+        sh = size.bit_length() - 1
+        lo = self.low - min_off
+        index = f"({plus_const(reg, -self.low)}) >> {sh}" if sh else plus_const(reg, -self.low)
+        align = f"not {reg} & {size - 1} and " if size > 1 else ""
+        return f"{var} = {index} if {align}{reg} >= {lo:#x} else None"
+
+    def base_index(self, op: Op) -> tuple[str, str, Temp, int] | None:
+        """For an access in a base group: (base variable, index text into the size's
+        view, register, offset); the base is made here if this is its first access."""
+        entry = self.base_plan.get(id(op))
+        if entry is None or self.low % 8:
+            return None
+        gid, off = entry
+        g = self.base_groups[gid]
+        key = (g.reg.index, g.size)
+        var = self.hoisted_bases.get(key)
+        if var is None and key in self.invariant_base_min:
+            var = f"k{len(self.hoisted_bases) + 1}"
+            self.hoisted_bases[key] = var
+            self.head_bases.append(self._base_check(var, g.reg.name, g.size,
+                                                    self.invariant_base_min[key]))
+        if var is None:
+            if gid not in self.group_base:
+                # The group's first access (in the text, as in execution: the plan ends
+                # a group where this point stops covering later accesses).
+                if g.count >= 2 and g.reg not in self.fonly:
+                    self.n_hosts += 1
+                    var = f"b{self.n_hosts}"
+                    reg = self.operand(g.reg)
+                    text = reg.text if reg.exact or reg.signed else canon(reg)
+                    self.emit(self._base_check(var, text, g.size, g.min_off))
+                self.group_base[gid] = var
+            var = self.group_base[gid]
+            if var is None:
+                return None
+        k = off >> (g.size.bit_length() - 1)
+        return var, (plus_const(var, k) if k else var), g.reg, off
+
+    # ------------------------------------------------------------ user mode
+    def host_addr(self, addr: Temp) -> str:
+        e = self.operand(addr)
+        if e.base is not None:
+            return f"({plus_const(e.base, e.offset - self.low)}) & {self.hmask:#x}"
+        return f"({p(e)} - {self.low:#x}) & {self.hmask:#x}"
+
+    def _slow_host(self, reg: Temp, off: int) -> str:
+        """The masked host offset of reg + off (the general path of a grouped access)."""
+        return f"({plus_const(self.operand(reg).text, off - self.low)}) & {self.hmask:#x}"
+
+    def gen_ld(self, op: Op) -> None:
+        if self.info.softmmu:
+            return self.gen_ld_softmmu(op)
+        mo = op.aux[0]
+        d = op.outs[0]
+        size = mo.size
+        fp = id(op) in self.float_loads and self.float_views
+        grouped = self.base_index(op)
+        if grouped is not None:
+            var, idx, reg, off = grouped
+            self.operand(access_address(op))  # consumed: the base stands for it
+            slow_h = self._slow_host(reg, off)
+            if fp:
+                return self.gen_ld_float_indexed(op, var, idx, slow_h)
+            view = ("s" if mo.signed else "m") + str(size * 8)
+            e = Expr(f"({view}[{idx}] if {var} is not None else "
+                     f"ld_slow({slow_h}, {size}, {int(mo.signed)}))",
+                     reads=frozenset([reg]), **_load_form(mo))
+            return self.define(d, e)
+        if fp:
+            return self.gen_ld_float(op, self.host_addr(op.ins[0]))
+        h = self.host_addr(op.ins[0])
+        view = ("s" if mo.signed else "m") + str(size * 8)
+        # Signed views give S-form values (ld_slow returns them signed as well).
+        form = _load_form(mo)
+        if size == 1:
+            e = Expr(f"{view}[{h}]", reads=frozenset(), **form)
+        else:
+            sh = size.bit_length() - 1
+            self.n_hosts += 1
+            hv = f"h{self.n_hosts}"
+            self.emit(f"{hv} = {h}")
+            e = Expr(f"({view}[{hv} >> {sh}] if not {hv} & {size - 1} else ld_slow({hv}, {size}, {int(mo.signed)}))",
+                     reads=frozenset(), **form)
+        self.define(d, e)
+
+    def gen_st(self, op: Op) -> None:
+        if self.info.softmmu:
+            return self.gen_st_softmmu(op)
+        mo = op.aux[0]
+        size = mo.size
+        fp = mo.size == 8 and self.float_views and op.ins[0] in self.fval \
+            and op.ins[0] not in self.pending
+        grouped = self.base_index(op)
+        if grouped is not None:
+            var, idx, reg, off = grouped
+            if fp:
+                f = self.fval[op.ins[0]]
+                val, slow, view = f, fpinline.to_bits(f), "d64"
+            else:
+                v = self.operand(op.ins[0])
+                val, slow, signed64 = _store_value(v, size)
+                view = "s64" if signed64 else f"m{size * 8}"
+            self.operand(access_address(op))
+            self.flush_loads()
+            self.emit(f"if {var} is None: st_slow({self._slow_host(reg, off)}, {size}, {slow})")
+            self.emit(f"else: {view}[{idx}] = {val}")
+            return
+        if fp:
+            return self.gen_st_float(op, self.host_addr(op.ins[1]))
+        v = self.operand(op.ins[0])
+        h = self.host_addr(op.ins[1])
+        self.flush_loads()
+        val, slow, signed64 = _store_value(v, size)
+        view = "s64" if signed64 else f"m{size * 8}"
+        if size == 1:
+            self.emit(f"m8[{h}] = {val}")
+            return
+        self.emit_aligned_store(h, size, view, val, slow)
+
+    def emit_aligned_store(self, host: str, size: int, view: str, val: str, slow: str) -> None:
+        """A store of size > 1 at ``host``: the typed view if aligned, else the slow path."""
+        self.n_hosts += 1
+        hv = f"h{self.n_hosts}"
+        self.emit(f"{hv} = {host}")
+        self.emit(f"if {hv} & {size - 1}: st_slow({hv}, {size}, {slow})")
+        self.emit(f"else: {view}[{hv} >> {size.bit_length() - 1}] = {val}")
+
+    # ------------------------------------------------------------ softmmu
+    def _softmmu_addr(self, addr: Temp, tlb: str) -> tuple[str, str]:
+        """Emit the canonical virtual address and its TLB lookup; (va name, addend name)."""
+        e = self.operand(addr)
+        self.n_hosts += 1
+        v, a = f"v{self.n_hosts}", f"a{self.n_hosts}"
+        self.emit(f"{v} = {canon(e)}")
+        self.emit(f"{a} = {tlb}.get({v} >> 12)")
+        return v, a
+
+    def gen_ld_softmmu(self, op: Op) -> None:
+        mo = op.aux[0]
+        size = mo.size
+        v, a = self._softmmu_addr(op.ins[0], "TR")
+        view = ("rs" if mo.signed else "r") + str(size * 8)
+        form = _load_form(mo)
+        slow = f"LD({v}, {size}, {int(mo.signed)})"
+        if size == 1:
+            text = f"({view}[{v} + {a}] if {a} is not None else {slow})"
+        else:
+            sh = size.bit_length() - 1
+            text = f"({view}[({v} + {a}) >> {sh}] if {a} is not None and not {v} & {size - 1} else {slow})"
+        self.define(op.outs[0], Expr(text, reads=frozenset(), **form))
+
+    def gen_st_softmmu(self, op: Op) -> None:
+        mo = op.aux[0]
+        size = mo.size
+        v_e = self.operand(op.ins[0])
+        self.flush_loads()
+        val, slow, signed64 = _store_value(v_e, size)
+        view = "rs64" if signed64 else f"r{size * 8}"
+        v, a = self._softmmu_addr(op.ins[1], "TW")
+        if size == 1:
+            self.emit(f"if {a} is None: ST({v}, 1, {slow})")
+            self.emit(f"else: r8[{v} + {a}] = {val}")
+            return
+        sh = size.bit_length() - 1
+        self.emit(f"if {a} is None or {v} & {size - 1}: ST({v}, {size}, {slow})")
+        self.emit(f"else: {view}[({v} + {a}) >> {sh}] = {val}")
