@@ -112,8 +112,10 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
     copies: dict[Temp, Temp] = {}  # temp -> the const or temp it currently equals
     copied_to: dict[Temp, set[Temp]] = {}  # value -> the temps copies maps to it
     shl_of: dict[Temp, tuple[Temp, int]] = {}  # t -> (x, k) while t == x << k holds
-    # Globals written since the last barrier: global -> (defining op, its readers).
-    open_defs: dict[Temp, tuple[Op, list[Op]]] = {}
+    # Globals written since the last barrier: global -> its defining op, and the ops
+    # that read that value so far.
+    open_defs: dict[Temp, Op] = {}
+    readers_of: dict[Temp, list[Op]] = {}
     const = ctx.const
     out: list[Op] = []
     append = out.append
@@ -142,12 +144,16 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
                 copies.clear()
                 copied_to.clear()
                 shl_of.clear()
-            if name != "insn_start":
+            if name != "insn_start" and open_defs:
                 open_defs.clear()  # every other op without operands is a barrier
+                readers_of.clear()
             append(op)
             continue
         if copies:
-            ins = op.ins = [copies.get(t, t) for t in ins]
+            for t in ins:
+                if t in copies:  # a new list only when something is substituted
+                    ins = op.ins = [copies.get(t, t) for t in ins]
+                    break
         n_in = len(ins)
         if n_in == 2:
             x, y = ins
@@ -213,23 +219,28 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
         append(op)
         # Localization of overwritten globals, on the op as it comes out.
         if name in _BARRIERS:
-            open_defs.clear()
+            if open_defs:
+                open_defs.clear()
+                readers_of.clear()
             continue
         if open_defs:
             for t in ins:
                 if t in open_defs:
-                    open_defs[t][1].append(op)
+                    readers = readers_of.get(t)
+                    if readers is None:
+                        readers_of[t] = [op]
+                    else:
+                        readers.append(op)
         for d in outs:
             if d.kind is not GLOBAL:
                 continue
-            prev = open_defs.get(d)
-            if prev is not None:
-                def_op, readers = prev
+            def_op = open_defs.get(d)
+            if def_op is not None:
                 local = ctx.new_temp()
                 def_op.outs = [local if t is d else t for t in def_op.outs]
-                for r in readers:
+                for r in readers_of.pop(d, ()):
                     r.ins = [local if t is d else t for t in r.ins]
-            open_defs[d] = (op, [])
+            open_defs[d] = op
     return out
 
 

@@ -59,6 +59,7 @@ INLINE_HELPERS = {**fp.INLINE, **divide.INLINE}
 
 
 _pack_exit = struct.Struct("<BIBi").pack
+_IN_REG = [("r", r) for r in range(16)]  # operand() results for registers, made once
 _JCC_REL32 = [bytes((0x0F, 0x80 | cc, 0, 0, 0, 0)) for cc in range(16)]
 # Ops across which an address is not folded into a later access (the base may change).
 _NO_FOLD_ACROSS = frozenset(("set_label", "brcond", "call"))
@@ -308,14 +309,14 @@ class BlockCodegen:
         """('r', reg) | ('i', imm32) | ('m', Mem) without allocating when cheap."""
         r = self.loc.get(t)
         if r is not None:
-            return "r", r
+            return _IN_REG[r]
         kind = t.kind
         if kind is CONST:
             v = t.value
             if -(1 << 31) <= v < (1 << 31) or v >= (1 << 64) - (1 << 31):
                 return "i", v - (1 << 64) if v >> 63 else v
             self.a.mov_ri(RDX, v)
-            return "r", RDX
+            return _IN_REG[RDX]
         if kind is GLOBAL:
             # Cache the global when a register is free: later reads cost nothing.
             holds = self.holds
@@ -324,7 +325,7 @@ class BlockCodegen:
                     self.a.load64(r, RBP, 8 * t.index)
                     self.loc[t] = r
                     holds[r] = t
-                    return "r", r
+                    return _IN_REG[r]
         return "m", self.mem_of(t)
 
     def dest(self, d: Temp, busy: set[int], i: int) -> int:

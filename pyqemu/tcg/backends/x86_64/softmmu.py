@@ -131,6 +131,7 @@ def gen_st(cg, op: Op, i: int) -> None:
 # bytes after that up to the jmp back's rel32). Between them: the thunk's address and
 # the branch to the block's raised exit, which depend on the block.
 _SLOW_PATHS: dict[tuple, tuple[bytes, bytes, bytes]] = {}
+_PC_STORES: dict[int, tuple[bytes, bytes]] = {}  # pc word offset -> its two store forms
 
 
 def _slow_path(key: tuple) -> tuple[bytes, bytes, bytes]:
@@ -168,8 +169,11 @@ def emit_slow_paths(cg) -> None:
     relocs = cg.out.relocs
     code_at = cg.t.at
     # mov qword [rbp + pc], simm32 / mov edx, imm32; mov [rbp + pc], rdx
-    store_imm = a._encoding(b"\xC7", 0, Mem(RBP, pc_disp))
-    store_rdx = a._encoding(b"\x89", RDX, Mem(RBP, pc_disp))
+    pc_stores = _PC_STORES.get(pc_disp)
+    if pc_stores is None:
+        pc_stores = _PC_STORES[pc_disp] = (a._encoding(b"\xC7", 0, Mem(RBP, pc_disp)),
+                                           a._encoding(b"\x89", RDX, Mem(RBP, pc_disp)))
+    store_imm, store_rdx = pc_stores
     exits = []
     for miss, back, write, reg, size, signed, pc in cg.slow_paths:
         key = (write, reg, size, signed, raised)
