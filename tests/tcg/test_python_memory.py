@@ -31,6 +31,8 @@ item = st.one_of(
     st.tuples(st.just("set"), st.sampled_from(BASES), st.integers(16, 96)),
     st.tuples(st.just("add"), st.sampled_from(BASES), st.integers(0, 16)),
     st.tuples(st.just("if"), st.sampled_from(DATA), st.integers(0, 3)),
+    st.tuples(st.just("copy"), st.sampled_from(BASES), st.sampled_from(BASES),
+              st.integers(0, 16)),
 )
 
 
@@ -65,6 +67,8 @@ def build(program) -> TCGContext:
             ctx.mov(g[it[1]], ctx.const(LOW + it[2]))
         elif name == "add":
             ctx.op2("add", g[it[1]], ctx.const(it[2]), g[it[1]])
+        elif name == "copy":
+            ctx.op2("add", g[it[2]], ctx.const(it[3]), g[it[1]])
         else:
             end = min(pos + it[2], open_labels[-1][0] if open_labels else len(program) - 1)
             lab = ctx.new_label()
@@ -97,6 +101,8 @@ def reference(program, regs, mem):
             r[it[1]] = LOW + it[2]
         elif name == "add":
             r[it[1]] = (r[it[1]] + it[2]) & MASK64
+        elif name == "copy":
+            r[it[1]] = (r[it[2]] + it[3]) & MASK64
         else:
             end = min(pos + it[2], labels[-1] if labels else len(program) - 1)
             labels.append(end)
@@ -145,6 +151,13 @@ def run(ops, regs, mem: bytearray, info=None):
 @example([("if", 0, 1), ("ld", 1, 0, 4, True, 3), ("ld", 1, 4, 4, True, 4),
           ("ld", 1, 8, 4, True, 5), ("ld", 1, 12, 4, True, 0)], [0, 0, 0, 0], (17, 32),
          bytes(range(256)) * 2)
+# A register set from another inside an "if" that did not run: its accesses are not
+# off the other register after the "if".
+@example([("if", 0, 1), ("copy", 2, 1, 8), ("ld", 2, 0, 8, False, 3), ("ld", 2, 8, 8, False, 4),
+          ("ld", 1, 0, 8, False, 5)], [0, 0, 0, 0], (16, 64), bytes(range(256)) * 2)
+# ... nor after the other register changed.
+@example([("copy", 2, 1, 8), ("add", 1, 16), ("ld", 2, 0, 8, False, 3),
+          ("ld", 2, 8, 8, False, 4)], [0, 0, 0, 0], (16, 64), bytes(range(256)) * 2)
 def test_accesses_off_registers_match_reference(program, data, bases, mem):
     program = _aligned(program)
     regs = [0] * N_REGS

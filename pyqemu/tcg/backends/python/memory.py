@@ -61,11 +61,21 @@ def plan_bases(ops: list[Op]) -> tuple[dict[int, tuple[int, int]], dict[int, Bas
         for t in op.outs:
             if t.kind == Kind.LOCAL:
                 defs[t] = defs.get(t, 0) + 1
-    addr_of: dict[Temp, tuple[Temp, int, tuple[int, int]]] = {}  # local -> (reg, off, ver)
+    # Addresses as register + offset: locals defined once as "add R, c" or "mov R", and
+    # registers last set so (valid until written, or past the end of the "if" they
+    # were set in). temp -> (reg, off, reg's version, depth)
+    addr_of: dict[Temp, tuple[Temp, int, tuple[int, int], int]] = {}
     live: dict[tuple[int, int], tuple[int, int]] = {}  # (reg, size) -> (group, depth)
     groups: dict[int, BaseGroup] = {}
     plan: dict[int, tuple[int, int]] = {}
     open_labels: list[int] = []
+
+    def resolve(t: Temp, off: int) -> tuple[Temp, int]:
+        a = addr_of.get(t)
+        if a is not None and a[2] == (version.get(a[0].index, 0), epoch):
+            return a[0], a[1] + off
+        return t, off
+
     for op in ops:
         n = op.name
         if n == "brcond":
@@ -77,17 +87,12 @@ def plan_bases(ops: list[Op]) -> tuple[dict[int, tuple[int, int]], dict[int, Bas
                     open_labels.pop()
                 depth = len(open_labels)
                 live = {k: v for k, v in live.items() if v[1] <= depth}
+                addr_of = {k: v for k, v in addr_of.items() if v[3] <= depth}
         elif n in ("ld", "st"):
             a = access_address(op)
             size = op.aux[0].size
-            reg, off = None, 0
-            if a.kind == Kind.GLOBAL:
-                reg = a
-            elif a in addr_of:
-                r, o, ver = addr_of[a]
-                if ver == (version.get(r.index, 0), epoch):
-                    reg, off = r, o
-            if reg is not None and off % size == 0 and abs(off) < _MAX_OFFSET:
+            reg, off = resolve(a, 0)
+            if reg.kind == Kind.GLOBAL and off % size == 0 and abs(off) < _MAX_OFFSET:
                 key = (reg.index, size)
                 cur = live.get(key)
                 if cur is None:
@@ -101,18 +106,20 @@ def plan_bases(ops: list[Op]) -> tuple[dict[int, tuple[int, int]], dict[int, Bas
         elif n == "call" and op.aux[0].state:
             epoch += 1
             live.clear()
-        if len(op.outs) == 1 and op.outs[0].kind == Kind.LOCAL and defs[op.outs[0]] == 1:
-            d = op.outs[0]
-            if n == "add" and op.ins[0].kind == Kind.GLOBAL and op.ins[1].kind == Kind.CONST:
-                r = op.ins[0]
-                addr_of[d] = (r, _signed(op.ins[1].value), (version.get(r.index, 0), epoch))
-            elif n == "mov" and op.ins[0].kind == Kind.GLOBAL:
-                r = op.ins[0]
-                addr_of[d] = (r, 0, (version.get(r.index, 0), epoch))
         for t in op.outs:
             if t.kind == Kind.GLOBAL:
                 version[t.index] = version.get(t.index, 0) + 1
                 live = {k: v for k, v in live.items() if k[0] != t.index}
+                addr_of.pop(t, None)
+        if len(op.outs) == 1 and (op.outs[0].kind == Kind.GLOBAL or defs[op.outs[0]] == 1):
+            d = op.outs[0]
+            src = op.ins[0] if n in ("add", "mov") else None
+            if src is not None and src.kind != Kind.CONST and src != d and (
+                    n == "mov" or op.ins[1].kind == Kind.CONST):
+                reg, off = resolve(src, _signed(op.ins[1].value) if n == "add" else 0)
+                if reg.kind == Kind.GLOBAL and reg != d and abs(off) < _MAX_OFFSET:
+                    addr_of[d] = (reg, off, (version.get(reg.index, 0), epoch),
+                                  len(open_labels))
     return plan, groups
 
 
