@@ -137,6 +137,9 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
 
     for op in ops:
         name = op.name
+        if name == "insn_start":
+            append(op)
+            continue
         ins = op.ins
         outs = op.outs
         if not ins and not outs and name != "call":
@@ -144,7 +147,7 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
                 copies.clear()
                 copied_to.clear()
                 shl_of.clear()
-            if name != "insn_start" and open_defs:
+            if open_defs:
                 open_defs.clear()  # every other op without operands is a barrier
                 readers_of.clear()
             append(op)
@@ -251,6 +254,9 @@ def _dead_code(ops: list[Op]) -> list[Op]:
     keep = kept.append
     for op in reversed(ops):
         outs = op.outs
+        if op.name == "insn_start":
+            keep(op)
+            continue
         if outs:
             if op.name in SIDE_EFFECT_FREE:
                 for d in outs:
