@@ -684,8 +684,11 @@ class NativeHartRunner:
         env = self.env
         consts = _CONSTS
         pending = code.helpers.pending
-        # The interpreter skips gdb breakpoints (translated blocks end at them).
-        interp_host = code.interp_host if not self.translator.breakpoints else 0
+        # The interpreter knows nothing of gdb's breakpoints and single steps (translated
+        # blocks end at them): not while a debugger asks for either.
+        tr = self.translator
+        interp_host = code.interp_host \
+            if not tr.breakpoints and tr.max_insns == MAX_INSNS else 0
         try:
             host = self._start(q[cs.PC], interp_host)
             while True:
