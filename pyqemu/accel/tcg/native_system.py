@@ -76,13 +76,17 @@ class NativeTLB:
     def fetch_cache(self, priv: int) -> int:
         return ctypes.addressof(self.fetch) + priv * 16 * FETCH_ENTRIES
 
-    def allow_fetch(self, priv: int, vpage: int, addend: int) -> None:
+    def allow_fetch(self, priv: int, vpage: int, addend: int, local: bool) -> None:
+        """local: a non-global mapping, forgotten at an address-space switch."""
         e = 2 * (priv * FETCH_ENTRIES + (vpage & (FETCH_ENTRIES - 1)))
         self.fetch_q[e + 1] = addend & 0xFFFFFFFFFFFFFFFF
         self.fetch_q[e] = vpage
+        if local:
+            self.fetch_local.append(e)
 
     def flush_fetch(self) -> None:
         ctypes.memset(ctypes.addressof(self.fetch), 0xFF, ctypes.sizeof(self.fetch))
+        self.fetch_local: list[int] = []  # entries of non-global pages
 
     def flush(self) -> None:
         # Only the modes in use are cleared: a whole flush is 2 MiB of stores, and Linux
@@ -100,7 +104,10 @@ class NativeTLB:
         for e in self.local:
             q[e] = q[e + 1] = q[e + 3] = 1
         self.local.clear()
-        self.flush_fetch()  # global pages come back at one interpreter exit each
+        fq = self.fetch_q
+        for e in self.fetch_local:  # the kernel's (global) pages stay
+            fq[e] = 0xFFFFFFFFFFFFFFFF
+        self.fetch_local.clear()
 
     def unwrite(self, mode: tuple[int, bool, bool], vpn: int) -> None:
         """Stores to page vpn in this mode take the slow path again."""
@@ -791,8 +798,9 @@ class NativeHartRunner:
         if not 0 <= off < smmu.ram_size:
             return 0
         vpage = vpc >> PAGE_BITS
-        self.tlb.allow_fetch(self.hart.q_priv(), vpage,
-                             self.tlb.ram_host + off - (vpage << PAGE_BITS))
+        priv = self.hart.q_priv()
+        self.tlb.allow_fetch(priv, vpage, self.tlb.ram_host + off - (vpage << PAGE_BITS),
+                             (priv, vpage) in smmu.local_fetch)
         return self.code.interp_host
 
 

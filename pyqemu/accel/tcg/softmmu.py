@@ -44,7 +44,7 @@ class SoftMMU:
         # What was cached from non-global mappings since the last flush: an address
         # space switch forgets only these (the kernel's global mappings stay).
         self.local_data: list[tuple[tuple[int, bool, bool], int]] = []  # (mode, vpn)
-        self.local_fetch: list[tuple[int, int]] = []  # fetch_tlb keys
+        self.local_fetch: set[tuple[int, int]] = set()  # fetch_tlb keys of non-global pages
         # Writable entries by physical page, so that a page that comes to hold
         # translated code can be made to take the slow path for stores again
         # (protect_code_page); the slow path's store is then seen by the address
@@ -189,7 +189,7 @@ class SoftMMU:
             pa, whole = self.mmu.translate(va, m.FETCH, priv, False, False)
             pp = pa & ~(PAGE - 1)
             if not self.mmu.last_global:
-                self.local_fetch.append(key)
+                self.local_fetch.add(key)
             sec = self.phys.lookup(pa)
             if sec is None or sec.ram is None:
                 raise t.RiscvTrap(t.INSN_ACCESS_FAULT, va)

@@ -33,7 +33,7 @@ FFLAGS_TABLE = FP_DATA + 32  # 64 bytes: MXCSR exception bits -> RISC-V fflags
 # The user-mode interpreter (target/riscv/interp_x86_64/): pages checked executable,
 # tier-up counters, the compressed-instruction expansion table.
 INTERP_RW_BASE = FP_DATA + 128  # uint64: the writable mapping's address (counters)
-INTERP_PAGE_ENTRIES = 256
+INTERP_PAGE_ENTRIES = 1024
 INTERP_COUNTERS = 4096
 INTERP_PAGE_CACHE = FP_DATA + 4096  # INTERP_PAGE_ENTRIES x uint64 page number
 INTERP_COUNTER_TABLE = INTERP_PAGE_CACHE + 8 * INTERP_PAGE_ENTRIES  # uint16 each
