@@ -5,7 +5,8 @@ code runs on both sides of the tier-up, against qemu-riscv64.
 * code rewritten (with fence.i) between batches of calls on both sides of the tier-up;
 * execute permission: a page made non-executable after the interpreter fetched from it,
   and made executable again;
-* a signal that arrives while a loop runs (in the interpreter, then translated).
+* a signal that arrives while a loop runs (in the interpreter, then translated);
+* instructions that straddle two pages, the second one then made non-executable.
 """
 
 from __future__ import annotations
@@ -82,6 +83,44 @@ int main(void) {
 """
 
 
+STRADDLE = r"""
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static sigjmp_buf back;
+static void on_segv(int sig) { siglongjmp(back, 1); }
+typedef long (*fn_t)(long);
+
+int main(void) {
+  signal(SIGSEGV, on_segv);
+  uint8_t *m = mmap(0, 8192, PROT_READ | PROT_WRITE | PROT_EXEC,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  /* addi a0, a0, 1 across the page boundary, then ret; and c.addi a0, 2 as the first
+     page's last halfword, then ret on the next page. */
+  uint32_t addi = 0x00150513u, ret = 0x00008067u;
+  memcpy(m + 4094, &addi, 4);
+  memcpy(m + 4098, &ret, 4);
+  uint16_t caddi = 0x0509;
+  memcpy(m + 4092, &caddi, 2);
+  memcpy(m + 4094, &addi, 4);
+  __builtin___clear_cache((char *)m, (char *)m + 8192);
+  long s = 0;
+  for (int i = 0; i < 3 * HOT; i++) s += ((fn_t)(m + 4094))(i) + ((fn_t)(m + 4092))(i);
+  printf("s=%ld\n", s);
+  mprotect(m + 4096, 4096, PROT_READ);
+  for (int k = 0; k < 2; k++) {
+    if (!sigsetjmp(back, 1)) printf("%ld\n", ((fn_t)(m + 4094))(1));
+    else printf("fault %d\n", k);
+  }
+  return 0;
+}
+"""
+
+
 def _same_as_qemu(tmp_path: Path, name: str, source: str) -> str:
     src = tmp_path / f"{name}.c"
     src.write_text(source.replace("HOT", str(TIER_UP)))
@@ -98,6 +137,11 @@ def _same_as_qemu(tmp_path: Path, name: str, source: str) -> str:
 def test_faults_and_rewritten_code_around_the_tier_up(tmp_path: Path):
     out = _same_as_qemu(tmp_path, "tiers", TIERS)
     assert "smc 4" in out and "SIGSEGV" in out
+
+
+def test_instructions_straddling_pages(tmp_path: Path):
+    out = _same_as_qemu(tmp_path, "straddle", STRADDLE)
+    assert "fault 0" in out and "fault 1" in out
 
 
 def test_execute_permission_and_signals_in_interpreted_loops(tmp_path: Path):
