@@ -55,48 +55,68 @@ def _va_into_rax(cg, addr, busy: set[int], i: int) -> None:
         a.mov_rr(RAX, rb)
 
 
-# The fixed instruction sequences of the fast paths, assembled once per shape: the TLB
-# check, the branch to the slow path (its rel32 patched when that is placed) and the
-# access itself use only rax, rcx, rdx, rbp and the value's register, so their bytes
-# depend on nothing else (translation speed: a block has several of them). Each entry
-# is (bytes, offset of the end of the branch's rel32 in them).
-_FAST_PATHS: dict[tuple, tuple[bytes, int]] = {}
+# The fixed instruction sequences of an access, assembled once per shape (size, store
+# or load, the value's register, signedness, and the hart's TLB layout): the fast path
+# (TLB check, the branch to the slow path with its rel32 patched when that is placed,
+# the access itself) uses only rax, rcx, rdx, rbp and the value's register, so its
+# bytes depend on nothing else; so do the fixed parts of the out-of-line slow path.
+# Each entry: (fast path bytes, offset of the end of its branch's rel32 in them,
+# slow path bytes up to the thunk call's rel32, from there up to the raised exit
+# branch's rel32, from there up to the jmp back's rel32, the thunk's key).
+_SHAPES: dict[tuple, tuple] = {}
+_PC_STORES: dict[int, tuple[bytes, bytes]] = {}  # pc word offset -> its two store forms
 
 
-def _fast_path(key: tuple, st) -> tuple[bytes, int]:
-    size, write, reg, signed = key[:4]
+def _shape(key: tuple) -> tuple:
+    size, write, reg, signed, tlb_mask, tlb_word, tlb_off, raised = key
     a = A.Assembler()
     a.mov_rr(RCX, RAX)
     a.shift_ri(A.SHR, RCX, 12)
-    a.alu_ri(A.AND, RCX, st.tlb_mask)
+    a.alu_ri(A.AND, RCX, tlb_mask)
     a.shift_ri(A.SHL, RCX, ENTRY_SHIFT)
-    a.alu_rm(A.ADD, RCX, Mem(RBP, 8 * st.tlb_word))
+    a.alu_rm(A.ADD, RCX, Mem(RBP, 8 * tlb_word))
     a.mov_rr(RDX, RAX)
     a.alu_ri(A.AND, RDX, -4096 | (size - 1))
-    a.alu_rm(A.CMP, RDX, Mem(RCX, st.tlb_off + (TAG_WRITE if write else TAG_READ)))
+    a.alu_rm(A.CMP, RDX, Mem(RCX, tlb_off + (TAG_WRITE if write else TAG_READ)))
     a.buf += b"\x0F\x85\0\0\0\0"  # jne to the slow path
     fixup = len(a.buf)
-    a.alu_rm(A.ADD, RAX, Mem(RCX, st.tlb_off + ADDEND))
+    a.alu_rm(A.ADD, RAX, Mem(RCX, tlb_off + ADDEND))
     if write:
         a.store(Mem(RAX, 0), reg, size)
     else:
         a.load(reg, Mem(RAX, 0), size, signed)
-    seq = _FAST_PATHS[key] = (bytes(a.buf), fixup)
-    return seq
+    fast = bytes(a.buf)
+    a = A.Assembler()
+    if write:
+        a.mov_rr(RCX, reg)
+    a.buf.append(0xE8)  # call rel32 to the thunk
+    before = bytes(a.buf)
+    a = A.Assembler()
+    a.alu_ri(A.CMP, Mem(RBP, 8 * raised), 0)  # did the slow path raise a guest exception?
+    a.buf += b"\x0F\x85"  # jne to the block's raised exit
+    check = bytes(a.buf)
+    a = A.Assembler()
+    if not write and reg != RAX:
+        a.mov_rr(reg, RAX)
+    a.buf.append(0xE9)  # jmp back
+    thunk = ("st", size, 0) if write else ("ld", size, int(signed) if size < 8 else 0)
+    shape = _SHAPES[key] = (fast, fixup, before, check, bytes(a.buf), thunk)
+    return shape
 
 
 def _access(cg, size: int, write: bool, reg: int, signed: bool) -> None:
     """rax = va: the fast path of a load into reg or a store of reg, and its slow path
     to emit at the end of the block."""
     st = cg.t.system
-    key = (size, write, reg, signed, st.tlb_mask, st.tlb_word, st.tlb_off)
-    seq = _FAST_PATHS.get(key)
-    if seq is None:
-        seq = _fast_path(key, st)
+    key = (size, write, reg, signed, st.tlb_mask, st.tlb_word, st.tlb_off,
+           cg.t.env.helper_raised)
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _shape(key)
     buf = cg.a.buf
-    miss = len(buf) + seq[1]
-    buf += seq[0]
-    cg.slow_paths.append((miss, len(buf), write, reg, size, signed, cg.cur_pc))
+    miss = len(buf) + shape[1]
+    buf += shape[0]
+    cg.slow_paths.append((miss, len(buf), shape, cg.cur_pc))
 
 
 def gen_ld(cg, op: Op, i: int) -> None:
@@ -126,33 +146,6 @@ def gen_st(cg, op: Op, i: int) -> None:
     cg.release_dead(op, i)
 
 
-# The slow paths' fixed parts by (store, register, size, signed, helper_raised word):
-# (bytes before the call's rel32, bytes after it up to the exit branch's rel32,
-# bytes after that up to the jmp back's rel32). Between them: the thunk's address and
-# the branch to the block's raised exit, which depend on the block.
-_SLOW_PATHS: dict[tuple, tuple[bytes, bytes, bytes]] = {}
-_PC_STORES: dict[int, tuple[bytes, bytes]] = {}  # pc word offset -> its two store forms
-
-
-def _slow_path(key: tuple) -> tuple[bytes, bytes, bytes]:
-    write, reg, size, signed, raised = key
-    a = A.Assembler()
-    if write:
-        a.mov_rr(RCX, reg)
-    a.buf.append(0xE8)  # call rel32 to the thunk
-    before = bytes(a.buf)
-    a = A.Assembler()
-    a.alu_ri(A.CMP, Mem(RBP, 8 * raised), 0)  # did the slow path raise a guest exception?
-    a.buf += b"\x0F\x85"  # jne to the block's raised exit
-    check = bytes(a.buf)
-    a = A.Assembler()
-    if not write and reg != RAX:
-        a.mov_rr(reg, RAX)
-    a.buf.append(0xE9)  # jmp back
-    seq = _SLOW_PATHS[key] = (before, check, bytes(a.buf))
-    return seq
-
-
 def emit_slow_paths(cg) -> None:
     """The out-of-line TLB-miss paths: store the instruction's pc (where a guest
     exception is taken; nothing in a block reads the pc word before it leaves), call
@@ -164,7 +157,6 @@ def emit_slow_paths(cg) -> None:
     buf = a.buf
     pack_into = struct.pack_into
     thunks = cg.t.system.thunks
-    raised = cg.t.env.helper_raised
     pc_disp = 8 * cg.t.env.pc
     relocs = cg.out.relocs
     code_at = cg.t.at
@@ -175,11 +167,7 @@ def emit_slow_paths(cg) -> None:
                                            a._encoding(b"\x89", RDX, Mem(RBP, pc_disp)))
     store_imm, store_rdx = pc_stores
     exits = []
-    for miss, back, write, reg, size, signed, pc in cg.slow_paths:
-        key = (write, reg, size, signed, raised)
-        seq = _SLOW_PATHS.get(key)
-        if seq is None:
-            seq = _slow_path(key)
+    for miss, back, shape, pc in cg.slow_paths:
         pack_into("<i", buf, miss - 4, len(buf) - miss)
         if pc < (1 << 31) or pc >= MASK + 1 - (1 << 31):
             buf += store_imm
@@ -191,15 +179,15 @@ def emit_slow_paths(cg) -> None:
         else:
             a.mov_ri(RDX, pc)
             buf += store_rdx
-        buf += seq[0]
-        thunk = thunks[("st", size, 0) if write else ("ld", size, signed if size < 8 else 0)]
+        buf += shape[2]
+        thunk = thunks[shape[5]]
         at = len(buf)
         relocs.append((RELOC_REL32, at, (thunk, 4)))
         buf += _pack_i32(thunk - (code_at + at + 4))
-        buf += seq[1]
+        buf += shape[3]
         buf += b"\0\0\0\0"
         exits.append(len(buf))
-        buf += seq[2]
+        buf += shape[4]
         buf += _pack_i32(back - (len(buf) + 4))
     at = len(buf)
     for f in exits:
