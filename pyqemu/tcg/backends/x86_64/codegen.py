@@ -205,22 +205,20 @@ class BlockCodegen:
         if t is not None and self.loc.get(t) == r:
             del self.loc[t]
 
-    def _slot_of(self, t: Temp) -> Mem:
+    def _slot_index(self, t: Temp) -> int:
+        """The local's spill slot (a new one on first use)."""
         s = self.slot.get(t)
         if s is None:
             s = self.slot[t] = self.n_slots
             self.n_slots += 1
             if s >= FRAME_SLOTS:
                 raise TranslationTooBig()
-        return Mem(RSP, 8 * s)
+        return s
 
     def _sync(self, t: Temp) -> None:
         """Make the local's slot current."""
         if t not in self.in_mem:
-            s = self.slot.get(t)
-            if s is None:
-                s = self._slot_of(t).disp >> 3
-            self.a.store64(RSP, 8 * s, self.loc[t])
+            self.a.store64(RSP, 8 * self._slot_index(t), self.loc[t])
             self.in_mem.add(t)
 
     def _load_temp(self, r: int, t: Temp) -> None:
