@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 
 from ....tcg.backends.x86_64 import asm as A
 from ....tcg.backends.x86_64 import codebuf as CB
@@ -153,6 +154,13 @@ class Core:
         self.a.movsxd(dst, RCX)
         self.a.shift_ri(A.SAR, dst, 20)
 
+    def imm_s(self) -> None:
+        """rdx = the S-type immediate: imm[11:5] = insn[31:25], imm[4:0] = insn[11:7]."""
+        self.sign_bit(RDX, 0)
+        self.a.shift_ri(A.SHL, RDX, 12)
+        self.or_bits(RDX, 25, 0x7F, 5)
+        self.or_bits(RDX, 7, 31, 0)
+
     def funct3(self) -> None:
         self.field(RAX, 12, 7)
 
@@ -230,6 +238,22 @@ class Core:
         a.jcc(A.CC_NE, miss)
         a.jmp_r(Mem(RAX, 16))
 
+    def split(self, prologue: Callable[[], None], labels: list[A.Label]) -> None:
+        """The entries of the current opcode, one per funct3: each decodes the operands
+        (prologue) and goes to its label (unsupported: no entry)."""
+        for f3, lab in enumerate(labels):
+            if lab is self.unsupported:
+                continue
+            self.table[f3 << 5 | self.opcode] = self.bind_new()
+            prologue()
+            self.a.jmp(lab)
+
+    def entry_for(self, funct3s: tuple[int, ...] = tuple(range(8))) -> None:
+        """One entry, here, of the current opcode for these funct3 values."""
+        lab = self.bind_new()
+        for f3 in funct3s:
+            self.table[f3 << 5 | self.opcode] = lab
+
     def retire(self) -> None:
         self.a.mov_rr(RBX, R12)
         self.a.jmp(self.next)
@@ -300,9 +324,12 @@ class Core:
         a.jcc(A.CC_NE, compressed)
         a.load(RCX, insn, 4)
         a.lea(R12, Mem(RBX, 4))
+        # One dispatch on opcode[6:2] and funct3 together: (funct3 << 5) | opcode[6:2].
         dispatch32 = self.bind_new()
-        self.field(RAX, 2, 31)
-        self.dispatch(RAX, self.major)
+        self.field(RAX, 7, 0xE0)
+        self.field(RDX, 2, 31)
+        a.alu_rr(A.OR, RAX, RDX)
+        self.dispatch(RAX, self.table)
         a.bind(compressed)
         a.load(RCX, Mem(R11, CB.RVC_TABLE, RCX, 4), 4)
         a.test_rr(RCX, RCX)
@@ -351,7 +378,7 @@ class Core:
     # ------------------------------------------------------------ instruction groups
     def build(self) -> int:
         a = self.a
-        self.major = [self.unsupported] * 32
+        self.table = [self.unsupported] * 256  # (funct3 << 5) | opcode[6:2]
         entry = self.core()
         groups = [(0x00, self.load), (0x08, self.store), (0x04, self.op_imm),
                   (0x0B, self.amo), (0x06, self.op_imm32), (0x0C, self.op), (0x0E, self.op32),
@@ -363,7 +390,7 @@ class Core:
             groups += [(0x01, self.load_fp), (0x09, self.store_fp), (0x14, self.op_fp),
                        (0x1C, self.system)]
         for opcode, gen in groups:
-            self.major[opcode] = self.bind_new()
+            self.opcode = opcode
             gen()
         a.nop_to_align(4)
         for disp_at, entries in self.tables:

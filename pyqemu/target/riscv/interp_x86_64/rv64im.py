@@ -24,14 +24,10 @@ from .core import I_SYSCALL, Core
 class IntegerOps(Core):
     def load(self) -> None:
         a = self.a
-        self.rd()
-        self.reg(RSI, 15)
-        self.imm_i()
-        self.funct3()
         forms = [(1, True), (2, True), (4, True), (8, False), (1, False), (2, False),
                  (4, False)]
         labels = [a.label() for _ in forms] + [self.unsupported]
-        self.dispatch(RAX, labels)
+        self.split(self._rd_rs1_imm, labels)
         for lab, (size, signed) in zip(labels, forms, strict=False):
             a.bind(lab)
             a.load(RAX, self.mem_offset(size, False), size, signed)
@@ -39,19 +35,23 @@ class IntegerOps(Core):
 
     def store(self) -> None:
         a = self.a
-        self.reg(RSI, 15)
-        self.reg(R9, 20)
-        self.sign_bit(RDX, 0)
-        a.shift_ri(A.SHL, RDX, 12)  # imm[11:5] = insn[31:25], imm[4:0] = insn[11:7]
-        self.or_bits(RDX, 25, 0x7F, 5)
-        self.or_bits(RDX, 7, 31, 0)
-        self.funct3()
+
+        def operands() -> None:
+            self.reg(RSI, 15)
+            self.reg(R9, 20)
+            self.imm_s()
+
         labels = [a.label() for _ in range(4)] + [self.unsupported] * 4
-        self.dispatch(RAX, labels)
+        self.split(operands, labels)
         for lab, size in zip(labels, (1, 2, 4, 8), strict=False):
             a.bind(lab)
             a.store(self.mem_offset(size, True), R9, size)
             self.retire()
+
+    def _rd_rs1_imm(self) -> None:
+        self.rd()
+        self.reg(RSI, 15)
+        self.imm_i()
 
     def _setcc(self, cc: int) -> None:
         a = self.a
@@ -87,12 +87,8 @@ class IntegerOps(Core):
 
     def op_imm(self) -> None:
         a = self.a
-        self.rd()
-        self.reg(RSI, 15)
-        self.imm_i()
-        self.funct3()
         labels = [a.label() for _ in range(8)]
-        self.dispatch(RAX, labels)
+        self.split(self._rd_rs1_imm, labels)
         addi, slli, slti, sltiu, xori, sr, ori, andi = labels
         a.bind(addi)
         a.lea(RAX, Mem(RSI, 0, RDX, 1))
@@ -123,13 +119,9 @@ class IntegerOps(Core):
 
     def op_imm32(self) -> None:
         a = self.a
-        self.rd()
-        self.reg(RSI, 15)
-        self.imm_i()
-        self.funct3()
         labels = [a.label(), a.label()] + [self.unsupported] * 3 + [a.label()] + \
             [self.unsupported] * 2
-        self.dispatch(RAX, labels)
+        self.split(self._rd_rs1_imm, labels)
         addiw, slliw, sr = labels[0], labels[1], labels[5]
         a.bind(addiw)
         a.lea(RAX, Mem(RSI, 0, RDX, 1))
@@ -158,18 +150,22 @@ class IntegerOps(Core):
         self.reg(RDX, 20)
 
     def _funct7_split(self, groups: dict[int, list[A.Label]]) -> None:
-        """Dispatch on funct7 (from the listed values) then funct3."""
+        """The entries of a register-register opcode: per funct3, the operands, then
+        a comparison per funct7 value (of the listed ones) that has this funct3."""
         a = self.a
-        for f7, labels in groups.items():
-            nxt = a.label()
+        for f3 in range(8):
+            targets = [(f7, labels[f3]) for f7, labels in groups.items()
+                       if labels[f3] is not self.unsupported]
+            if not targets:
+                continue
+            self.entry_for((f3,))
+            self._rr_operands()
             a.mov_rr32(RDI, RCX)
             a.shift_ri(A.SHR, RDI, 25)
-            a.alu_ri(A.CMP, RDI, f7)
-            a.jcc(A.CC_NE, nxt)
-            self.funct3()
-            self.dispatch(RAX, labels)
-            a.bind(nxt)
-        a.jmp(self.unsupported)
+            for f7, lab in targets:
+                a.alu_ri(A.CMP, RDI, f7)
+                a.jcc(A.CC_E, lab)
+            a.jmp(self.unsupported)
 
     def op(self) -> None:
         a = self.a
@@ -301,6 +297,7 @@ class IntegerOps(Core):
 
     def lui(self) -> None:
         a = self.a
+        self.entry_for()
         self.rd()
         a.movsxd(RAX, RCX)
         a.alu_ri(A.AND, RAX, -4096)
@@ -308,6 +305,7 @@ class IntegerOps(Core):
 
     def auipc(self) -> None:
         a = self.a
+        self.entry_for()
         self.rd()
         a.movsxd(RAX, RCX)
         a.alu_ri(A.AND, RAX, -4096)
@@ -316,17 +314,20 @@ class IntegerOps(Core):
 
     def branch(self) -> None:
         a = self.a
-        self.reg(RSI, 15)
-        self.reg(RDX, 20)
-        # imm[12] = insn[31], imm[10:5] = insn[30:25], imm[4:1] = insn[11:8], imm[11] = insn[7]
-        self.sign_bit(R9, 12)
-        self.or_bits(R9, 25, 0x3F, 5)
-        self.or_bits(R9, 8, 0xF, 1)
-        self.or_bits(R9, 7, 1, 11)
-        self.funct3()
+
+        def operands() -> None:
+            self.reg(RSI, 15)
+            self.reg(RDX, 20)
+            # imm[12] = insn[31], imm[10:5] = insn[30:25], imm[4:1] = insn[11:8],
+            # imm[11] = insn[7]
+            self.sign_bit(R9, 12)
+            self.or_bits(R9, 25, 0x3F, 5)
+            self.or_bits(R9, 8, 0xF, 1)
+            self.or_bits(R9, 7, 1, 11)
+
         ccs = (A.CC_E, A.CC_NE, None, None, A.CC_L, A.CC_GE, A.CC_B, A.CC_AE)
         labels = [a.label() if cc is not None else self.unsupported for cc in ccs]
-        self.dispatch(RAX, labels)
+        self.split(operands, labels)
         for lab, cc in zip(labels, ccs, strict=True):
             if cc is None:
                 continue
@@ -337,6 +338,7 @@ class IntegerOps(Core):
 
     def jal(self) -> None:
         a = self.a
+        self.entry_for()
         self.rd()
         # imm[20] = insn[31], imm[10:1] = insn[30:21], imm[11] = insn[20], imm[19:12] as is
         self.sign_bit(R9, 20)
@@ -349,9 +351,7 @@ class IntegerOps(Core):
 
     def jalr(self) -> None:
         a = self.a
-        self.funct3()
-        a.test_rr(RAX, RAX)
-        a.jcc(A.CC_NE, self.unsupported)
+        self.entry_for((0,))
         self.rd()
         self.reg(RSI, 15)
         self.imm_i()
@@ -362,14 +362,12 @@ class IntegerOps(Core):
         a.jmp(self.new_block)
 
     def misc_mem(self) -> None:
-        a = self.a
-        self.funct3()
-        a.test_rr(RAX, RAX)
-        a.jcc(A.CC_NE, self.unsupported)  # fence.i and the rest: the translator's
+        self.entry_for((0,))  # fence.i and the rest: the translator's
         self.retire()  # fence: one hart at a time, in program order
 
     def system(self) -> None:
         a = self.a
+        self.entry_for((0,))
         a.alu_ri(A.CMP, RCX, 0x73)  # ecall; csr*, ebreak, wfi...: the translator's
         a.jcc(A.CC_NE, self.unsupported)
         a.mov_rr(RBX, R12)

@@ -23,12 +23,14 @@ class AtomicFpOps(Core):
     def load_fp(self) -> None:
         """flw (NaN-boxed: the upper 32 bits all ones) and fld; no FP state changes."""
         a = self.a
-        self.rd()
-        self.reg(RSI, 15)
-        self.imm_i()
-        self.funct3()
         flw, fld = a.label(), a.label()
-        self.dispatch(RAX, [self.unsupported] * 2 + [flw, fld] + [self.unsupported] * 4)
+
+        def operands() -> None:
+            self.rd()
+            self.reg(RSI, 15)
+            self.imm_i()
+
+        self.split(operands, [self.unsupported] * 2 + [flw, fld] + [self.unsupported] * 4)
         a.bind(flw)
         a.load(RAX, self.mem_offset(4, False), 4)
         a.mov_ri(RDX, BOX)
@@ -43,16 +45,15 @@ class AtomicFpOps(Core):
 
     def store_fp(self) -> None:
         a = self.a
-        self.reg(RSI, 15)
-        self.field(RAX, 20, 31)
-        a.load(R9, Mem(RBP, F0_OFF, RAX, 8))
-        self.sign_bit(RDX, 0)
-        a.shift_ri(A.SHL, RDX, 12)
-        self.or_bits(RDX, 25, 0x7F, 5)
-        self.or_bits(RDX, 7, 31, 0)
-        self.funct3()
         fsw, fsd = a.label(), a.label()
-        self.dispatch(RAX, [self.unsupported] * 2 + [fsw, fsd] + [self.unsupported] * 4)
+
+        def operands() -> None:
+            self.reg(RSI, 15)
+            self.field(RAX, 20, 31)
+            a.load(R9, Mem(RBP, F0_OFF, RAX, 8))
+            self.imm_s()
+
+        self.split(operands, [self.unsupported] * 2 + [fsw, fsd] + [self.unsupported] * 4)
         for lab, size in ((fsw, 4), (fsd, 8)):
             a.bind(lab)
             a.store(self.mem_offset(size, True), R9, size)
@@ -62,6 +63,7 @@ class AtomicFpOps(Core):
         """Only the moves between x and f registers (no rounding, no flags): fmv.x.w,
         fmv.w.x, fmv.x.d, fmv.d.x. funct7 | rs2 | funct3 must match exactly."""
         a = self.a
+        self.entry_for((0,))
         self.rd()
         self.field(RAX, 15, 31)
         a.mov_rr32(RDI, RCX)
@@ -91,13 +93,12 @@ class AtomicFpOps(Core):
         a time, so a read-modify-write is atomic; SC succeeds when the reservation is
         this address and memory still holds what LR loaded."""
         a = self.a
+        self.entry_for((2, 3))  # .w and .d
         self.rd()
         self.reg(RSI, 15)
         self.reg(R9, 20)
         self.funct3()
         a.alu_ri(A.SUB, RAX, 2)
-        a.alu_ri(A.CMP, RAX, 1)
-        a.jcc(A.CC_A, self.unsupported)  # neither .w nor .d
         a.mov_rr32(RDX, RCX)
         a.shift_ri(A.SHR, RDX, 27)
         a.alu_rr(A.ADD, RDX, RDX)
