@@ -59,6 +59,8 @@ INLINE_HELPERS = {**fp.INLINE, **divide.INLINE}
 
 
 _pack_exit = struct.Struct("<BIBi").pack
+_pack_mov_eax = struct.Struct("<BI").pack
+_pack_jmp = struct.Struct("<Bi").pack
 _IN_REG = [("r", r) for r in range(16)]  # operand() results for registers, made once
 _JCC_REL32 = [bytes((0x0F, 0x80 | cc, 0, 0, 0, 0)) for cc in range(16)]
 # Ops across which an address is not folded into a later access (the base may change).
@@ -426,22 +428,26 @@ class BlockCodegen:
             fixups.append(len(buf))
 
     def _emit_pc_exits(self, kind: int) -> None:
+        """The shared tail of this kind (first: the stubs jump back to it), then the
+        instructions' stubs."""
         stubs = [(pc, fixups) for (k, pc), fixups in self.pc_exits.items() if k == kind]
         if not stubs:
             return
         a = self.a
         buf = a.buf
         pack_into = struct.pack_into
-        tail = a.label()
+        tail = len(buf)
+        a.store64(RBP, 8 * self.t.env.pc, RAX)
+        self._exit_now(kind)
         for pc, fixups in stubs:
             at = len(buf)
             for f in fixups:
                 pack_into("<i", buf, f - 4, at - f)
-            a.mov_ri(RAX, pc)
-            a.jmp(tail)
-        a.bind(tail)
-        a.store64(RBP, 8 * self.t.env.pc, RAX)
-        self._exit_now(kind)
+            if pc < (1 << 32):
+                buf += _pack_mov_eax(0xB8, pc)  # mov eax, pc (zero-extends)
+            else:
+                a.mov_ri(RAX, pc)
+            buf += _pack_jmp(0xE9, tail - (len(buf) + 5))
 
     def _exit_now(self, kind: int) -> None:
         """mov eax, (tb_id << 8) | kind; jmp epilogue (both fields relocated)."""
