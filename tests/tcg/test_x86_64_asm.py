@@ -111,6 +111,13 @@ def test_memory_forms(m):
         assert dis(lambda a: a.store(m, r, 2)) == f"mov {mem_text(m, 'word')}, {REGS16[r]}"
         assert dis(lambda a: a.lea(r, m)) == f"lea {R[r]}, {mem_text(m, '')[5:]}"
         assert dis(lambda a: a.alu_rm(A.ADD, r, m)) == f"add {R[r]}, {mem_text(m)}"
+        if m.index is None:  # the [base + disp] shortcuts encode what the general forms do
+            for short, general in ((lambda a: a.load64(r, m.base, m.disp), lambda a: a.load(r, m)),
+                                   (lambda a: a.store64(m.base, m.disp, r), lambda a: a.store(m, r)),
+                                   (lambda a: a.lea64(r, m.base, m.disp), lambda a: a.lea(r, m)),
+                                   (lambda a: a.store_imm64(m.base, m.disp, -3),
+                                    lambda a: a.store_imm(m, -3))):
+                assert dis(short) == dis(general)
     for r in (A.RAX, A.RSI, A.RDI, A.RBX, A.R9):
         assert dis(lambda a: a.store(m, r, 1)) == f"mov {mem_text(m, 'byte')}, {REGS8[r]}"
     assert dis(lambda a: a.store_imm(m, -3)) == f"mov {mem_text(m)}, 0xfffffffffffffffd"
