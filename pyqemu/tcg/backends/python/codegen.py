@@ -461,6 +461,7 @@ class PythonCodegen(FloatShadows, GuestAccess):
         self.helpers[hname] = helper.func
         if helper.state:
             self.writeback()
+            self.fp_ok.clear()
             args.insert(0, "q")
         call = f"{hname}({', '.join(args)})"
         outs = op.outs
@@ -492,14 +493,19 @@ class PythonCodegen(FloatShadows, GuestAccess):
             n = op.name
             self.load_in_op = False
             self.drop_redefined()
+            folded = id(op) in self.folded  # an FP flags accrual emitted with its operation
             for t in op.outs:
                 if t.kind == Kind.GLOBAL:
                     self.written_so_far[t.index] = t
+                    if not folded:
+                        self.fp_ok_written(t.index)
                 if t in self.fval:
                     if t in op.ins:
                         self.materialize(t)
                     # Its float stays what a fault in this op publishes; dropped after.
                     self.redefining.add(t)
+            if folded:
+                continue
             if n == "insn_start":
                 self.flush_all()
                 self.cur_pc = op.aux[0]

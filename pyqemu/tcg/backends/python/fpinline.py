@@ -73,6 +73,9 @@ class FloatShadows:
         self._fo: tuple = ()
         self.redefining: set[Temp] = set()  # outputs of the current op that had floats
         self.accrue: dict[int, Temp] = {}  # id(call op) -> the fflags global it ORs into
+        self.accrual_ops: dict[int, Op] = {}  # id(call op) -> its OR, when that can move
+        self.folded: set[int] = set()  # id(or op) emitted with its call
+        self.fp_ok: dict[tuple[int, int], str] = {}  # (fflags, rm) -> fast-path test var
         self.float_loads: set[int] = set()  # id(ld op) whose value feeds FP arithmetic
         ops = self.ops
         self.op_index = 0
@@ -115,18 +118,42 @@ class FloatShadows:
         self.backedge_floats: set[int] | None = None
 
     def _accrual_target(self, i: int) -> Temp | None:
-        """The global the call's flags are ORed into right after it (``or G, G, fl``)."""
+        """The global the call's flags are ORed into right after it (``or G, G, fl``).
+        When nothing between reads or writes G and the flags have no other use, the OR
+        moves into the helper's branch (the fast path leaves G as it is)."""
         fl = self.ops[i].outs[1]
+        between = []
         for op in self.ops[i + 1:i + 6]:
             if op.name == "or" and fl in op.ins:
                 g = op.outs[0]
                 if g.kind == Kind.GLOBAL and g in op.ins:
+                    if self.uses.get(fl) == 1 and not any(g in o.ins or g in o.outs
+                                                          for o in between):
+                        self.accrual_ops[id(self.ops[i])] = op
                     return g
                 return None
             if fl in op.ins or op.name in ("brcond", "set_label", "call", "goto_tb",
                                            "exit_tb", "lookup_and_goto_ptr"):
                 return None
+            between.append(op)
         return None
+
+    def _fp_ok(self, g: Temp, rm: Temp, rm_text: str) -> str:
+        """The fast path's precondition: fflags holds NX and the rounding mode is RNE.
+        Kept in a variable while neither register changes (fp_ok_written)."""
+        rm_ok = "" if rm.kind == Kind.CONST else f" and not {rm_text}"
+        if rm.kind == Kind.LOCAL:
+            return f"{g.name} & 1{rm_ok}"
+        key = (g.index, rm.index if rm.kind == Kind.GLOBAL else -1)
+        var = self.fp_ok.get(key)
+        if var is None:
+            var = self.fp_ok[key] = f"fok{len(self.fp_ok) + 1}_{self.op_index}"
+            self.emit(f"{var} = {g.name} & 1{rm_ok}")
+        return var
+
+    def fp_ok_written(self, index: int) -> None:
+        if self.fp_ok:
+            self.fp_ok = {k: v for k, v in self.fp_ok.items() if index not in k}
 
     def _feeds_fp(self, i: int, t: Temp) -> bool:
         for op in self.ops[i + 1:i + 256]:
@@ -235,7 +262,7 @@ class FloatShadows:
         return canon(self.operand(t))
 
     def branch_floats(self) -> None:
-        self.fstack.append((dict(self.fval), set(self.fonly)))
+        self.fstack.append((dict(self.fval), set(self.fonly), dict(self.fp_ok)))
 
     def join_floats(self, reachable: bool) -> None:
         """At the label closing an "if" body (code still inside the body). After the
@@ -243,11 +270,12 @@ class FloatShadows:
         path ran, it holds the value), and the bits are valid if they are on both. A
         value held only as a float on one path and not shadowed on the other gets its
         bits back on that path: in the body, or in an "else" for the skipped path."""
-        sk_fval, sk_fonly = self.fstack.pop()
+        sk_fval, sk_fonly, sk_ok = self.fstack.pop()
         if not reachable:
-            self.fval, self.fonly = sk_fval, sk_fonly
+            self.fval, self.fonly, self.fp_ok = sk_fval, sk_fonly, sk_ok
             self._fo_changed()
             return
+        self.fp_ok = {k: v for k, v in sk_ok.items() if self.fp_ok.get(k) == v}
         fval = {t: n for t, n in self.fval.items() if sk_fval.get(t) == n}
         for t in sorted(self.fonly - fval.keys(), key=lambda t: t.name):
             self.settle(t)
@@ -336,12 +364,22 @@ class FloatShadows:
                 expr = f"({expr} if {fs[1]} else 0.0)"  # x / 0.0 raises in Python
             self.emit(f"{n} = {expr}")
             in_range = f"{TINY} < {n} <= {HUGE} or -{HUGE} <= {n} < -{TINY}"
-        rm_ok = "" if rm.kind == Kind.CONST else f" and not {rm_text}"
-        self.emit(f"if {g.name} & 1{rm_ok} and ({in_range}):")
-        self.emit(f"    {fl.name} = 0")
-        self.emit("else:")
+        ok = self._fp_ok(g, rm, rm_text)
+        acc = self.accrual_ops.get(id(op))
+        if acc is None:
+            self.emit(f"if {ok} and ({in_range}):")
+            self.emit(f"    {fl.name} = 0")
+            self.emit("else:")
+        else:
+            self.emit(f"if not ({ok} and ({in_range})):")
         self.emit(f"    {d.name}, {fl.name} = {hname}({', '.join(ints + [rm_text])})")
         self.emit(f"    {n} = {to_float(d.name)}")
+        if acc is not None:
+            self.folded.add(id(acc))
+            self.emit(f"    {g.name} = {g.name} | {fl.name}")
+            if ok.startswith("fok"):
+                rm_ok = "" if rm.kind == Kind.CONST else f" and not {rm_text}"
+                self.emit(f"    {ok} = {g.name} & 1{rm_ok}")
         self.forms.pop(fl, None)
         self.fval[d] = n
         self._set_shadow_only(d, n)
