@@ -18,10 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...ir import Kind, Op, Temp
+from ...ir import Kind, Op
 from ...optimize import COND_EVAL, FOLD
 
 MASK = (1 << 64) - 1
+_GLOBAL, _CONST = Kind.GLOBAL, Kind.CONST
+_FOLDS = FOLD
+_CONDS = COND_EVAL
 
 # Op codes of the prepared program (the commonest first: the loop tests them in order).
 (_FOLD2, _PC, _FOLD1, _LD, _ST, _BRCOND, _SETCOND, _MOVCOND, _CALL, _GOTO, _EXIT,
@@ -32,50 +35,66 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                      hmask: int, pc_index: int) -> Callable:
     """A block function that interprets ops. ns: the runtime names generated code
     uses (views m8.., s8.., ld_slow, st_slow, EXIT, LOOKUP)."""
-    # An operand is (1, state index) for a global, else (0, slot): locals and
-    # constants live in one list, constants preset.
-    slots: dict[object, int] = {}  # local Temp or ("const", value) -> slot
-
-    def arg(t: Temp) -> tuple[int, int]:
-        if t.kind == Kind.GLOBAL:
-            return 1, t.index
-        key = ("const", t.value) if t.kind == Kind.CONST else t
-        return 0, slots.setdefault(key, len(slots))
-
+    # An operand is one int: ~index (negative) for a global, else a slot of the list
+    # that holds locals and constants (constants preset). Preparing a block costs
+    # about what running it does (most blocks run a few times only): it is one pass
+    # with no per-operand calls.
+    slots: dict[object, int] = {}  # local Temp or constant value (as ("c", v)) -> slot
     labels: dict[int, int] = {}
     prog: list[tuple] = []
+    emit = prog.append
     for op in ops:
         n = op.name
+        if n == "insn_start":
+            emit((_PC, None, (), op.aux[0]))
+            continue
         if n == "set_label":
             labels[op.aux[0].id] = len(prog)
             continue
-        ins = tuple(arg(t) for t in op.ins)
-        outs = tuple(arg(t) for t in op.outs)
-        if n in FOLD:
-            prog.append((_FOLD2 if len(ins) == 2 else _FOLD1, outs[0], ins, FOLD[n]))
-        elif n == "setcond":
-            prog.append((_SETCOND, outs[0], ins, COND_EVAL[op.aux[0]]))
-        elif n == "movcond":
-            prog.append((_MOVCOND, outs[0], ins, COND_EVAL[op.aux[0]]))
-        elif n == "brcond":
-            prog.append((_BRCOND, op.aux[1].id, ins, COND_EVAL[op.aux[0]]))
+        ins = []
+        for t in op.ins:
+            k = t.kind
+            if k == _GLOBAL:
+                ins.append(~t.index)
+                continue
+            key = ("c", t.value) if k == _CONST else t
+            s = slots.get(key)
+            if s is None:
+                s = slots[key] = len(slots)
+            ins.append(s)
+        outs = []
+        for t in op.outs:
+            if t.kind == _GLOBAL:
+                outs.append(~t.index)
+                continue
+            s = slots.get(t)
+            if s is None:
+                s = slots[t] = len(slots)
+            outs.append(s)
+        fold = _FOLDS.get(n)
+        if fold is not None:
+            emit((_FOLD2 if len(ins) == 2 else _FOLD1, outs[0], ins, fold))
         elif n == "ld":
             mo = op.aux[0]
             view = ns[("s" if mo.signed else "m") + str(mo.size * 8)]
-            prog.append((_LD, outs[0], ins, (view, mo.size, int(mo.signed))))
+            emit((_LD, outs[0], ins, (view, mo.size, int(mo.signed))))
         elif n == "st":
             mo = op.aux[0]
-            prog.append((_ST, None, ins, (ns[f"m{mo.size * 8}"], mo.size)))
+            emit((_ST, None, ins, (ns[f"m{mo.size * 8}"], mo.size)))
+        elif n == "brcond":
+            emit((_BRCOND, op.aux[1].id, ins, _CONDS[op.aux[0]]))
+        elif n == "setcond":
+            emit((_SETCOND, outs[0], ins, _CONDS[op.aux[0]]))
+        elif n == "movcond":
+            emit((_MOVCOND, outs[0], ins, _CONDS[op.aux[0]]))
         elif n == "call":
-            prog.append((_CALL, outs, ins, op.aux[0]))
-        elif n == "insn_start":
-            prog.append((_PC, None, (), op.aux[0]))
+            emit((_CALL, outs, ins, op.aux[0]))
         elif n == "goto_tb":
-            prog.append((_GOTO, None, (), op.aux[0]))
+            emit((_GOTO, None, (), op.aux[0]))
         elif n == "exit_tb":
-            prog.append((_EXIT, None, (), int(op.aux[0])))
+            emit((_EXIT, None, (), int(op.aux[0])))
         elif n == "lookup_and_goto_ptr":
-            prog.append((_LOOKUP, None, (), None))
+            emit((_LOOKUP, None, (), None))
         else:
             raise NotImplementedError(n)
     # Branch targets as program indices (labels are forward: resolved after the pass).
@@ -97,27 +116,28 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                 code, out, ins, x = prog[i]
                 i += 1
                 if code == _FOLD2:
-                    (ka, va), (kb, vb) = ins
-                    res = x(q[va] if ka else r[va], q[vb] if kb else r[vb])
-                    ko, vo = out
-                    if ko:
-                        q[vo] = res
+                    a, b = ins
+                    res = x(q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b])
+                    if out < 0:
+                        q[~out] = res
                     else:
-                        r[vo] = res
+                        r[out] = res
                     continue
                 if code == _PC:
                     cur = x
                     continue
-                vals = [q[v] if k else r[v] for k, v in ins]
                 if code == _FOLD1:
-                    res = x(vals[0])
+                    a = ins[0]
+                    res = x(q[~a] if a < 0 else r[a])
                 elif code == _BRCOND:
-                    if x(vals[0], vals[1]):
+                    a, b = ins
+                    if x(q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]):
                         i = out
                     continue
                 elif code == _LD:
+                    a = ins[0]
                     view, size, signed = x
-                    h = (vals[0] - low) & hmask
+                    h = ((q[~a] if a < 0 else r[a]) - low) & hmask
                     if size == 1:
                         res = view[h]
                     elif h & (size - 1):
@@ -126,9 +146,10 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                         res = view[h >> (size.bit_length() - 1)]
                     res &= MASK
                 elif code == _ST:
+                    a, b = ins
                     view, size = x
-                    h = (vals[1] - low) & hmask
-                    v = vals[0] & ((1 << (size * 8)) - 1)
+                    h = ((q[~b] if b < 0 else r[b]) - low) & hmask
+                    v = (q[~a] if a < 0 else r[a]) & ((1 << (size * 8)) - 1)
                     if size == 1:
                         view[h] = v
                     elif h & (size - 1):
@@ -137,10 +158,16 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                         view[h >> (size.bit_length() - 1)] = v
                     continue
                 elif code == _SETCOND:
-                    res = 1 if x(vals[0], vals[1]) else 0
+                    a, b = ins
+                    res = 1 if x(q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]) else 0
                 elif code == _MOVCOND:
-                    res = vals[2] if x(vals[0], vals[1]) else vals[3]
+                    a, b, c, d = ins
+                    if x(q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]):
+                        res = q[~c] if c < 0 else r[c]
+                    else:
+                        res = q[~d] if d < 0 else r[d]
                 elif code == _CALL:
+                    vals = [q[~v] if v < 0 else r[v] for v in ins]
                     if x.state:
                         vals.insert(0, q)
                     res = x.func(*vals)
@@ -148,11 +175,11 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                         continue
                     if len(out) == 1:
                         res = (res,)
-                    for (k, v), val in zip(out, res, strict=True):
-                        if k:
-                            q[v] = val
+                    for o, val in zip(out, res, strict=True):
+                        if o < 0:
+                            q[~o] = val
                         else:
-                            r[v] = val
+                            r[o] = val
                     continue
                 elif code == _GOTO:
                     return jumps[x]
@@ -160,11 +187,10 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                     return exits[x]
                 else:
                     return lookup(q)
-                k, v = out
-                if k:
-                    q[v] = res
+                if out < 0:
+                    q[~out] = res
                 else:
-                    r[v] = res
+                    r[out] = res
         except BaseException:
             q[pc_index] = cur
             raise
