@@ -300,11 +300,9 @@ class Core:
         a.add16_mi(Mem(RDI, CB.INTERP_COUNTER_TABLE, RAX, 2), 0x10000 // TIER_UP)
         tier_up = a.label()
         a.jcc(A.CC_B, tier_up)  # the counter wrapped
-        # Fetch: the page must be one the loop checked as executable. Checking the page
-        # of pc + 2 also catches an instruction that could straddle two pages (the
-        # translator handles those, checking both).
+        # Fetch: the page must be one the loop checked as executable.
         a.bind(self.next)
-        a.lea(RAX, Mem(RBX, 2))
+        a.mov_rr(RAX, RBX)
         a.shift_ri(A.SHR, RAX, 12)
         a.alu_rr(A.CMP, RAX, R10)
         page_check = a.label()
@@ -322,6 +320,13 @@ class Core:
         a.alu_ri(A.CMP, RAX, 3)
         compressed = a.label()
         a.jcc(A.CC_NE, compressed)
+        # A 32-bit instruction in a page's last halfword straddles two pages: the
+        # translator handles it, checking both. (Only pc's page is known to be mapped
+        # by r15 in system mode: pages adjacent in virtual memory need not be in RAM.)
+        a.mov_rr32(RAX, RBX)
+        a.alu_ri(A.AND, RAX, 0xFFF)
+        a.alu_ri(A.CMP, RAX, 0xFFE)
+        a.jcc(A.CC_E, self.unsupported)
         a.load(RCX, insn, 4)
         a.lea(R12, Mem(RBX, 4))
         # One dispatch on opcode[6:2] and funct3 together: (funct3 << 5) | opcode[6:2].
@@ -337,10 +342,6 @@ class Core:
         a.lea(R12, Mem(RBX, 2))
         a.jmp(dispatch32)
         a.bind(page_check)
-        a.mov_rr(RDI, RBX)
-        a.shift_ri(A.SHR, RDI, 12)
-        a.alu_rr(A.CMP, RDI, RAX)
-        a.jcc(A.CC_NE, self.unsupported)  # pc is a page's last halfword
         a.mov_rr32(RDI, RAX)
         a.alu_ri(A.AND, RDI, PAGE_CACHE_MASK)
         page_miss = a.label()
