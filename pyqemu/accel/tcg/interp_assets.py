@@ -65,7 +65,7 @@ class InterpreterCode:
 def interpreter(at: int, epilogue: int, low: int,
                 system: interp.SystemLayout | None = None) -> InterpreterCode:
     layout = "user" if system is None else "-".join(str(v) for v in vars(system).values())
-    name = f"interp-{at}-{epilogue}-{low}-{layout}-{interp.TIER_UP}.bin"
+    name = f"interp-{at}-{epilogue}-{low}-{layout}-{interp.tier_up(system is not None)}.bin"
 
     def make() -> bytes:
         i = interp.Interpreter(at, epilogue, low, system)
@@ -74,3 +74,36 @@ def interpreter(at: int, epilogue: int, low: int,
     data = _derived(name, make, lambda d: len(d) > 8)
     entry, counted = struct.unpack_from("<II", data)
     return InterpreterCode(data[8:], entry, counted)
+
+
+class TierCounters:
+    """The interpreter's tier-up counters (16 bits each, indexed by pc) as the loop sees
+    them. A warm run arms the counters of the blocks an earlier run translated: their
+    next visit wraps the counter and asks for the block, which the loop then places
+    from the persistent cache instead of interpreting it up to the tier-up. Counters
+    are shared by pcs with the same index: a wrap of an armed counter at a pc with
+    nothing cached only resets it."""
+
+    def __init__(self, cb, system: bool) -> None:
+        from ...tcg.backends.x86_64 import codebuf as CB
+
+        base = CB.INTERP_COUNTER_TABLE
+        self.q16 = cb.rw[base:base + 2 * CB.INTERP_COUNTERS].cast("H")
+        self.mask = CB.INTERP_COUNTERS - 1
+        self.armed_value = 0x10000 - interp.counter_increment(system)
+        self.armed: set[int] = set()
+
+    def arm(self, pcs) -> None:
+        q16, mask, value, armed = self.q16, self.mask, self.armed_value, self.armed
+        for pc in pcs:
+            slot = (pc >> 1) & mask
+            q16[slot] = value
+            armed.add(slot)
+
+    def was_armed(self, pc: int) -> bool:
+        """Did pc's tier-up come from an armed counter? (It is disarmed now.)"""
+        slot = (pc >> 1) & self.mask
+        if slot in self.armed:
+            self.armed.discard(slot)
+            return True
+        return False

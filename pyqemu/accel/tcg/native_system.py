@@ -206,6 +206,7 @@ class NativeSystemCode:
         cb.place(code.code, at)
         cb.top = at + len(code.code)
         cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = interp_assets.rvc_table()
+        self.counters = interp_assets.TierCounters(cb, True)
         self.interp_counted = cb.exec_base + at + code.entry_counted
         return cb.exec_base + at + code.entry
 
@@ -240,6 +241,8 @@ class NativeSystemCode:
                 f"system:{type(machine).__name__}", *files)
         except OSError:
             return
+        if self.interp_host:  # the interpreter asks for these at their first visit
+            self.counters.arm(vpc for vpc, _, _ in self.persist.blocks)
 
     def save_translations(self) -> None:
         """At machine exit: keep this run's translations for the next one."""
@@ -779,6 +782,12 @@ class NativeHartRunner:
             if host:
                 return host
             kind = interp.I_UNSUPPORTED  # not RAM, or mapped in pieces: translate
+        if kind == interp.I_TIERUP and self.code.counters.was_armed(pc):
+            tb = self._existing(pc)  # placed from the persistent cache if it is there
+            if tb is None:
+                return self.code.interp_host  # another pc's armed counter: count on
+            self._set_jc(pc, tb)
+            return tb.host
         if kind == interp.I_TIERUP or kind == interp.I_UNSUPPORTED:
             tb = self.lookup(pc)
             self._set_jc(pc, tb)

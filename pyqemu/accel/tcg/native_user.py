@@ -166,6 +166,8 @@ class NativeUserEngine:
         cb.top = at + len(code.code)
         cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = interp_assets.rvc_table()
         cb.clear_interp_pages()
+        self.counters = interp_assets.TierCounters(cb, False)
+        self.armed_files: set[int] = set()
         self.interp_counted = cb.exec_base + at + code.entry_counted
         return cb.exec_base + at + code.entry
 
@@ -454,6 +456,12 @@ class NativeUserEngine:
         """The interpreter left with the exact pc in the state; returns where to go on
         (0: wherever the pc now is)."""
         pc = q[cs.PC]
+        if kind == interp.I_TIERUP and self.counters.was_armed(pc):
+            tb = self.tbs.get(pc) or self._warm(pc)
+            if tb is None:
+                return self.interp_host  # another pc's armed counter: count on
+            self.cb.set_jump_cache(pc, tb.host)
+            return tb.host
         if kind == interp.I_TIERUP or kind == interp.I_UNSUPPORTED:
             # Hot, or an instruction only the translator handles: translate from here.
             tb = self.lookup(pc)
@@ -479,6 +487,11 @@ class NativeUserEngine:
     def _allow_fetch(self, pc: int) -> None:
         """Let the interpreter fetch from pc's page, and from the rest of its executable
         mapping (up to the cache's size): one exit per mapping rather than per page."""
+        if self.persist is not None:
+            cache = self.persist.for_pc(pc)
+            if id(cache) not in self.armed_files:  # the file's blocks, first seen
+                self.armed_files.add(id(cache))
+                self.counters.arm(cache.blocks)
         page = pc >> PAGE_BITS
         first = last = page
         mm = getattr(self.process, "mm", None)

@@ -11,7 +11,9 @@ same CPU state buffer as translated blocks, and at every taken branch or jump:
   exact pc;
 * looks the target up in the jump cache and jumps into its translated block on a hit;
 * counts the target in a table of 16-bit counters indexed by pc; a counter that wraps
-  (after ``TIER_UP`` visits) asks the loop to translate the block there (tier-up).
+  (after ``tier_up()`` visits) asks the loop to translate the block there (tier-up).
+  A warm run arms the counters of blocks an earlier run translated, so that their
+  first visit asks for them (the loop then places them from the persistent cache).
 
 Compressed instructions are expanded through a 64 Ki-entry table (``rvc_table``) built
 from ``decode_rvc.expand_rvc``: every halfword's 32-bit equivalent, 0 for a reserved
@@ -26,8 +28,8 @@ cache of 256 checked page numbers lives in the data area, and a miss leaves for 
 translated code does (guest_base + offset, offset masked and compared with the limit).
 
 Registers (inside the prologue's frame; rbp, r13-r15 as for translated code):
-  r11 the code buffer's start as executed (data area, tables; read-only), rbx the pc, r12 the next pc,
-  rcx the instruction, r10 the last checked page, r8 rd, rsi/rdx operands, r9 the
+  r11 the code buffer's start as executed (data area, tables; read-only), rbx the pc,
+  r12 the next pc, rcx the instruction, r10 the last checked page, r8 rd, rsi/rdx operands, r9 the
   branch offset or store value; rax, rdi scratch.
 """
 
@@ -48,12 +50,15 @@ from .core import (
     TIER_UP,
     Asm,
     SystemLayout,
+    counter_increment,
+    tier_up,
 )
 from .rv64im import IntegerOps
 from .rva_fp import AtomicFpOps
 
 __all__ = ["COUNTER_MASK", "I_PAGE", "I_SYSCALL", "I_TIERUP", "I_UNSUPPORTED", "INTERP_ID",
-           "PAGE_CACHE_MASK", "TIER_UP", "Interpreter", "SystemLayout", "rvc_table"]
+           "PAGE_CACHE_MASK", "TIER_UP", "Interpreter", "SystemLayout", "counter_increment",
+           "rvc_table", "tier_up"]
 
 
 class _Builder(IntegerOps, AtomicFpOps):

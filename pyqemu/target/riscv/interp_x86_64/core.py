@@ -31,9 +31,24 @@ from ....tcg.backends.x86_64.asm import (
 from ....tcg.backends.x86_64.regs import EXIT_FAULT, EXIT_REQUEST
 from .. import cpu_state as cs
 
-# Visits of a branch target before its block is translated (1..65536; PYQEMU_TIER_UP
-# overrides it, for measurements).
-TIER_UP = min(max(int(os.environ.get("PYQEMU_TIER_UP", "256")), 1), 0x10000)
+# Visits of a branch target before its block is translated, in user and in system mode
+# (1..65536; PYQEMU_TIER_UP overrides both, for measurements). A Linux boot runs much
+# more code a few hundred times than a user program does: its translation cost weighs
+# more than the slower interpretation up to a higher threshold.
+TIER_UP = 256
+SYSTEM_TIER_UP = 1024
+
+
+def tier_up(system: bool) -> int:
+    forced = os.environ.get("PYQEMU_TIER_UP")
+    n = int(forced) if forced else SYSTEM_TIER_UP if system else TIER_UP
+    return min(max(n, 1), 0x10000)
+
+
+def counter_increment(system: bool) -> int:
+    """What a visit adds to its 16-bit counter: the counter wraps (the tier-up) after
+    tier_up(system) visits; a counter set to 0x10000 - this wraps at the next visit."""
+    return 0x10000 // tier_up(system)
 INTERP_ID = 0xFFFFFF  # the "tb_id" of interpreter exits: (INTERP_ID << 8) | kind
 I_TIERUP = 0x90  # translate the block at pc (hot, or found by a jump-cache collision)
 I_UNSUPPORTED = 0x91  # translate the block at pc: its first instruction is not ours
@@ -297,7 +312,8 @@ class Core:
         a.shift_ri(A.SHR, RAX, 1)
         a.alu_ri(A.AND, RAX, COUNTER_MASK)
         a.load(RDI, Mem(R11, CB.INTERP_RW_BASE))  # the executable mapping is read-only
-        a.add16_mi(Mem(RDI, CB.INTERP_COUNTER_TABLE, RAX, 2), 0x10000 // TIER_UP)
+        a.add16_mi(Mem(RDI, CB.INTERP_COUNTER_TABLE, RAX, 2),
+                   counter_increment(sy is not None))
         tier_up = a.label()
         a.jcc(A.CC_B, tier_up)  # the counter wrapped
         # Fetch: the page must be one the loop checked as executable.

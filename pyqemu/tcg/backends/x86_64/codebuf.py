@@ -34,7 +34,7 @@ FFLAGS_TABLE = FP_DATA + 32  # 64 bytes: MXCSR exception bits -> RISC-V fflags
 # tier-up counters, the compressed-instruction expansion table.
 INTERP_RW_BASE = FP_DATA + 128  # uint64: the writable mapping's address (counters)
 INTERP_PAGE_ENTRIES = 1024
-INTERP_COUNTERS = 4096
+INTERP_COUNTERS = 65536
 INTERP_PAGE_CACHE = FP_DATA + 4096  # INTERP_PAGE_ENTRIES x uint64 page number
 INTERP_COUNTER_TABLE = INTERP_PAGE_CACHE + 8 * INTERP_PAGE_ENTRIES  # uint16 each
 RVC_TABLE = INTERP_COUNTER_TABLE + 2 * INTERP_COUNTERS  # 65536 x uint32
