@@ -37,3 +37,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# Bytecode for every module, as a regular (non-editable) install would have: where
+# PYTHONDONTWRITEBYTECODE is set (CI images often set it), each start-up would compile
+# the modules it imports again, some tens of milliseconds. Only changed files are
+# compiled on later runs.
+.venv/bin/python -m compileall -q -j 0 pyqemu >/dev/null
