@@ -124,12 +124,13 @@ class Core:
         self.epilogue = epilogue
         self.tables: list[tuple[int, list[A.Label]]] = []  # (disp32 offset, entries)
         a = self.a
-        self.next = a.label()
         self.new_block = a.label()
-        self.wb = a.label()  # rax -> x[rd], then the next instruction
         self.unsupported = a.label()
         self.fault = a.label()
-        self.taken = a.label()
+        self.request = a.label()
+        self.tier_up = a.label()
+        self.page_check = a.label()
+        self.fetch = a.label()
 
     # ------------------------------------------------------------ small pieces
     def dispatch(self, idx: int, entries: list[A.Label]) -> None:
@@ -269,9 +270,91 @@ class Core:
         for f3 in funct3s:
             self.table[f3 << 5 | self.opcode] = lab
 
+    # Threaded code: every handler ends with its own copy of the block start or of the
+    # fetch and dispatch, so that each indirect jump predicts from its own history (one
+    # shared dispatch is mispredicted most of the time).
+    def block_start(self, count: A.Label | None = None) -> None:
+        """A block starts at rbx (a taken branch or jump): leave on the exit request,
+        enter its translation if the jump cache has one, count a visit (tier-up), then
+        fetch and dispatch."""
+        a = self.a
+        sy = self.sys
+        if sy is None:
+            a.cmp16_mi(Mem(R11, CB.EXIT_FLAG), 0)
+        else:
+            a.alu_ri(A.CMP, Mem(RBP, 8 * sy.exit_word), 0)
+        a.jcc(A.CC_NE, self.request)
+        count = count or a.label()
+        self.jump_cache_lookup(count)
+        a.bind(count)
+        a.mov_rr32(RAX, RBX)
+        a.shift_ri(A.SHR, RAX, 1)
+        a.alu_ri(A.AND, RAX, COUNTER_MASK)
+        a.load(RDI, Mem(R11, CB.INTERP_RW_BASE))  # the executable mapping is read-only
+        a.add16_mi(Mem(RDI, CB.INTERP_COUNTER_TABLE, RAX, 2),
+                   counter_increment(sy is not None))
+        a.jcc(A.CC_B, self.tier_up)  # the counter wrapped
+        self.fetch_and_dispatch()
+
+    def fetch_and_dispatch(self) -> None:
+        """Fetch the instruction at rbx from a page the loop checked as executable,
+        expand it if compressed, and jump to its handler; r12 = the next pc."""
+        a = self.a
+        shared = self.fetch.pos is None  # the first copy is the one page checks return to
+        a.mov_rr(RAX, RBX)
+        a.shift_ri(A.SHR, RAX, 12)
+        a.alu_rr(A.CMP, RAX, R10)
+        a.jcc(A.CC_NE, self.page_check)
+        if shared:
+            a.bind(self.fetch)
+        if self.sys is None:
+            a.lea(RDI, Mem(RBX, -self.low))
+            a.alu_rr(A.AND, RDI, R14)
+            insn = Mem(R15, 0, RDI, 1)
+        else:
+            insn = Mem(R15, 0, RBX, 1)  # r15: host address minus virtual, for this page
+        a.load(RCX, insn, 2)
+        a.mov_rr32(RAX, RCX)
+        a.alu_ri(A.AND, RAX, 3)
+        a.alu_ri(A.CMP, RAX, 3)
+        full, dispatch = a.label(), a.label()
+        a.jcc(A.CC_E, full)
+        a.load(RCX, Mem(R11, CB.RVC_TABLE, RCX, 4), 4)  # compressed: its expansion
+        a.test_rr(RCX, RCX)
+        a.jcc(A.CC_E, self.unsupported)
+        a.lea(R12, Mem(RBX, 2))
+        a.jmp(dispatch)
+        a.bind(full)
+        # A 32-bit instruction in a page's last halfword straddles two pages: the
+        # translator handles it, checking both. (Only pc's page is known to be mapped
+        # by r15 in system mode: pages adjacent in virtual memory need not be in RAM.)
+        a.mov_rr32(RAX, RBX)
+        a.alu_ri(A.AND, RAX, 0xFFF)
+        a.alu_ri(A.CMP, RAX, 0xFFE)
+        a.jcc(A.CC_E, self.unsupported)
+        a.load(RCX, insn, 4)
+        a.lea(R12, Mem(RBX, 4))
+        # One dispatch on opcode[6:2] and funct3 together: (funct3 << 5) | opcode[6:2].
+        a.bind(dispatch)
+        self.field(RAX, 7, 0xE0)
+        self.field(RDX, 2, 31)
+        a.alu_rr(A.OR, RAX, RDX)
+        self.dispatch(RAX, self.table)
+
+    def write_back(self) -> None:
+        """x[rd] = rax (x0 is written like any register and cleared again); go on."""
+        a = self.a
+        a.store(Mem(RBP, 0, R8, 8), RAX)
+        a.store_imm(Mem(RBP, 0), 0)
+        self.retire()
+
     def retire(self) -> None:
         self.a.mov_rr(RBX, R12)
-        self.a.jmp(self.next)
+        self.fetch_and_dispatch()
+
+    def branch_taken(self) -> None:
+        self.a.alu_rr(A.ADD, RBX, R9)
+        self.block_start()
 
     def bind_new(self) -> A.Label:
         lab = self.a.label()
@@ -283,7 +366,6 @@ class Core:
         """Entry, block start, fetch and decode; returns the entry's offset."""
         a = self.a
         sy = self.sys
-        request = a.label()
         count = a.label()
         entries = {}
         for then in (count, self.new_block):  # the second falls through to new_block
@@ -301,63 +383,8 @@ class Core:
         entry, self.entry_counted = entries[self.new_block], entries[count]
         # A block starts at rbx: the exit flag, the jump cache, the tier-up counter.
         a.bind(self.new_block)
-        if sy is None:
-            a.cmp16_mi(Mem(R11, CB.EXIT_FLAG), 0)
-        else:
-            a.alu_ri(A.CMP, Mem(RBP, 8 * sy.exit_word), 0)
-        a.jcc(A.CC_NE, request)
-        self.jump_cache_lookup(count)
-        a.bind(count)
-        a.mov_rr32(RAX, RBX)
-        a.shift_ri(A.SHR, RAX, 1)
-        a.alu_ri(A.AND, RAX, COUNTER_MASK)
-        a.load(RDI, Mem(R11, CB.INTERP_RW_BASE))  # the executable mapping is read-only
-        a.add16_mi(Mem(RDI, CB.INTERP_COUNTER_TABLE, RAX, 2),
-                   counter_increment(sy is not None))
-        tier_up = a.label()
-        a.jcc(A.CC_B, tier_up)  # the counter wrapped
-        # Fetch: the page must be one the loop checked as executable.
-        a.bind(self.next)
-        a.mov_rr(RAX, RBX)
-        a.shift_ri(A.SHR, RAX, 12)
-        a.alu_rr(A.CMP, RAX, R10)
-        page_check = a.label()
-        a.jcc(A.CC_NE, page_check)
-        fetch = self.bind_new()
-        if sy is None:
-            a.lea(RDI, Mem(RBX, -self.low))
-            a.alu_rr(A.AND, RDI, R14)
-            insn = Mem(R15, 0, RDI, 1)
-        else:
-            insn = Mem(R15, 0, RBX, 1)  # r15: host address minus virtual, for this page
-        a.load(RCX, insn, 2)
-        a.mov_rr32(RAX, RCX)
-        a.alu_ri(A.AND, RAX, 3)
-        a.alu_ri(A.CMP, RAX, 3)
-        compressed = a.label()
-        a.jcc(A.CC_NE, compressed)
-        # A 32-bit instruction in a page's last halfword straddles two pages: the
-        # translator handles it, checking both. (Only pc's page is known to be mapped
-        # by r15 in system mode: pages adjacent in virtual memory need not be in RAM.)
-        a.mov_rr32(RAX, RBX)
-        a.alu_ri(A.AND, RAX, 0xFFF)
-        a.alu_ri(A.CMP, RAX, 0xFFE)
-        a.jcc(A.CC_E, self.unsupported)
-        a.load(RCX, insn, 4)
-        a.lea(R12, Mem(RBX, 4))
-        # One dispatch on opcode[6:2] and funct3 together: (funct3 << 5) | opcode[6:2].
-        dispatch32 = self.bind_new()
-        self.field(RAX, 7, 0xE0)
-        self.field(RDX, 2, 31)
-        a.alu_rr(A.OR, RAX, RDX)
-        self.dispatch(RAX, self.table)
-        a.bind(compressed)
-        a.load(RCX, Mem(R11, CB.RVC_TABLE, RCX, 4), 4)
-        a.test_rr(RCX, RCX)
-        a.jcc(A.CC_E, self.unsupported)
-        a.lea(R12, Mem(RBX, 2))
-        a.jmp(dispatch32)
-        a.bind(page_check)
+        self.block_start(count)
+        a.bind(self.page_check)
         a.mov_rr32(RDI, RAX)
         a.alu_ri(A.AND, RDI, PAGE_CACHE_MASK)
         page_miss = a.label()
@@ -370,22 +397,14 @@ class Core:
             a.jcc(A.CC_NE, page_miss)
             a.load(R15, Mem(R13, 8, RDI, 1))
         a.mov_rr(R10, RAX)
-        a.jmp(fetch)
-        # Write-back: x0 is written like any register and cleared again.
-        a.bind(self.wb)
-        a.store(Mem(RBP, 0, R8, 8), RAX)
-        a.store_imm(Mem(RBP, 0), 0)
-        self.retire()
-        a.bind(self.taken)
-        a.alu_rr(A.ADD, RBX, R9)
-        a.jmp(self.new_block)
+        a.jmp(self.fetch)
         # An instruction for the translator: its block may exist already (translated
         # the first time the interpreter stopped here), else leave for it.
         a.bind(self.unsupported)
         to_translator = a.label()
         self.jump_cache_lookup(to_translator)
         # Exits.
-        for lab, kind in ((request, EXIT_REQUEST), (tier_up, I_TIERUP),
+        for lab, kind in ((self.request, EXIT_REQUEST), (self.tier_up, I_TIERUP),
                           (page_miss, I_PAGE), (to_translator, I_UNSUPPORTED),
                           (self.fault, EXIT_FAULT if sy is None else I_UNSUPPORTED)):
             a.bind(lab)
@@ -410,9 +429,13 @@ class Core:
             self.opcode = opcode
             gen()
         a.nop_to_align(4)
-        for disp_at, entries in self.tables:
-            struct.pack_into("<i", a.buf, disp_at, self.at + a.pos())
-            for lab in entries:
-                a.buf += struct.pack("<i", self.at + lab.pos)
+        placed: dict[int, int] = {}  # id(entries) -> the table's buffer offset
+        for disp_at, entries in self.tables:  # one copy of each table, however many uses
+            at = placed.get(id(entries))
+            if at is None:
+                at = placed[id(entries)] = self.at + a.pos()
+                for lab in entries:
+                    a.buf += struct.pack("<i", self.at + lab.pos)
+            struct.pack_into("<i", a.buf, disp_at, at)
         return entry
 

@@ -31,7 +31,7 @@ class IntegerOps(Core):
         for lab, (size, signed) in zip(labels, forms, strict=False):
             a.bind(lab)
             a.load(RAX, self.mem_offset(size, False), size, signed)
-            a.jmp(self.wb)
+            self.write_back()
 
     def store(self) -> None:
         a = self.a
@@ -58,13 +58,13 @@ class IntegerOps(Core):
         a.alu_rr(A.XOR, RAX, RAX, w=False)
         a.alu_rr(A.CMP, RSI, RDX)
         a.setcc(cc, RAX)
-        a.jmp(self.wb)
+        self.write_back()
 
     def _alu(self, op: int) -> None:
         a = self.a
         a.mov_rr(RAX, RSI)
         a.alu_rr(op, RAX, RDX)
-        a.jmp(self.wb)
+        self.write_back()
 
     def _shift(self, op: int, w32: bool = False) -> None:
         a = self.a
@@ -75,7 +75,7 @@ class IntegerOps(Core):
             a.movsxd(RAX, RAX)
         else:
             a.shift_cl(op, RAX)
-        a.jmp(self.wb)
+        self.write_back()
 
     def _require_top(self, shift: int, value: int, ok: A.Label) -> None:
         """Go to ok when insn >> shift == value (a funct6/funct7 check)."""
@@ -92,7 +92,7 @@ class IntegerOps(Core):
         addi, slli, slti, sltiu, xori, sr, ori, andi = labels
         a.bind(addi)
         a.lea(RAX, Mem(RSI, 0, RDX, 1))
-        a.jmp(self.wb)
+        self.write_back()
         a.bind(slti)
         self._setcc(A.CC_L)
         a.bind(sltiu)
@@ -126,7 +126,7 @@ class IntegerOps(Core):
         a.bind(addiw)
         a.lea(RAX, Mem(RSI, 0, RDX, 1))
         a.movsxd(RAX, RAX)
-        a.jmp(self.wb)
+        self.write_back()
         a.bind(slliw)
         ok = a.label()
         self._require_top(25, 0, ok)
@@ -177,7 +177,7 @@ class IntegerOps(Core):
         add, sll, slt, sltu, xor, srl, or_, and_ = base
         a.bind(add)
         a.lea(RAX, Mem(RSI, 0, RDX, 1))
-        a.jmp(self.wb)
+        self.write_back()
         for lab, op in ((xor, A.XOR), (or_, A.OR), (and_, A.AND), (alt[0], A.SUB)):
             a.bind(lab)
             self._alu(op)
@@ -196,13 +196,13 @@ class IntegerOps(Core):
         a.bind(mul)
         a.mov_rr(RAX, RSI)
         a.imul_rr(RAX, RDX)
-        a.jmp(self.wb)
+        self.write_back()
         for lab, signed in ((mulh, True), (mulhu, False)):
             a.bind(lab)
             a.mov_rr(RAX, RSI)
             a.mul_r(RDX, signed)
             a.mov_rr(RAX, RDX)
-            a.jmp(self.wb)
+            self.write_back()
         a.bind(mulhsu)  # signed x unsigned: the unsigned high half, less rs2 if rs1 < 0
         a.mov_rr(RAX, RSI)
         a.mov_rr(RDI, RDX)
@@ -213,7 +213,7 @@ class IntegerOps(Core):
         a.jcc(A.CC_NS, done)
         a.alu_rr(A.SUB, RAX, RDI)
         a.bind(done)
-        a.jmp(self.wb)
+        self.write_back()
         self._divide(div, rem, divu, remu, w32=False)
 
     def _divide(self, div: A.Label, rem: A.Label, divu: A.Label, remu: A.Label,
@@ -248,7 +248,7 @@ class IntegerOps(Core):
                     a.alu_rr(A.XOR, RAX, RAX, w=False)
                 else:
                     a.neg(RAX)
-                a.jmp(self.wb)
+                self.write_back()
                 a.bind(normal)
             if signed:
                 a.cqo()
@@ -266,7 +266,7 @@ class IntegerOps(Core):
             a.bind(done)
             if w32:
                 a.movsxd(RAX, RAX)
-            a.jmp(self.wb)
+            self.write_back()
 
     def op32(self) -> None:
         a = self.a
@@ -279,12 +279,12 @@ class IntegerOps(Core):
         a.bind(base[0])
         a.lea(RAX, Mem(RSI, 0, RDX, 1))
         a.movsxd(RAX, RAX)
-        a.jmp(self.wb)
+        self.write_back()
         a.bind(alt[0])
         a.mov_rr(RAX, RSI)
         a.alu_rr(A.SUB, RAX, RDX)
         a.movsxd(RAX, RAX)
-        a.jmp(self.wb)
+        self.write_back()
         for lab, op in ((base[1], A.SHL), (base[5], A.SHR), (alt[5], A.SAR)):
             a.bind(lab)
             self._shift(op, True)
@@ -292,7 +292,7 @@ class IntegerOps(Core):
         a.mov_rr(RAX, RSI)
         a.imul_rr(RAX, RDX)
         a.movsxd(RAX, RAX)
-        a.jmp(self.wb)
+        self.write_back()
         self._divide(mul[4], mul[6], mul[5], mul[7], w32=True)
 
     def lui(self) -> None:
@@ -301,7 +301,7 @@ class IntegerOps(Core):
         self.rd()
         a.movsxd(RAX, RCX)
         a.alu_ri(A.AND, RAX, -4096)
-        a.jmp(self.wb)
+        self.write_back()
 
     def auipc(self) -> None:
         a = self.a
@@ -310,7 +310,7 @@ class IntegerOps(Core):
         a.movsxd(RAX, RCX)
         a.alu_ri(A.AND, RAX, -4096)
         a.alu_rr(A.ADD, RAX, RBX)
-        a.jmp(self.wb)
+        self.write_back()
 
     def branch(self) -> None:
         a = self.a
@@ -333,8 +333,11 @@ class IntegerOps(Core):
                 continue
             a.bind(lab)
             a.alu_rr(A.CMP, RSI, RDX)
-            a.jcc(cc, self.taken)
+            taken = a.label()
+            a.jcc(cc, taken)
             self.retire()
+            a.bind(taken)
+            self.branch_taken()
 
     def jal(self) -> None:
         a = self.a
@@ -347,7 +350,7 @@ class IntegerOps(Core):
         self.or_bits(R9, 12, 0xFF, 12)
         a.store(Mem(RBP, 0, R8, 8), R12)
         a.store_imm(Mem(RBP, 0), 0)
-        a.jmp(self.taken)
+        self.branch_taken()
 
     def jalr(self) -> None:
         a = self.a
@@ -359,7 +362,7 @@ class IntegerOps(Core):
         a.alu_ri(A.AND, RBX, -2)
         a.store(Mem(RBP, 0, R8, 8), R12)
         a.store_imm(Mem(RBP, 0), 0)
-        a.jmp(self.new_block)
+        self.block_start()
 
     def misc_mem(self) -> None:
         self.entry_for((0,))  # fence.i and the rest: the translator's

@@ -77,7 +77,7 @@ class AtomicFpOps(Core):
                 a.load(RAX, Mem(RBP, F0_OFF, RAX, 8))
                 if gen == "x_w":
                     a.movsxd(RAX, RAX)
-                a.jmp(self.wb)
+                self.write_back()
             else:
                 a.load(RAX, Mem(RBP, 0, RAX, 8))
                 if gen == "w_x":
@@ -130,7 +130,7 @@ class AtomicFpOps(Core):
         a.load(RAX, self.mem_offset(size, False, indexed=False), size, size == 4)
         a.store(Mem(RBP, 8 * cs.LR_ADDR), RSI)
         a.store(Mem(RBP, 8 * cs.LR_VALUE), RAX)
-        a.jmp(self.wb)
+        self.write_back()
 
     def _sc(self, size: int) -> None:
         a = self.a
@@ -144,11 +144,11 @@ class AtomicFpOps(Core):
         a.store(m, R9, size)
         a.store_imm(Mem(RBP, 8 * cs.LR_ADDR), -1)  # RESERVATION_NONE
         a.alu_rr(A.XOR, RAX, RAX, w=False)
-        a.jmp(self.wb)
+        self.write_back()
         a.bind(fail)
         a.store_imm(Mem(RBP, 8 * cs.LR_ADDR), -1)
         a.mov_ri(RAX, 1)
-        a.jmp(self.wb)
+        self.write_back()
 
     def _amo_op(self, op: int | None, minmax: bool, size: int) -> None:
         """rax = old value (sign-extended for .w), memory = op(old, rs2)."""
@@ -169,5 +169,5 @@ class AtomicFpOps(Core):
             a.alu_rr(op, RDX, R9)
         a.store(m, RDX, size)
         a.mov_rr(RAX, RDI)
-        a.jmp(self.wb)
+        self.write_back()
 
