@@ -36,7 +36,7 @@ from .. import cpu_state as cs
 # more code a few hundred times than a user program does: its translation cost weighs
 # more than the slower interpretation up to a higher threshold.
 TIER_UP = 256
-SYSTEM_TIER_UP = 1024
+SYSTEM_TIER_UP = 4096
 
 
 def tier_up(system: bool) -> int:
