@@ -5,7 +5,7 @@
  * first page (c.addi a0, 1), which falls through to b1; the frame physically before b1
  * holds c.addi a0, 4 at that spot. Loop 2 runs a 32-bit addi that straddles 0x40002ffe..0x40003001,
  * and the frame physically after a2 holds other bytes than b2's. Fetching through the
- * wrong page's mapping, or through physical adjacency, changes the sums. 300 iterations,
+ * wrong page's mapping, or through physical adjacency, changes the sums. 5000 iterations,
  * so that interpreted and translated code (both tiers of the native backend) run them. */
 #include "common.inc"
     .equ VA, 0x40000000
@@ -55,19 +55,19 @@ map:
 s_entry:
     SATP_SV39 s0
     li a0, 0
-    li a1, 300
+    li a1, 5000
     lla s7, back1
     li t0, VA + 0x1000        /* in at b1: the first jump to 0x40000ffe comes from b1 */
     jr t0
 back1:
-    call puthex               /* 300 x 0x100 + 299 = 0x12d2b */
+    call puthex               /* 5000 x 0x100 + 4999 = 0x4e3387 */
     li a0, 0
-    li a1, 300
+    li a1, 5000
     lla s7, back2
     li t0, VA + 0x2ffe
     jr t0
 back2:
-    call puthex               /* 300 x 0x10 = 0x12c0 */
+    call puthex               /* 5000 x 0x10 = 0x13880 */
     li a0, 0
     j exit
     PUTC_FN
