@@ -42,3 +42,9 @@ fi
 # the modules it imports again, some tens of milliseconds. Only changed files are
 # compiled on later runs.
 .venv/bin/python -m compileall -q -j 0 pyqemu >/dev/null
+# The native backend's interpreter tier: its tables and code, derived from the source
+# like the bytecode above (pyqemu/accel/tcg/interp_assets.py), so a first run finds them.
+if [ "$(uname -m)" = x86_64 ]; then
+  .venv/bin/python -c "from pyqemu.accel.tcg.interp_assets import prebuild; prebuild()" ||
+    echo "setup: warning: the interpreter tier's tables were not prebuilt" >&2
+fi

@@ -2,9 +2,11 @@
 
 The compressed-instruction expansion table (256 KiB, 0.2 s to build from the decoder)
 and the interpreter's machine code (about 8 ms to assemble) depend only on pyqemu's own
-source, like a .pyc: they are kept beside the translation caches, under the same
-fingerprint of the translator's source (tb_persist.cache_dir), so an edit to the
-decoder or the interpreter makes new ones. Without a writable cache they are built in
+source, like bytecode: they are kept in the package's ``__pycache__`` directory, named
+with the fingerprint of the translator's source (tb_persist), so an edit to the decoder
+or the interpreter makes new ones. ``prebuild()`` makes them at install time
+(scripts/setup.sh), as the installer compiles the bytecode; where the package directory
+is not writable they go to the user's cache, and without either they are built in
 memory at every start. Both are position-independent within a code buffer: the
 interpreter's code addresses the buffer relative to itself.
 """
@@ -25,28 +27,71 @@ def _derived(name: str, make: Callable[[], bytes], valid: Callable[[bytes], bool
     data = _MEMO.get(name)
     if data is not None:
         return data
-    path = None
-    try:
-        path = os.path.join(tb_persist.cache_dir(), name)
-        with open(path, "rb") as f:
-            data = f.read()
-        if not valid(data):
-            data = None
-    except OSError:
+    paths = _places(name)
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if valid(data):
+            break
         data = None
     if data is None:
         data = make()
-        if path is not None:
+        for path in paths:  # the first place that can be written
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 tmp = f"{path}.{os.getpid()}"
                 with open(tmp, "wb") as f:
                     f.write(data)
                 os.replace(tmp, path)
+                _prune(os.path.dirname(path))
+                break
             except OSError:
-                pass
+                continue
     _MEMO[name] = data
     return data
+
+
+def _places(name: str) -> list[str]:
+    """Where a derived file may be: beside the bytecode, then in the user's cache."""
+    fp = tb_persist.fingerprint()
+    out = [os.path.join(os.path.dirname(os.path.abspath(interp.__file__)), "__pycache__",
+                        f"pyqemu-{fp}-{name}")]
+    try:
+        out.append(os.path.join(tb_persist.cache_dir(), name))
+    except OSError:
+        pass
+    return out
+
+
+def _prune(directory: str) -> None:
+    """Drop the derived files of other source versions (every edit makes new ones)."""
+    keep = f"pyqemu-{tb_persist.fingerprint()}-"
+    try:
+        for f in os.listdir(directory):
+            if f.startswith("pyqemu-") and not f.startswith(keep):
+                os.unlink(os.path.join(directory, f))
+    except OSError:
+        pass
+
+
+def prebuild() -> None:
+    """Build the RVC table and both interpreters (user and system mode layouts), as an
+    install step: a first run then finds them."""
+    rvc_table()
+    from ...linux_user.guest_memory import GuestMemory
+    from . import native_system, native_user
+
+    native_system.NativeSystemCode()
+
+    class _Nothing:
+        exe_path = None
+
+    mem = GuestMemory()
+    native_user.NativeUserEngine(mem, lambda pc: False, _Nothing(), _Nothing(),
+                                 tb_cache="off")
 
 
 def rvc_table() -> bytes:

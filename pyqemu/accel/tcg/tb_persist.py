@@ -42,6 +42,10 @@ _SOURCES = ("tcg/ir.py", "tcg/optimize.py", "tcg/backends/x86_64", "target/riscv
 _FINGERPRINT: list[str] = []
 
 
+def fingerprint() -> str:
+    return _fingerprint()
+
+
 def _fingerprint() -> str:
     """Identifies the translator and backend code that produced a cache (computed once
     per process: it stats every source file)."""
