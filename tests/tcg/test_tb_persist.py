@@ -193,3 +193,19 @@ def test_libraries_blocks_serve_another_program(tmp_path):
     assert s2["reused_tbs"] > 0.8 * s2["tbs"], s2
     caches = list((tmp_path / "pyqemu" / "tb").rglob("*.tbs"))
     assert len(caches) == 4  # two programs, ld.so, libc
+
+
+@pytest.mark.parametrize("interp", ["on", "off"])
+def test_fork_children_run_their_own_blocks(tmp_path, interp):
+    """A fork child gets a code buffer of its own; the blocks it places (from the
+    parent's cache, or translated) must be its own buffer's: a stale reference to the
+    parent's blocks once killed every child with SIGSEGV."""
+    src = Path(__file__).resolve().parents[1] / "guest" / "c" / "fork_exec_wait.c"
+    exe = tmp_path / "fork_exec_wait"
+    subprocess.run(["riscv64-linux-gnu-gcc", "-O2", "-o", str(exe), str(src)], check=True)
+    prefix = ("-L", "/usr/riscv64-linux-gnu")
+    want = subprocess.run(["qemu-riscv64", *prefix, str(exe)], capture_output=True,
+                          timeout=300, cwd=tmp_path)
+    for _ in range(2):  # an empty cache, then the first run's
+        r, _ = _run(exe, tmp_path, *prefix, interp=interp)
+        assert (r.stdout, r.returncode) == (want.stdout, want.returncode)

@@ -366,12 +366,12 @@ class NativeUserEngine:
         os_ = self.os
         consts = self.consts
         pending = self.helpers.pending
-        tbs = self.tbs
         host = 0
         while True:
             if not host:
                 pc = q[cs.PC]
-                tb = tbs.get(pc) or self._warm(pc)
+                # self.tbs, not a local: a fork child has a buffer and blocks of its own
+                tb = self.tbs.get(pc) or self._warm(pc)
                 if tb is not None:
                     host = tb.host
                 elif self.interp_host:
@@ -393,7 +393,7 @@ class NativeUserEngine:
                 tb = self.by_id[code >> regs.EXIT_SHIFT]
                 if kind < regs.EXIT_LOOKUP:
                     target = tb.targets[kind]
-                    nxt = tbs.get(target) or self._warm(target)
+                    nxt = self.tbs.get(target) or self._warm(target)
                     if nxt is None and self.interp_host:
                         q[cs.PC] = target  # cold: the interpreter runs it (and counts it)
                         self._exit_to_interpreter(tb, kind, target)
@@ -404,7 +404,7 @@ class NativeUserEngine:
                     host = nxt.host
                 elif kind == regs.EXIT_LOOKUP:
                     pc = q[cs.PC]
-                    nxt = tbs.get(pc) or self._warm(pc)
+                    nxt = self.tbs.get(pc) or self._warm(pc)
                     if nxt is None and self.interp_host:
                         # Cold: the jump cache leads into the interpreter from now on
                         # (until the target is translated and takes the entry over).
