@@ -152,3 +152,44 @@ class TierCounters:
             self.armed.discard(slot)
             return True
         return False
+
+
+class Trampolines:
+    """Small pieces of code in the code buffer that enter the interpreter at one guest
+    pc: what a block's direct exit is patched to while its successor is not translated,
+    and (counted: entering past the interpreter's jump-cache lookup) what a jump-cache
+    entry leads to for a cold target of translated code's lookup. Flushed with the
+    buffer's blocks."""
+
+    def __init__(self, cb, entry: int, entry_counted: int) -> None:
+        self.cb = cb
+        self.entry = entry  # host addresses of the interpreter's entries
+        self.entry_counted = entry_counted
+        self.at: dict[tuple[int, bool], int] = {}  # (pc, counted) -> buffer offset
+
+    def clear(self) -> None:
+        self.at.clear()
+
+    def get(self, target: int, counted: bool) -> int:
+        """The buffer offset of the trampoline to target; 0 if the buffer is full (the
+        next block's placement flushes it)."""
+        off = self.at.get((target, counted))
+        if off is None:
+            cb = self.cb
+            at = (cb.top + 15) & ~15
+            entry = self.entry_counted if counted else self.entry
+            code = interp.trampoline(target, at, entry - cb.exec_base)
+            if at + len(code) > cb.size:
+                return 0
+            cb.place(code, at)
+            cb.top = at + len(code)
+            off = self.at[(target, counted)] = at
+        return off
+
+    def patch_exit(self, slot_at: int, target: int) -> None:
+        """Point the rel32 at buffer offset slot_at (a block's direct exit) to target's
+        trampoline."""
+        tramp = self.get(target, False)
+        if tramp:
+            self.cb.rw[slot_at:slot_at + 4] = (tramp - (slot_at + 4)).to_bytes(
+                4, "little", signed=True)

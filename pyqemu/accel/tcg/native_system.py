@@ -177,7 +177,6 @@ class NativeSystemCode:
         self.code_start = self.cb.top
         self.by_key: dict[tuple[int, int, int], NativeTB] = {}
         self.by_id: list[NativeTB] = []
-        self.trampolines: dict[tuple[int, bool], int] = {}  # (pc, counted) -> offset
         # Physical pages holding translated code, with a copy of their bytes (None for
         # ROM). Stores reach such a page through the slow path only, which adds it to
         # `written`, as do device writes; fence.i compares just those pages.
@@ -207,7 +206,8 @@ class NativeSystemCode:
         cb.top = at + len(code.code)
         cb.rw[CB.RVC_TABLE:CB.RVC_TABLE + 4 * 65536] = interp_assets.rvc_table()
         self.counters = interp_assets.TierCounters(cb, True)
-        self.interp_counted = cb.exec_base + at + code.entry_counted
+        self.trampolines = interp_assets.Trampolines(cb, cb.exec_base + at + code.entry,
+                                                     cb.exec_base + at + code.entry_counted)
         return cb.exec_base + at + code.entry
 
     # Helpers reach their hart through the state buffer they are called with.
@@ -253,7 +253,8 @@ class NativeSystemCode:
         self.generation += 1
         self.by_key.clear()
         self.by_id.clear()
-        self.trampolines.clear()
+        if self.interp_host:
+            self.trampolines.clear()
         self.code_pages.clear()
         with self.written_lock:
             self.written.clear()
@@ -371,27 +372,8 @@ class NativeSystemCode:
     def exit_to_interpreter(self, tb: NativeTB, slot: int, target: int) -> None:
         """Patch tb's direct exit to a trampoline into the interpreter at target (any
         page: the interpreter checks the mapping as it fetches)."""
-        if tb.generation != self.generation:
-            return
-        off = self.trampoline(target, False)
-        if off:
-            at = tb.off + tb.jump_slots[slot]
-            self.cb.rw[at:at + 4] = (off - (at + 4)).to_bytes(4, "little", signed=True)
-
-    def trampoline(self, target: int, counted: bool) -> int:
-        """The buffer offset of code entering the interpreter at target (counted: at the
-        entry for jump-cache entries, which skips the lookup); 0 if the buffer is full."""
-        off = self.trampolines.get((target, counted))
-        if off is None:
-            at = (self.cb.top + 15) & ~15
-            entry = self.interp_counted if counted else self.interp_host
-            code = interp.trampoline(target, at, entry - self.cb.exec_base)
-            if at + len(code) > self.cb.size:
-                return 0
-            self.cb.place(code, at)
-            self.cb.top = at + len(code)
-            off = self.trampolines[(target, counted)] = at
-        return off
+        if tb.generation == self.generation:
+            self.trampolines.patch_exit(tb.off + tb.jump_slots[slot], target)
 
     def note_ram_write(self, addr: int, n: int) -> None:
         """AddressSpace hook: a write into RAM other than a TLB fast-path store (a
@@ -727,7 +709,7 @@ class NativeHartRunner:
                     if nxt is None:
                         # Cold: the jump cache leads into the interpreter from now on
                         # (until the target is translated and takes the entry over).
-                        off = code.trampoline(vpc, True)
+                        off = code.trampolines.get(vpc, True)
                         if off:
                             self._set_jc_host(vpc, code.cb.exec_base + off, None)
                         host = interp_host

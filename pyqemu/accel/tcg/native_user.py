@@ -151,7 +151,6 @@ class NativeUserEngine:
         # The process's exit_request: byte 0 of the flag that every block entry tests.
         self.process.exit_request = self.flag[0:1]
         self.tbs: dict[int, NativeTB] = {}
-        self.trampolines: dict[tuple[int, bool], int] = {}  # (guest pc, counted) -> offset
         self.by_id: list[NativeTB] = []
         self.pages: dict[int, list[NativeTB]] = {}
         self.generation = 0
@@ -168,7 +167,8 @@ class NativeUserEngine:
         cb.clear_interp_pages()
         self.counters = interp_assets.TierCounters(cb, False)
         self.armed_files: set[int] = set()
-        self.interp_counted = cb.exec_base + at + code.entry_counted
+        self.trampolines = interp_assets.Trampolines(cb, cb.exec_base + at + code.entry,
+                                                     cb.exec_base + at + code.entry_counted)
         return cb.exec_base + at + code.entry
 
     def _after_fork_child(self) -> None:
@@ -185,7 +185,8 @@ class NativeUserEngine:
         """Drop every translation (the caller holds exec_lock)."""
         self.generation += 1
         self.tbs.clear()
-        self.trampolines.clear()
+        if self.use_interp:
+            self.trampolines.clear()
         self.by_id.clear()
         self.pages.clear()
         self.cb.reset(self.code_start)
@@ -293,28 +294,8 @@ class NativeUserEngine:
 
     def _exit_to_interpreter(self, tb: NativeTB, slot: int, target: int) -> None:
         """Patch tb's direct exit to a trampoline into the interpreter at target."""
-        if tb.generation != self.generation:
-            return
-        off = self._trampoline(target, False)
-        if off:
-            at = tb.off + tb.jump_slots[slot]
-            self.cb.rw[at:at + 4] = (off - (at + 4)).to_bytes(4, "little", signed=True)
-
-    def _trampoline(self, target: int, counted: bool) -> int:
-        """The buffer offset of code that enters the interpreter at target (counted: at
-        its entry for jump-cache entries, which skips the jump-cache lookup); 0 when the
-        buffer is full (the next block's placement flushes it)."""
-        off = self.trampolines.get((target, counted))
-        if off is None:
-            at = (self.cb.top + 15) & ~15
-            entry = self.interp_counted if counted else self.interp_host
-            code = interp.trampoline(target, at, entry - self.cb.exec_base)
-            if at + len(code) > self.cb.size:
-                return 0
-            self.cb.place(code, at)
-            self.cb.top = at + len(code)
-            off = self.trampolines[(target, counted)] = at
-        return off
+        if tb.generation == self.generation:
+            self.trampolines.patch_exit(tb.off + tb.jump_slots[slot], target)
 
     def invalidate_code(self, start: int, end: int) -> None:
         """Guest code in [start, end) may have changed (munmap, mprotect, a code write)."""
@@ -408,7 +389,7 @@ class NativeUserEngine:
                     if nxt is None and self.interp_host:
                         # Cold: the jump cache leads into the interpreter from now on
                         # (until the target is translated and takes the entry over).
-                        off = self._trampoline(pc, True)
+                        off = self.trampolines.get(pc, True)
                         if off:
                             self.cb.set_jump_cache(pc, self.cb.exec_base + off)
                         host = self.interp_host
