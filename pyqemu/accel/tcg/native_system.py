@@ -37,6 +37,7 @@ from ...tcg.backends.x86_64.softmmu import JC_FLAGS_SHIFT, emit_thunks
 from ...tcg.ir import ExitReason, Helper, TCGContext
 from ...tcg.optimize import optimize
 from . import system_exits as sx
+from .native_tlb import TLB_ENTRIES, NativeTLB, mode_index
 from .softmmu import FetchView, SoftMMU
 from .translate_common import PAGE_BITS, GuestFetchFault
 
@@ -45,105 +46,7 @@ ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74, sc
 EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD = 76, 77, 78, 79
 # The interpreter tier's words: the current data mode's TLB, the hart's fetch-page cache.
 INTERP_TLB_WORD, INTERP_FETCH_WORD = 107, 108
-TLB_ENTRIES = 4096
-FETCH_ENTRIES = interp.PAGE_CACHE_MASK + 1
-TLB_MODES = 16  # priv * 4 + SUM * 2 + MXR
 JC_ENTRIES = 65536
-
-
-def _mode_index(priv: int, sum_: bool, mxr: bool) -> int:
-    return priv * 4 + sum_ * 2 + mxr
-
-
-class NativeTLB:
-    """The direct-mapped TLBs of one hart, in memory generated code reads: 4096 entries
-    per mode (with 512, the kernel's working set during boot missed ~140k times)."""
-
-    def __init__(self, ram_host: int) -> None:
-        self.ram_host = ram_host  # host address of the fast RAM's first byte
-        self.buf = (ctypes.c_uint64 * (TLB_MODES * TLB_ENTRIES * 4))()
-        self.addr = ctypes.addressof(self.buf)
-        self.q = memoryview(self.buf).cast("B").cast("Q")
-        self.used: set[int] = set()  # modes filled since the last flush
-        self.local: list[int] = []  # entries filled from non-global mappings
-        ctypes.memset(self.addr, 0xFF, ctypes.sizeof(self.buf))  # odd tags match nothing
-        # The interpreter's fetch-page caches, one per privilege: {virtual page, host
-        # address - virtual address} pairs of pages it may fetch from without asking.
-        self.fetch = (ctypes.c_uint64 * (4 * 2 * FETCH_ENTRIES))()
-        self.fetch_q = memoryview(self.fetch).cast("B").cast("Q")
-        self.flush_fetch()
-
-    def fetch_cache(self, priv: int) -> int:
-        return ctypes.addressof(self.fetch) + priv * 16 * FETCH_ENTRIES
-
-    def allow_fetch(self, priv: int, vpage: int, addend: int, local: bool) -> None:
-        """local: a non-global mapping, forgotten at an address-space switch."""
-        e = 2 * (priv * FETCH_ENTRIES + (vpage & (FETCH_ENTRIES - 1)))
-        self.fetch_q[e + 1] = addend & 0xFFFFFFFFFFFFFFFF
-        self.fetch_q[e] = vpage
-        if local:
-            self.fetch_local.append(e)
-
-    def flush_fetch(self) -> None:
-        ctypes.memset(ctypes.addressof(self.fetch), 0xFF, ctypes.sizeof(self.fetch))
-        self.fetch_local: list[int] = []  # entries of non-global pages
-
-    def flush(self) -> None:
-        # Only the modes in use are cleared: a whole flush is 2 MiB of stores, and Linux
-        # flushes on every context switch.
-        size = TLB_ENTRIES * 32
-        for m in self.used:
-            ctypes.memset(self.addr + m * size, 0xFF, size)
-        self.used.clear()
-        self.local.clear()
-        self.flush_fetch()
-
-    def flush_local(self) -> None:
-        """An address-space switch: forget the entries of non-global mappings."""
-        q = self.q
-        for e in self.local:
-            q[e] = q[e + 1] = q[e + 3] = 1
-        self.local.clear()
-        fq = self.fetch_q
-        for e in self.fetch_local:  # the kernel's (global) pages stay
-            fq[e] = 0xFFFFFFFFFFFFFFFF
-        self.fetch_local.clear()
-
-    def unwrite(self, mode: tuple[int, bool, bool], vpn: int) -> None:
-        """Stores to page vpn in this mode take the slow path again."""
-        e = 4 * (_mode_index(*mode) * TLB_ENTRIES + (vpn & (TLB_ENTRIES - 1)))
-        if self.q[e + 1] == vpn << 12:
-            self.q[e + 1] = 1
-
-    def fill(self, mode: tuple[int, bool, bool], va: int, ram_off: int, write: bool,
-             local: bool = False) -> None:
-        page = va & ~(PAGE - 1)
-        m = _mode_index(*mode)
-        self.used.add(m)
-        e = 4 * (m * TLB_ENTRIES + ((va >> 12) & (TLB_ENTRIES - 1)))
-        q = self.q
-        if q[e + 3] != page:
-            q[e] = q[e + 1] = 1
-            q[e + 3] = page
-        q[e + 2] = (self.ram_host + ram_off - page) & 0xFFFFFFFFFFFFFFFF
-        q[e] = page
-        if write:
-            q[e + 1] = page
-        if local:
-            self.local.append(e)
-
-    def flush_page(self, va: int) -> None:
-        page = va & ~(PAGE - 1)
-        vpage = va >> PAGE_BITS
-        for priv in range(4):
-            e = 2 * (priv * FETCH_ENTRIES + (vpage & (FETCH_ENTRIES - 1)))
-            if self.fetch_q[e] == vpage:
-                self.fetch_q[e] = 0xFFFFFFFFFFFFFFFF
-        q = self.q
-        for m in range(TLB_MODES):
-            e = 4 * (m * TLB_ENTRIES + ((va >> 12) & (TLB_ENTRIES - 1)))
-            if q[e + 3] == page:
-                q[e] = q[e + 1] = q[e + 3] = 1
 
 
 class NativeTB:
@@ -278,7 +181,7 @@ class NativeSystemCode:
                 return tb
         tr.flags = flags
         dpriv = (flags >> 2) & 3
-        tlb_off = _mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
+        tlb_off = mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
             * TLB_ENTRIES * 32
         target = codegen.BlockTarget(
             tb_id=len(self.by_id), at=self.cb.top, exec_base=self.cb.exec_base,
@@ -556,7 +459,7 @@ class NativeHartRunner:
         q[JC_WORD] = ctypes.addressof(self.jc)
         q[TLB_WORD] = self.tlb.addr
         flags = self.flags
-        q[INTERP_TLB_WORD] = self.tlb.addr + _mode_index(
+        q[INTERP_TLB_WORD] = self.tlb.addr + mode_index(
             (flags >> 2) & 3, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) * TLB_ENTRIES * 32
         q[INTERP_FETCH_WORD] = self.tlb.fetch_cache(self.hart.q_priv())
 

@@ -34,6 +34,7 @@ _FORMAT = 2  # entries with packed relocations (codegen.pack_relocs)
 # its changes need not throw native caches away).
 _SOURCES = ("tcg/ir.py", "tcg/optimize.py", "tcg/backends/x86_64", "target/riscv",
             "accel/tcg/native_user.py", "accel/tcg/native_system.py",
+            "accel/tcg/native_tlb.py",
             "accel/tcg/softmmu.py", "accel/tcg/system_exits.py", "accel/tcg/tb_persist.py",
             "accel/tcg/interp_assets.py",
             "linux_user/guest_memory.py")
