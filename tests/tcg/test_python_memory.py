@@ -46,6 +46,11 @@ def _aligned(program):
     return out
 
 
+def _memop(size: int, signed: bool) -> MemOp:
+    # (RV64 has no sign-extending 64-bit load: a signed 8-byte MemOp is not generated.)
+    return MemOp(size, signed and size < 8)
+
+
 def build(program) -> TCGContext:
     g = {i: Temp(Kind.GLOBAL, i, f"x{i}") for i in range(N_REGS)}
     g[64] = Temp(Kind.GLOBAL, 64, "pc")
@@ -60,7 +65,7 @@ def build(program) -> TCGContext:
             _, b, off, size, signed, r = it
             addr = ctx.op2("add", g[b], ctx.const(off & MASK64)) if off else g[b]
             if name == "ld":
-                ctx.emit("ld", [g[r]], [addr], MemOp(size, signed))
+                ctx.emit("ld", [g[r]], [addr], _memop(size, signed))
             else:
                 ctx.emit("st", [], [g[r], addr], MemOp(size))
         elif name == "set":
@@ -94,7 +99,8 @@ def reference(program, regs, mem):
             _, b, off, size, signed, d = it
             h = r[b] + off - LOW
             if name == "ld":
-                r[d] = int.from_bytes(mem[h:h + size], "little", signed=signed) & MASK64
+                r[d] = int.from_bytes(mem[h:h + size], "little", signed=signed and size < 8) \
+                    & MASK64
             else:
                 mem[h:h + size] = (r[d] & ((1 << 8 * size) - 1)).to_bytes(size, "little")
         elif name == "set":
@@ -251,3 +257,79 @@ def test_a_helper_that_takes_the_state_ends_a_group():
         mem[8 * k] = k + 1
     got, src = run(ctx.ops, [0, LOW, 0, 0, 0, 0], mem)
     assert got[3:6] + got[:1] == [1, 2, 3, 4], src
+
+
+LOOP_DATA = (0, 3, 4)  # x5 counts the iterations
+loop_item = st.one_of(
+    st.tuples(st.just("ld"), st.sampled_from(BASES), st.sampled_from([-16, -8, 0, 8, 16, 24]),
+              st.sampled_from([1, 4, 8]), st.booleans(), st.sampled_from(LOOP_DATA)),
+    st.tuples(st.just("st"), st.sampled_from(BASES), st.sampled_from([-16, -8, 0, 8, 16, 24]),
+              st.sampled_from([1, 4, 8]), st.booleans(), st.sampled_from(LOOP_DATA)),
+    st.tuples(st.just("add"), st.sampled_from(BASES), st.sampled_from([-16, -8, 8, 24])),
+    st.tuples(st.just("set"), st.sampled_from(BASES), st.sampled_from([16, 64, 128])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(loop_item, min_size=1, max_size=10), st.lists(loop_item, max_size=4),
+       st.integers(1, 6),
+       st.tuples(st.sampled_from([16, 17, 64, 200]), st.sampled_from([24, 96, 100, 300])),
+       st.binary(min_size=MEM, max_size=MEM))
+# Moving down past the region's start: the base must give way to the general path.
+@example([("add", 1, -16), ("ld", 1, 0, 8, False, 3), ("ld", 1, 8, 8, False, 4)], [], 3,
+         (64, 96), bytes(MEM))
+# A register the loop sets otherwise (not stepped): no base before the loop.
+@example([("ld", 1, 0, 1, False, 3), ("set", 1, 128)], [], 2, (64, 96),
+         bytes(range(256)) * 2)
+# After the loop: the stepped register set otherwise (its base is dropped), then the
+# first accesses off a register never written (a new base, with a name of its own).
+@example([("ld", 1, 0, 8, False, 3), ("add", 1, 8)], [("set", 1, 16), ("ld", 1, 0, 8, False, 0),
+         ("ld", 2, 0, 8, False, 4), ("ld", 1, 8, 8, False, 3)], 2, (64, 96),
+         bytes(range(256)) * 2)
+def test_a_loop_moves_the_base_of_a_register_it_steps(program, tail, count, bases, mem):
+    """The items as a self-loop's body run count times (x5 counts down), then the tail
+    items once on the way out: registers stepped by constants keep a base made before
+    the loop."""
+    g = {i: Temp(Kind.GLOBAL, i, f"x{i}") for i in range(N_REGS)}
+    g[64] = Temp(Kind.GLOBAL, 64, "pc")
+    ctx = TCGContext(g)
+    ctx.emit("insn_start", [], [], PC, 4)
+    program = [(*it[:4], False, *it[5:]) if it[0] == "ld" else it for it in program]
+    body = build(program).ops[:-1]  # without its exit_tb
+    ctx.ops.extend(op for op in body if op.name != "insn_start")
+    ctx.op2("sub", g[5], ctx.const(1), g[5])
+    lab = ctx.new_label()
+    ctx.emit("brcond", [], [g[5], ctx.const(0)], Cond.EQ, lab)
+    ctx.emit("goto_tb", [], [], 0, PC)
+    ctx.emit("set_label", [], [], lab)
+    # (Unsigned loads only: a register loaded signed in the body and written back or
+    # stored after the loop's exit branch is mishandled by the form tracking, a bug
+    # older than base groups; see the report of the session that added this test.)
+    program, tail = ([(*it[:4], False, *it[5:]) if it[0] == "ld" else it for it in items]
+                     for items in (program, tail))
+    ctx.ops.extend(op for op in build(tail).ops[:-1] if op.name != "insn_start")
+    ctx.emit("goto_tb", [], [], 1, PC + 4)
+    regs = [7, LOW + bases[0], LOW + bases[1], 0, 0, count]
+    ref_regs, ref_mem = list(regs), bytearray(mem)
+    fault = False
+    try:
+        for _ in range(count):
+            for it in program:
+                if it[0] in ("ld", "st") and not 0 <= ref_regs[it[1]] + it[2] - LOW <= MEM - it[3]:
+                    raise IndexError
+                ref_regs = reference([it], ref_regs, ref_mem)
+        ref_regs[5] = 0
+        for it in tail:
+            if it[0] in ("ld", "st") and not 0 <= ref_regs[it[1]] + it[2] - LOW <= MEM - it[3]:
+                raise IndexError
+            ref_regs = reference([it], ref_regs, ref_mem)
+    except IndexError:
+        fault = True
+    got_mem = bytearray(mem)
+    if fault:
+        with pytest.raises(IndexError):
+            run(ctx.ops, regs, got_mem, codegen.BlockInfo(PC, 2, True))
+        return
+    got, src = run(ctx.ops, regs, got_mem, codegen.BlockInfo(PC, 2, True))
+    assert (got, got_mem) == (ref_regs, ref_mem), src
+

@@ -499,6 +499,7 @@ class PythonCodegen(FloatShadows, GuestAccess):
                     self.written_so_far[t.index] = t
                     if not folded:
                         self.fp_ok_written(t.index)
+                    self.induction_exit(t)
                 if t in self.fval:
                     if t in op.ins:
                         self.materialize(t)
@@ -606,6 +607,8 @@ class PythonCodegen(FloatShadows, GuestAccess):
                     t.kind == Kind.GLOBAL and t.index in self.invariant for t in e.reads):
                 e = self.hoist(e)
             self.define(op.outs[0], e)
+            if id(op) in self.induction_ops:
+                self.induction_written(op)
             if n == "mov" and op.ins[0] in self.fval:
                 d = op.outs[0]  # the same value, both forms
                 self.redefining.discard(d)

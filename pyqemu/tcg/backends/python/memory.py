@@ -135,12 +135,20 @@ class GuestAccess:
         # group's accesses take the general path)
         self.group_base: dict[int, str | None] = {}
         self.hoisted_bases: dict[tuple[int, int], str] = {}
+        self.n_loop_bases = 0  # (names stay unique when induction_exit drops some)
         self.head_bases: list[str] = []  # lines computing hoisted bases (before the loop)
         # Registers a self-loop never writes: one base per size, before the loop.
         # (Their address sums are not hoisted as loop invariants: the base replaces them.)
         self.invariant_base_min: dict[tuple[int, int], int] = {}
         self.based_addresses: set[Temp] = set()
-        if self.invariant:
+        # Induction registers of a self-loop (every write is "add R, R, c", c a small
+        # multiple of the access size): their base is made before the loop as well and
+        # moved by c / size at each write (to None if it would go below the region).
+        self.induction: dict[tuple[int, int], tuple[str, int]] = {}  # -> (var, min index)
+        self.induction_ops: dict[int, int] = {}  # id(op) -> its step
+        self.loop_end = len(self.ops)  # index of the last back-edge
+        steps = self._induction_steps() if self.self_loop and not self.info.softmmu else {}
+        if self.invariant or steps:
             floats = {g.index for g in self.entry_floats}
             for op in self.ops:
                 if id(op) not in self.base_plan:
@@ -148,9 +156,97 @@ class GuestAccess:
                 gid, off = self.base_plan[id(op)]
                 g = self.base_groups[gid]
                 key = (g.reg.index, g.size)
-                if g.reg.index in self.invariant and g.reg.index not in floats:
-                    self.invariant_base_min[key] = min(self.invariant_base_min.get(key, off), off)
+                if g.reg.index in floats:
+                    continue
+                if g.reg.index in self.invariant:
                     self.based_addresses.add(access_address(op))
+                elif g.reg.index not in steps or any(c % g.size for c in steps[g.reg.index]):
+                    continue
+                self.invariant_base_min[key] = min(self.invariant_base_min.get(key, off), off)
+        # An induction register's bases exist before the loop's first write to it.
+        self.induction_regs = {i for i, _ in self.invariant_base_min if i in steps}
+        for index, size in sorted(self.invariant_base_min):
+            if index in self.induction_regs:
+                self._loop_base(index, size)
+
+    def _loop_base(self, index: int, size: int) -> str:
+        """The base made before the loop for register index and size."""
+        key = (index, size)
+        var = self.hoisted_bases.get(key)
+        if var is None:
+            self.n_loop_bases += 1
+            var = self.hoisted_bases[key] = f"k{self.n_loop_bases}"
+            name = next(g.name for g in self.globals if g.index == index)
+            self.head_bases.append(self._base_check(var, name, size,
+                                                    self.invariant_base_min[key]))
+        return var
+
+    def _induction_steps(self) -> dict[int, list[int]]:
+        """Registers the loop only steps by small constants: index -> the steps. A step
+        is "add R, R, c", or "mov R, T" where T was set to R + c (R unchanged since, on
+        every path). Writes after the last back-edge are on the way out of the loop:
+        there the register's bases are dropped instead (induction_exit)."""
+        last = max(i for i, op in enumerate(self.ops)
+                   if op.name == "goto_tb" and op.aux[1] == self.info.pc)
+        self.loop_end = last
+        steps: dict[int, list[int]] = {}
+        bad: set[int] = set()
+        alias: dict[int, tuple[int, int, int]] = {}  # T -> (R, c, depth)
+        open_labels: list[int] = []
+        for op in self.ops[:last]:
+            n = op.name
+            if n == "call" and op.aux[0].state:
+                return {}
+            if n == "brcond":
+                open_labels.append(op.aux[1].id)
+            elif n == "set_label" and op.aux[0].id in open_labels:
+                while open_labels and open_labels[-1] == op.aux[0].id:
+                    open_labels.pop()
+                alias = {k: v for k, v in alias.items() if v[2] <= len(open_labels)}
+            for t in op.outs:
+                if t.kind != Kind.GLOBAL:
+                    continue
+                step = None
+                src = op.ins[0] if n in ("add", "mov") and op.ins else None
+                if n == "add" and src == t and op.ins[1].kind == Kind.CONST:
+                    step = _signed(op.ins[1].value)
+                elif n == "mov" and src is not None and src.kind == Kind.GLOBAL:
+                    a = alias.get(src.index)
+                    if a is not None and a[0] == t.index:
+                        step = a[1]
+                if step is not None and abs(step) < 2048:
+                    steps.setdefault(t.index, []).append(step)
+                    self.induction_ops[id(op)] = step
+                else:
+                    bad.add(t.index)
+                alias = {k: v for k, v in alias.items() if t.index not in (k, v[0])}
+                if n == "add" and src is not None and src.kind == Kind.GLOBAL and \
+                        src != t and op.ins[1].kind == Kind.CONST:
+                    alias[t.index] = (src.index, _signed(op.ins[1].value), len(open_labels))
+        return {i: v for i, v in steps.items() if i not in bad}
+
+    def induction_written(self, op: Op) -> None:
+        """After a step of an induction register: move its bases."""
+        r = op.outs[0]
+        c = self.induction_ops[id(op)]
+        for (index, size), var in self.hoisted_bases.items():
+            if index != r.index:
+                continue
+            m = c // size
+            if m >= 0:
+                self.emit(f"{var} = {plus_const(var, m)} if {var} is not None else None")
+            else:
+                kmin = -(self.invariant_base_min[(index, size)] // size)
+                self.emit(f"{var} = {plus_const(var, m)} if {var} is not None and "
+                          f"{var} >= {kmin - m} else None")
+
+    def induction_exit(self, t: Temp) -> None:
+        """A write of register t after the loop's last back-edge: its bases are not
+        kept up to date from here on (the code only runs on to an exit)."""
+        if t.index in self.induction_regs and self.op_index > self.loop_end:
+            for key in [k for k in self.hoisted_bases if k[0] == t.index]:
+                del self.hoisted_bases[key]
+                del self.invariant_base_min[key]
 
     def _base_check(self, var: str, reg: str, size: int, min_off: int) -> str:
         """``var = ...``: reg's index in the size's view, or None (not aligned, or an
@@ -171,12 +267,7 @@ class GuestAccess:
         gid, off = entry
         g = self.base_groups[gid]
         key = (g.reg.index, g.size)
-        var = self.hoisted_bases.get(key)
-        if var is None and key in self.invariant_base_min:
-            var = f"k{len(self.hoisted_bases) + 1}"
-            self.hoisted_bases[key] = var
-            self.head_bases.append(self._base_check(var, g.reg.name, g.size,
-                                                    self.invariant_base_min[key]))
+        var = self._loop_base(*key) if key in self.invariant_base_min else None
         if var is None:
             if gid not in self.group_base:
                 # The group's first access (in the text, as in execution: the plan ends
