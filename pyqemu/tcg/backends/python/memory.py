@@ -12,7 +12,9 @@ once ``k = (R - low) >> log2(s)``, or None unless ``R - low`` is aligned to s an
 general path (masked offset, byte-wise slow access) only when k is None. No mask is
 needed on the fast path: the index is not negative (checked) and an index past the
 view's end raises IndexError, the guest fault, as any address at or above the space's
-end must. A register a self-loop never writes gets its base once, before the loop.
+end must. A register a self-loop never writes gets its base once, before the loop;
+so does one the loop only steps by constants (a pointer walking an array), and each
+step moves the base by the same number of elements (to None below the region).
 
 plan_bases is the pre-pass that finds the groups, so that a base is only made where
 it pays and the generator makes it at the group's first access: a group ends when the
