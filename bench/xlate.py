@@ -47,6 +47,8 @@ def main() -> None:
         a.program = [str(build("sort")), "1"]
     pcs = block_pcs(a.program)
 
+    from stages import StageTimer
+
     from pyqemu.accel.tcg.native_user import NativeUserEngine
     from pyqemu.linux_user.process import Process
     from pyqemu.tcg.backends.x86_64 import codegen
@@ -57,42 +59,23 @@ def main() -> None:
     engine = NativeUserEngine(process.mem, process.mm.can_execute, process, process, None,
                               tb_cache="off")
     tr = engine.translator
-    best = [float("inf")] * 3
-    # The sum over blocks of each block's best time: on a busy machine nearly every
-    # whole run is disturbed somewhere, but each block is rarely disturbed every time.
-    block_best = [[float("inf")] * 3 for _ in pcs]
-    n_insns = 0
-    for _ in range(a.repeat):
-        spent = [0, 0, 0]
-        n_insns = 0
-        for k, pc in enumerate(pcs):
-            ctx = TCGContext(tr.globals)
-            t0 = time.perf_counter_ns()
-            n, _ = tr.translate(ctx, pc)
-            t1 = time.perf_counter_ns()
-            optimize(ctx)
-            t2 = time.perf_counter_ns()
-            try:
-                codegen.generate(ctx.ops, pc, engine._target(0, engine.cb.top))
-            except codegen.TranslationTooBig:
-                pass
-            t3 = time.perf_counter_ns()
-            spent[0] += t1 - t0
-            spent[1] += t2 - t1
-            spent[2] += t3 - t2
-            bb = block_best[k]
-            bb[0] = min(bb[0], t1 - t0)
-            bb[1] = min(bb[1], t2 - t1)
-            bb[2] = min(bb[2], t3 - t2)
-            n_insns += n
-        best = [min(b, s) for b, s in zip(best, spent, strict=True)]
-    us = [b / 1000 / n_insns for b in best]
-    bus = [sum(bb[s] for bb in block_best) / 1000 / n_insns for s in range(3)]
-    print(f"{len(pcs)} blocks, {n_insns} guest instructions, best of {a.repeat}")
-    print(f"us/insn: frontend {us[0]:.2f}  optimizer {us[1]:.2f}  codegen {us[2]:.2f}  "
-          f"total {sum(us):.2f}")
-    print(f"per-block best: frontend {bus[0]:.2f}  optimizer {bus[1]:.2f}  codegen {bus[2]:.2f}  "
-          f"total {sum(bus):.2f}")
+    timer = StageTimer()
+
+    def one(pc: int) -> tuple:
+        ctx = TCGContext(tr.globals)
+        t0 = time.perf_counter_ns()
+        n, _ = tr.translate(ctx, pc)
+        t1 = time.perf_counter_ns()
+        optimize(ctx)
+        t2 = time.perf_counter_ns()
+        try:
+            codegen.generate(ctx.ops, pc, engine._target(0, engine.cb.top))
+        except codegen.TranslationTooBig:
+            pass
+        return n, t0, t1, t2, time.perf_counter_ns()
+
+    timer.run(a.repeat, pcs, one)
+    timer.report(a.repeat)
     os._exit(0)  # the guest process never ran: nothing to tear down
 
 

@@ -93,6 +93,8 @@ def main() -> None:
     with open(RECORDING, "rb") as f:
         blocks = pickle.load(f)
 
+    from stages import StageTimer
+
     from pyqemu.accel.tcg import native_system as ns
     from pyqemu.target.riscv.translate import RiscvTranslator
     from pyqemu.tcg.backends.x86_64 import codegen
@@ -108,7 +110,7 @@ def main() -> None:
 
     def target(flags: int) -> codegen.BlockTarget:
         dpriv = (flags >> 2) & 3
-        tlb_off = ns._mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
+        tlb_off = ns.mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
             * ns.TLB_ENTRIES * 32
         return codegen.BlockTarget(
             tb_id=1, at=0x10000, exec_base=0x7F0000000000, exit_flag=0, jump_cache=64,
@@ -118,44 +120,26 @@ def main() -> None:
                                         ns.TLB_WORD, tlb_off, ns.TLB_ENTRIES - 1, thunks))
 
     targets = {flags: target(flags) for _, flags, _ in blocks}
-    best = [float("inf")] * 3
-    # The sum over blocks of each block's best time: on a busy machine nearly every
-    # whole run is disturbed somewhere, but each block is rarely disturbed every time.
-    block_best = [[float("inf")] * 3 for _ in blocks]
-    n_insns = 0
-    for _ in range(a.repeat):
-        spent = [0, 0, 0]
-        n_insns = 0
-        for k, (vpc, flags, data) in enumerate(blocks):
-            mem.start, mem.data = vpc, data
-            tr.flags = flags
-            ctx = TCGContext(tr.globals)
-            t0 = time.perf_counter_ns()
-            n, _ = tr.translate(ctx, vpc)
-            t1 = time.perf_counter_ns()
-            optimize(ctx)
-            t2 = time.perf_counter_ns()
-            try:
-                codegen.generate(ctx.ops, vpc, targets[flags])
-            except codegen.TranslationTooBig:
-                pass
-            t3 = time.perf_counter_ns()
-            spent[0] += t1 - t0
-            spent[1] += t2 - t1
-            spent[2] += t3 - t2
-            bb = block_best[k]
-            bb[0] = min(bb[0], t1 - t0)
-            bb[1] = min(bb[1], t2 - t1)
-            bb[2] = min(bb[2], t3 - t2)
-            n_insns += n
-        best = [min(b, s) for b, s in zip(best, spent, strict=True)]
-    us = [b / 1000 / n_insns for b in best]
-    bus = [sum(bb[s] for bb in block_best) / 1000 / n_insns for s in range(3)]
-    print(f"{len(blocks)} blocks, {n_insns} guest instructions, best of {a.repeat}")
-    print(f"us/insn: frontend {us[0]:.2f}  optimizer {us[1]:.2f}  codegen {us[2]:.2f}  "
-          f"total {sum(us):.2f}")
-    print(f"per-block best: frontend {bus[0]:.2f}  optimizer {bus[1]:.2f}  codegen {bus[2]:.2f}  "
-          f"total {sum(bus):.2f}")
+    timer = StageTimer()
+
+    def one(block: tuple) -> tuple:
+        vpc, flags, data = block
+        mem.start, mem.data = vpc, data
+        tr.flags = flags
+        ctx = TCGContext(tr.globals)
+        t0 = time.perf_counter_ns()
+        n, _ = tr.translate(ctx, vpc)
+        t1 = time.perf_counter_ns()
+        optimize(ctx)
+        t2 = time.perf_counter_ns()
+        try:
+            codegen.generate(ctx.ops, vpc, targets[flags])
+        except codegen.TranslationTooBig:
+            pass
+        return n, t0, t1, t2, time.perf_counter_ns()
+
+    timer.run(a.repeat, blocks, one)
+    timer.report(a.repeat)
 
 
 if __name__ == "__main__":
