@@ -3,9 +3,30 @@ frontend (decode and IR), optimizer, x86-64 code generation, best of N passes.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 STAGES = ("frontend", "optimizer", "codegen")
+
+
+def translate_timed(tr, pc: int, target) -> tuple:
+    """Translate the block at pc through the three stages: (guest instructions, t0, t1,
+    t2, t3), the times (ns) at the start and at the end of each stage."""
+    from pyqemu.tcg.backends.x86_64 import codegen
+    from pyqemu.tcg.ir import TCGContext
+    from pyqemu.tcg.optimize import optimize
+
+    ctx = TCGContext(tr.globals)
+    t0 = time.perf_counter_ns()
+    n, _ = tr.translate(ctx, pc)
+    t1 = time.perf_counter_ns()
+    optimize(ctx)
+    t2 = time.perf_counter_ns()
+    try:
+        codegen.generate(ctx.ops, pc, target)
+    except codegen.TranslationTooBig:
+        pass
+    return n, t0, t1, t2, time.perf_counter_ns()
 
 
 class StageTimer:

@@ -18,7 +18,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,13 +46,10 @@ def main() -> None:
         a.program = [str(build("sort")), "1"]
     pcs = block_pcs(a.program)
 
-    from stages import StageTimer
+    from stages import StageTimer, translate_timed
 
     from pyqemu.accel.tcg.native_user import NativeUserEngine
     from pyqemu.linux_user.process import Process
-    from pyqemu.tcg.backends.x86_64 import codegen
-    from pyqemu.tcg.ir import TCGContext
-    from pyqemu.tcg.optimize import optimize
 
     process, _ = Process.create(a.program[0], a.program, [], None, False, [])
     engine = NativeUserEngine(process.mem, process.mm.can_execute, process, process, None,
@@ -62,17 +58,7 @@ def main() -> None:
     timer = StageTimer()
 
     def one(pc: int) -> tuple:
-        ctx = TCGContext(tr.globals)
-        t0 = time.perf_counter_ns()
-        n, _ = tr.translate(ctx, pc)
-        t1 = time.perf_counter_ns()
-        optimize(ctx)
-        t2 = time.perf_counter_ns()
-        try:
-            codegen.generate(ctx.ops, pc, engine._target(0, engine.cb.top))
-        except codegen.TranslationTooBig:
-            pass
-        return n, t0, t1, t2, time.perf_counter_ns()
+        return translate_timed(tr, pc, engine._target(0, engine.cb.top))
 
     timer.run(a.repeat, pcs, one)
     timer.report(a.repeat)

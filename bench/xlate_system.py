@@ -19,7 +19,6 @@ import pickle
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,13 +92,11 @@ def main() -> None:
     with open(RECORDING, "rb") as f:
         blocks = pickle.load(f)
 
-    from stages import StageTimer
+    from stages import StageTimer, translate_timed
 
     from pyqemu.accel.tcg import native_system as ns
     from pyqemu.target.riscv.translate import RiscvTranslator
     from pyqemu.tcg.backends.x86_64 import codegen
-    from pyqemu.tcg.ir import TCGContext
-    from pyqemu.tcg.optimize import optimize
 
     mem = BlockBytes()
     tr = RiscvTranslator(mem, mem.can_execute)
@@ -126,17 +123,7 @@ def main() -> None:
         vpc, flags, data = block
         mem.start, mem.data = vpc, data
         tr.flags = flags
-        ctx = TCGContext(tr.globals)
-        t0 = time.perf_counter_ns()
-        n, _ = tr.translate(ctx, vpc)
-        t1 = time.perf_counter_ns()
-        optimize(ctx)
-        t2 = time.perf_counter_ns()
-        try:
-            codegen.generate(ctx.ops, vpc, targets[flags])
-        except codegen.TranslationTooBig:
-            pass
-        return n, t0, t1, t2, time.perf_counter_ns()
+        return translate_timed(tr, vpc, targets[flags])
 
     timer.run(a.repeat, blocks, one)
     timer.report(a.repeat)
