@@ -46,7 +46,13 @@ ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74, sc
 EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD = 76, 77, 78, 79
 # The interpreter tier's words: the current data mode's TLB, the hart's fetch-page cache.
 INTERP_TLB_WORD, INTERP_FETCH_WORD = 107, 108
+INTERP_VA_WORD = 109  # and 110: a TLB miss's address and tag (interp.I_TLB_READ)
 JC_ENTRIES = 65536
+# In a block's key, beside the TB flags: a block of one instruction made for the
+# interpreter (a CSR access, a TLB miss...), which a tier-up does not take for the
+# full block at that pc. Most such instructions sit in code that runs a few times:
+# translating only them costs a fraction of their whole block.
+SINGLE = 1 << 16
 
 
 class NativeTB:
@@ -103,7 +109,8 @@ class NativeSystemCode:
         layout = interp.SystemLayout(
             EXIT_WORD, JC_WORD, FLAGS_WORD, INTERP_TLB_WORD, INTERP_FETCH_WORD,
             JC_ENTRIES - 1, JC_FLAGS_SHIFT, TLB_ENTRIES - 1, backend_softmmu.TAG_READ,
-            backend_softmmu.TAG_WRITE, backend_softmmu.ADDEND, backend_softmmu.ENTRY_SHIFT)
+            backend_softmmu.TAG_WRITE, backend_softmmu.ADDEND, backend_softmmu.ENTRY_SHIFT,
+            INTERP_VA_WORD)
         code = interp_assets.interpreter(at, self.epilogue, 0, layout)
         cb.place(code.code, at)
         cb.top = at + len(code.code)
@@ -145,7 +152,7 @@ class NativeSystemCode:
         except OSError:
             return
         if self.interp_host:  # the interpreter asks for these at their first visit
-            self.counters.arm(vpc for vpc, _, _ in self.persist.blocks)
+            self.counters.arm(vpc for vpc, _, flags in self.persist.blocks if not flags & SINGLE)
 
     def save_translations(self) -> None:
         """At machine exit: keep this run's translations for the next one."""
@@ -167,15 +174,19 @@ class NativeSystemCode:
             r.flush_jump_cache()
 
     # ------------------------------------------------------------ translation
-    def build(self, r: NativeHartRunner, vpc: int, ppc: int, flags: int) -> NativeTB:
+    def build(self, r: NativeHartRunner, vpc: int, ppc: int, flags: int,
+              single: bool = False) -> NativeTB:
+        """Translate vpc's block; ``single``: just its first instruction, for the
+        interpreter, which leaves on an instruction it does not run (kept apart from
+        full blocks by SINGLE in the key's flags)."""
         t0 = time.perf_counter_ns()
         tr = r.translator
-        key = (vpc, ppc, flags)
+        key = (vpc, ppc, flags | SINGLE if single else flags)
         # Translations for the debugger (blocks ending at breakpoints, one-instruction
         # steps) are not the ones kept for later runs.
         persist = self.persist if not tr.breakpoints and tr.max_insns == MAX_INSNS else None
         if persist is not None:
-            tb = self.from_persistent(r, vpc, ppc, flags)
+            tb = self.from_persistent(r, *key)
             if tb is not None:
                 self.translate_ns += time.perf_counter_ns() - t0
                 return tb
@@ -190,6 +201,8 @@ class NativeSystemCode:
             system=codegen.SystemTarget(EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD, tlb_off,
                                         TLB_ENTRIES - 1, self.thunks))
         saved = tr.max_insns
+        if single:
+            tr.max_insns = 1
         try:
             while True:
                 ctx = TCGContext(tr.globals)
@@ -657,6 +670,16 @@ class NativeHartRunner:
             return None
         return tb
 
+    def _single(self, vpc: int) -> NativeTB:
+        """The one-instruction block at vpc (raises RiscvTrap on a fetch fault)."""
+        code = self.code
+        ppc = self.smmu.fetch_page(vpc)
+        tb = code.by_key.get((vpc, ppc, self.flags | SINGLE))
+        if tb is None or (tb.phys2 is not None
+                          and self.smmu.fetch_page(tb.end - 1) & ~(PAGE - 1) != tb.phys2):
+            tb = code.build(self, vpc, ppc, self.flags, single=True)
+        return tb
+
     def _interp_exit(self, kind: int) -> int:
         """The interpreter left with the exact pc; returns the host address to go on at
         (0: leave the step, for the exit request)."""
@@ -673,13 +696,31 @@ class NativeHartRunner:
                 return self.code.interp_host  # another pc's armed counter: count on
             self._set_jc(pc, tb)
             return tb.host
-        if kind == interp.I_TIERUP or kind == interp.I_UNSUPPORTED:
+        if kind == interp.I_TIERUP:
             tb = self.lookup(pc)
+            self._set_jc(pc, tb)
+            return tb.host
+        if kind == interp.I_TLB_READ or kind == interp.I_TLB_WRITE:
+            if self._tlb_fill(kind == interp.I_TLB_WRITE):
+                return self.code.interp_host  # the access hits now: run it again
+            kind = interp.I_UNSUPPORTED  # MMIO, misaligned, PMP: the slow path's
+        if kind == interp.I_UNSUPPORTED:
+            tb = self._existing(pc) or self._single(pc)
             self._set_jc(pc, tb)
             return tb.host
         if kind == regs.EXIT_REQUEST:
             return 0
         raise RuntimeError(f"native TCG: bad interpreter exit {kind:#x}")
+
+    def _tlb_fill(self, write: bool) -> bool:
+        """Fill the data TLB for the interpreter's access that missed it (a page fault
+        raises RiscvTrap at the exact pc); whether the access would hit now."""
+        q = self.q
+        va, tag = q[INTERP_VA_WORD], q[INTERP_VA_WORD + 1]
+        if tag != va & ~(PAGE - 1):
+            return False  # misaligned: never on the fast path
+        self.smmu.translate_data(va, write)
+        return self.tlb.hits(q[INTERP_TLB_WORD], va, write)
 
     def _allow_fetch(self, vpc: int) -> int:
         """Let the interpreter fetch from vpc's page when it is RAM, mapped whole, for the

@@ -81,6 +81,12 @@ class NativeTLB:
         if self.q[e + 1] == vpn << 12:
             self.q[e + 1] = 1
 
+    def hits(self, tlb: int, va: int, write: bool) -> bool:
+        """Whether an aligned access to va finds its page in the TLB at address tlb (one
+        mode's table), as the fast path compares it."""
+        e = (tlb - self.addr) // 8 + 4 * ((va >> 12) & (TLB_ENTRIES - 1))
+        return self.q[e + write] == va & ~(PAGE - 1)
+
     def fill(self, mode: tuple[int, bool, bool], va: int, ram_off: int, write: bool,
              local: bool = False) -> None:
         page = va & ~(PAGE - 1)

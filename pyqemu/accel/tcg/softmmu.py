@@ -145,6 +145,11 @@ class SoftMMU:
                 self.native.fill(mode, va, off & ~(PAGE - 1), access == m.WRITE, local)
         return pa
 
+    def translate_data(self, va: int, write: bool) -> int:
+        """Translate a data access to va of the current mode, filling the TLBs (raises
+        the page or access fault)."""
+        return self._translate(va & 0xFFFFFFFFFFFFFFFF, m.WRITE if write else m.READ)
+
     # ------------------------------------------------------------------ slow paths
     def load(self, va: int, size: int, signed: int) -> int:
         va &= 0xFFFFFFFFFFFFFFFF

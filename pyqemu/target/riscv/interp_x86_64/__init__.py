@@ -43,6 +43,8 @@ from .core import (
     I_PAGE,
     I_SYSCALL,
     I_TIERUP,
+    I_TLB_READ,
+    I_TLB_WRITE,
     I_UNSUPPORTED,
     INTERP_ID,
     PAGE_CACHE_MASK,
@@ -56,7 +58,8 @@ from .core import (
 from .rv64im import IntegerOps
 from .rva_fp import AtomicFpOps
 
-__all__ = ["COUNTER_MASK", "I_PAGE", "I_SYSCALL", "I_TIERUP", "I_UNSUPPORTED", "INTERP_ID",
+__all__ = ["COUNTER_MASK", "I_PAGE", "I_SYSCALL", "I_TIERUP", "I_TLB_READ", "I_TLB_WRITE",
+           "I_UNSUPPORTED", "INTERP_ID",
            "PAGE_CACHE_MASK", "TIER_UP", "Interpreter", "SystemLayout", "counter_increment",
            "rvc_table", "tier_up"]
 

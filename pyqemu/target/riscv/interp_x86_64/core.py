@@ -54,6 +54,11 @@ I_TIERUP = 0x90  # translate the block at pc (hot, or found by a jump-cache coll
 I_UNSUPPORTED = 0x91  # translate the block at pc: its first instruction is not ours
 I_PAGE = 0x92  # pc is on a page not in the checked-page cache
 I_SYSCALL = 0x93  # ecall: pc holds the next instruction
+# System mode: a load (or store, or AMO) missed the data TLB. The address and the tag
+# compared are in the words va_word and va_word + 1: the loop fills the TLB (or raises
+# the page fault) and lets the interpreter run the instruction again.
+I_TLB_READ = 0x94
+I_TLB_WRITE = 0x95
 PAGE_CACHE_MASK = CB.INTERP_PAGE_ENTRIES - 1
 COUNTER_MASK = CB.INTERP_COUNTERS - 1
 PC_OFF = 8 * cs.PC
@@ -99,7 +104,8 @@ class SystemLayout:
 
     def __init__(self, exit_word: int, jc_word: int, flags_word: int, tlb_word: int,
                  fetch_word: int, jc_mask: int, jc_flags_shift: int, tlb_mask: int,
-                 tag_read: int, tag_write: int, addend: int, entry_shift: int) -> None:
+                 tag_read: int, tag_write: int, addend: int, entry_shift: int,
+                 va_word: int) -> None:
         self.exit_word = exit_word
         self.jc_word = jc_word
         self.flags_word = flags_word
@@ -112,6 +118,7 @@ class SystemLayout:
         self.tag_write = tag_write
         self.addend = addend
         self.entry_shift = entry_shift
+        self.va_word = va_word
 
 
 class Core:
@@ -131,6 +138,7 @@ class Core:
         self.tier_up = a.label()
         self.page_check = a.label()
         self.fetch = a.label()
+        self.tlb_miss = (a.label(), a.label())  # (read, write)
 
     # ------------------------------------------------------------ small pieces
     def dispatch(self, idx: int, entries: list[A.Label]) -> None:
@@ -221,7 +229,7 @@ class Core:
         a.mov_rr(RDI, RAX)
         a.alu_ri(A.AND, RDI, -4096 | (size - 1))
         a.alu_rm(A.CMP, RDI, Mem(RCX, sy.tag_write if write else sy.tag_read))
-        a.jcc(A.CC_NE, self.unsupported)
+        a.jcc(A.CC_NE, self.tlb_miss[write])
         a.alu_rm(A.ADD, RAX, Mem(RCX, sy.addend))
         return Mem(RAX, 0)
 
@@ -404,6 +412,12 @@ class Core:
         to_translator = a.label()
         self.jump_cache_lookup(to_translator)
         # Exits.
+        if sy is not None:
+            for lab, kind in zip(self.tlb_miss, (I_TLB_READ, I_TLB_WRITE), strict=True):
+                a.bind(lab)
+                a.store(Mem(RBP, 8 * sy.va_word), RAX)
+                a.store(Mem(RBP, 8 * sy.va_word + 8), RDI)
+                self.exit_(kind)
         for lab, kind in ((self.request, EXIT_REQUEST), (self.tier_up, I_TIERUP),
                           (page_miss, I_PAGE), (to_translator, I_UNSUPPORTED),
                           (self.fault, EXIT_FAULT if sy is None else I_UNSUPPORTED)):
