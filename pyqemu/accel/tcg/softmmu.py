@@ -51,6 +51,11 @@ class SoftMMU:
         # space's RAM write hooks.
         self.write_rev: dict[int, list[tuple[tuple[int, bool, bool], int]]] = {}
         self.write_rev_n = 0
+        # Translations of pages that are not RAM (MMIO), which the TLBs do not hold:
+        # virtual page -> {(mode, access): physical page}. Drivers reach a device
+        # through a mapping (a UART's registers, thousands of times while Linux boots):
+        # this spares each access the page walk.
+        self.io_pages: dict[int, dict[tuple, int]] = {}
         # The native backend's TLB (tcg/backends/x86_64/softmmu.py), refilled and
         # flushed along with the dicts: fill(mode, va, ram offset of the page, write).
         self.native = None
@@ -67,6 +72,7 @@ class SoftMMU:
         objects stay: blocks hold references to them). With keep_global only the
         non-global ones go, and the result is the set of virtual pages whose fetch
         translation went (None: everything went)."""
+        self.io_pages.clear()  # (few pages: refilled at their next access)
         if keep_global and len(self.local_data) + len(self.local_fetch) <= LOCAL_LIMIT:
             for mode, vpn in self.local_data:
                 r, w = self.tlbs[mode]
@@ -106,6 +112,7 @@ class SoftMMU:
     def flush_page(self, va: int) -> None:
         """sfence.vma with an address: forget that page's translations only."""
         vpn = (va & 0xFFFFFFFFFFFFFFFF) >> 12
+        self.io_pages.pop(vpn, None)
         for r, w in self.tlbs.values():
             r.pop(vpn, None)
             w.pop(vpn, None)
@@ -119,8 +126,15 @@ class SoftMMU:
 
     def _translate(self, va: int, access: int) -> int:
         priv, sum_, mxr = mode = self._mode()
+        io = self.io_pages.get(va >> 12)
+        if io is not None:
+            page = io.get((mode, access))
+            if page is not None:
+                return page | (va & (PAGE - 1))
         pa, whole = self.mmu.translate(va, access, priv, sum_, mxr)
         off = pa - self.ram_base
+        if whole and not 0 <= off < self.ram_size:
+            self.io_pages.setdefault(va >> 12, {})[(mode, access)] = pa & ~(PAGE - 1)
         if whole and 0 <= off < self.ram_size:
             r, w = self.tlb_pair(mode)
             if len(r) > TLB_LIMIT or len(w) > TLB_LIMIT:

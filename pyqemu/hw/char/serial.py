@@ -258,7 +258,11 @@ class Serial16550A(Device):
         return IIR_NO_INT
 
     def _update_irq(self) -> None:
-        self.irq.set(self._iir() != IIR_NO_INT)
+        # A level-triggered line: only a change is news to the interrupt controller
+        # (every byte written re-evaluates it; most leave it as it was).
+        level = self._iir() != IIR_NO_INT
+        if level != self.irq.level:
+            self.irq.set(level)
 
     # --- chardev frontend -----------------------------------------------------------------
     def can_receive(self) -> int:
