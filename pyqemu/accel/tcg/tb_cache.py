@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ...tcg.backends.python import codegen, interp
+from ...tcg.backends.python import codegen, interp, region
 from ...tcg.ir import ExitReason, TCGContext
 from .translate_common import PAGE_BITS, GuestFetchFault, optimize_logged  # noqa: F401
 
@@ -22,6 +22,11 @@ from .translate_common import PAGE_BITS, GuestFetchFault, optimize_logged  # noq
 # compiled on the next one: compiling costs about what a hundred interpreted runs do,
 # and most blocks of a program run only a few times.
 HOT_AFTER = 16
+# A block that becomes hot and lies on cycles of direct jumps with other blocks that
+# have run at least half as often is compiled with them into one function (a region,
+# tcg/backends/python/region.py), up to this many blocks.
+REGION_MAX_BLOCKS = 8
+REGION_MIN_RUNS = HOT_AFTER // 2
 
 
 @dataclass(eq=False)
@@ -32,6 +37,22 @@ class TranslationBlock:
     fn: Callable
     jumps: list  # J: slot n -> function to run next
     targets: list[int] = field(default_factory=list)
+    # Guest code [start, end) ranges it was translated from, if not just [pc, end)
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class BlockIR:
+    """A block's IR, kept (user mode, tiered) for compiling it later, alone or in a
+    region."""
+
+    ctx: TCGContext
+    n_insns: int
+    end: int
+    targets: list[int]  # guest pcs of its direct exits
+    runs: list[int]  # runs while cold (interpreted)
+    optimized: bool = False
+    region: int | None = None  # entry pc of the region it was compiled into
 
 
 @dataclass(eq=False)
@@ -63,6 +84,7 @@ class TBCache:
         self.tbs: dict[int, TranslationBlock] = {}
         self.fns: dict[int, Callable] = {}
         self.pages: dict[int, list[TranslationBlock]] = {}
+        self.ir: dict[int, BlockIR] = {}
         self.translate_ns = 0
         self.translated_insns = 0
         self.generation = 0
@@ -115,8 +137,9 @@ class TBCache:
             tb.jumps[i] = self._stub(tb, i, target)
         self.tbs[tb.pc] = tb
         self.fns[tb.pc] = tb.fn
-        for page in range(tb.pc >> PAGE_BITS, ((tb.end - 1) >> PAGE_BITS) + 1):
-            self.pages.setdefault(page, []).append(tb)
+        for start, end in tb.ranges or [(tb.pc, tb.end)]:
+            for page in range(start >> PAGE_BITS, ((end - 1) >> PAGE_BITS) + 1):
+                self.pages.setdefault(page, []).append(tb)
 
     def _cold_block(self, ctx: TCGContext, pc: int, n_insns: int, end: int) -> TranslationBlock:
         """A block run by the IR interpreter until it is hot, then compiled in place."""
@@ -130,6 +153,7 @@ class TBCache:
                                       codegen.PC_INDEX)
         count = [0]
         hot: list = [None]
+        self.ir[pc] = BlockIR(ctx, n_insns, end, targets, count)
 
         def cold(q):
             if hot[0] is not None:
@@ -150,7 +174,16 @@ class TBCache:
         if self.tbs.get(cold.pc) is not cold:
             return self.lookup(cold.pc)  # the cache was flushed since: translate afresh
         t0 = time.perf_counter_ns()
-        tb = self.compile_block(ctx, cold.pc, n_insns, cold.end, {})
+        ir = self.ir.get(cold.pc)
+        members = self._region_members(cold.pc) if ir is not None and ir.region is None \
+            else None
+        if members:
+            tb = self._compile_region(members)
+        else:
+            tb = self.compile_block(ctx, cold.pc, n_insns, cold.end, {},
+                                    optimized=ir is not None and ir.optimized)
+            if ir is not None:
+                ir.optimized = True
         self._install(tb)
         old, new = cold.fn, tb.fn
         for other in list(self.tbs.values()):  # other threads may add blocks meanwhile
@@ -161,12 +194,74 @@ class TBCache:
         self.translate_ns += time.perf_counter_ns() - t0
         return new
 
+    # ------------------------------------------------------------ regions
+    def _region_members(self, entry: int) -> list[int] | None:
+        """The blocks on cycles of direct jumps through entry (entry first, then in
+        breadth-first order), among blocks that have run often enough and belong to
+        no region; None if there are none or too many."""
+        ir = self.ir
+
+        def joins(pc: int) -> bool:
+            b = ir.get(pc)
+            return b is not None and b.region is None and b.runs[0] >= REGION_MIN_RUNS
+
+        order = [entry]
+        seen = {entry}
+        for pc in order:
+            for t in ir[pc].targets:
+                if t not in seen and joins(t):
+                    seen.add(t)
+                    order.append(t)
+            if len(order) > 4 * REGION_MAX_BLOCKS:
+                return None
+        # Of those reachable from entry, the ones that lead back to it.
+        back = {entry}
+        grew = True
+        while grew:
+            grew = False
+            for pc in order:
+                if pc not in back and any(t in back for t in ir[pc].targets):
+                    back.add(pc)
+                    grew = True
+        members = [pc for pc in order if pc in back]
+        if len(members) < 2 or len(members) > REGION_MAX_BLOCKS:
+            return None
+        return members
+
+    def _compile_region(self, members: list[int]) -> TranslationBlock:
+        parts = []
+        targets: list[int] = []
+        ranges = []
+        for pc in members:
+            b = self.ir[pc]
+            if not b.optimized:
+                optimize_logged(self.translator, b.ctx, pc, b.end, None)
+                b.optimized = True
+            exits = {op.aux[0]: op.aux[1] for op in b.ctx.ops if op.name == "goto_tb"}
+            slots = [exits.get(i, pc) for i in range(max(max(exits, default=-1) + 1, 1))]
+            parts.append((b.ctx.ops, pc, len(slots)))
+            targets += slots
+            ranges.append((pc, b.end))
+        entry = self.ir[members[0]]
+        gen, helpers = region.generate_region(parts, self.low, self.hmask,
+                                              "d64" in self.runtime_ns)
+        code = compile(gen.source, f"<region {members[0]:#x}>", "exec")
+        n_insns = sum(self.ir[pc].n_insns for pc in members)
+        template = BlockCode(members[0], entry.end, n_insns, code, gen.line_pc, gen.writeback,
+                             helpers, targets, gen.line_fo)
+        tb = self.instantiate(template, {})
+        tb.ranges = ranges
+        for pc in members:
+            self.ir[pc].region = members[0]
+        return tb
+
     def compile_block(self, ctx: TCGContext, pc: int, n_insns: int, end: int, extra_ns: dict,
-                      softmmu: bool = False) -> TranslationBlock:
-        """Optimize the block's IR, generate and compile its function (jump slots are
-        left for the caller to fill)."""
+                      softmmu: bool = False, optimized: bool = False) -> TranslationBlock:
+        """Optimize the block's IR (unless it is already), generate and compile its
+        function (jump slots are left for the caller to fill)."""
         log = self.log
-        optimize_logged(self.translator, ctx, pc, end, log)
+        if not optimized:
+            optimize_logged(self.translator, ctx, pc, end, log)
         n_exits = max([op.aux[0] for op in ctx.ops if op.name == "goto_tb"], default=-1) + 1
         info = codegen.BlockInfo(pc, n_exits, True, self.exec_log, softmmu,
                                  float_views="d64" in self.runtime_ns)
@@ -231,6 +326,7 @@ class TBCache:
         self.tbs.clear()
         self.fns.clear()
         self.pages.clear()
+        self.ir.clear()
         for tb in old:
             for i, target in enumerate(tb.targets):
                 tb.jumps[i] = self._stub(tb, i, target)

@@ -86,6 +86,8 @@ class BlockInfo:
     # The runtime has d64, a float view of guest memory (user mode): FP loads and
     # stores can move host floats directly (fpinline).
     float_views: bool = False
+    # A member of a region (region.RegionLink): compiled into the region's function.
+    region: object = None
 
 
 @dataclass
@@ -107,6 +109,8 @@ _ATOM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class PythonCodegen(FloatShadows, GuestAccess):
     """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
+
+    slot_base = 0  # the block's first jump slot in J (a region's members share one J)
 
     def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int,
                  entry_forms: dict[Temp, str] | None = None,
@@ -483,6 +487,32 @@ class PythonCodegen(FloatShadows, GuestAccess):
         self.emit(f"return {ret}")
         self.reachable = False
 
+    def gen_goto(self, op: Op) -> None:
+        """goto_tb: the loop's back-edge when it targets the block's own start, else an
+        exit through the block's jump slot."""
+        idx, target = op.aux
+        info = self.info
+        if self.self_loop and target == info.pc:
+            self.flush_all()
+            self.loop_floats()  # what the top of the loop assumes
+            # Each iteration starts with the registers in their entry forms.
+            self.backedge_forms = (dict(self.forms) if self.backedge_forms is None
+                                   else _meet(self.backedge_forms, self.forms))
+            for g in self.globals:
+                f, want = self.forms.get(g, "U"), self.entry_forms.get(g, "U")
+                if want == "U" and f not in _IS_U:
+                    self.emit(f"{g.name} = {g.name} & {M}")
+                elif want == "S" and f not in _IS_S:
+                    e = Expr(g.name, f in _IS_U, signed=False)
+                    self.emit(f"{g.name} = {sform(e)}")
+                else:
+                    continue
+                self.forms[g] = want
+                if want == "U":
+                    self.forms.pop(g)
+            self.emit("if not X[0]: continue")
+        self.gen_exit(f"J[{idx + self.slot_base}]")
+
     def generate(self) -> Generated:
         info = self.info
         ops = self.ops
@@ -545,27 +575,7 @@ class PythonCodegen(FloatShadows, GuestAccess):
                 self.form_stack.append(dict(self.forms))
                 continue
             if n == "goto_tb":
-                idx, target = op.aux
-                if self.self_loop and target == info.pc:
-                    self.flush_all()
-                    self.loop_floats()  # what the top of the loop assumes
-                    # Each iteration starts with the registers in their entry forms.
-                    self.backedge_forms = (dict(self.forms) if self.backedge_forms is None
-                                           else _meet(self.backedge_forms, self.forms))
-                    for g in self.globals:
-                        f, want = self.forms.get(g, "U"), self.entry_forms.get(g, "U")
-                        if want == "U" and f not in _IS_U:
-                            self.emit(f"{g.name} = {g.name} & {M}")
-                        elif want == "S" and f not in _IS_S:
-                            e = Expr(g.name, f in _IS_U, signed=False)
-                            self.emit(f"{g.name} = {sform(e)}")
-                        else:
-                            continue
-                        self.forms[g] = want
-                        if want == "U":
-                            self.forms.pop(g)
-                    self.emit("if not X[0]: continue")
-                self.gen_exit(f"J[{idx}]")
+                self.gen_goto(op)
                 continue
             if n == "lookup_and_goto_ptr":
                 self.gen_exit("LOOKUP(q)")
@@ -684,14 +694,16 @@ def fault(q, e: BaseException, loc: dict, writeback: tuple, line_pc: list,
     q[PC_INDEX] = pc
 
 
-def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int) -> tuple[Generated, dict]:
-    cg = PythonCodegen(ops, info, low, hmask)
+def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int,
+             cls: type[PythonCodegen] = PythonCodegen) -> tuple[Generated, dict]:
+    """The block's source; cls generates it (region.py's member generator)."""
+    cg = cls(ops, info, low, hmask)
     gen = cg.generate()
     # Further passes start the loop with the registers each iteration leaves signed
     # already in S form (a register copied from one that became S becomes S in turn).
     signed: dict[Temp, str] = _invariant_signed(cg) if cg.self_loop else {}
     if signed:
-        cg = PythonCodegen(ops, info, low, hmask, signed)
+        cg = cls(ops, info, low, hmask, signed)
         gen = cg.generate()
     for _ in range(3):
         if not (cg.self_loop and cg.backedge_forms):
@@ -700,12 +712,12 @@ def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int) -> tuple[Gene
         if more.keys() <= signed.keys():
             break
         signed.update(more)
-        cg = PythonCodegen(ops, info, low, hmask, signed)
+        cg = cls(ops, info, low, hmask, signed)
         gen = cg.generate()
     # And with the FP registers each iteration leaves as host floats kept as floats
     # across the back-edge (fpinline.loop_floats).
     if cg.self_loop and cg.backedge_floats:
-        cg = PythonCodegen(ops, info, low, hmask, signed, frozenset(cg.backedge_floats))
+        cg = cls(ops, info, low, hmask, signed, frozenset(cg.backedge_floats))
         gen = cg.generate()
     return gen, cg.helpers
 
