@@ -36,6 +36,7 @@ from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from ...tcg.backends.x86_64.softmmu import JC_FLAGS_SHIFT, emit_thunks
 from ...tcg.ir import ExitReason, Helper, TCGContext
 from ...tcg.optimize import optimize
+from . import interp_sysinsn
 from . import system_exits as sx
 from .native_tlb import TLB_ENTRIES, NativeTLB, mode_index
 from .softmmu import FetchView, SoftMMU
@@ -100,6 +101,7 @@ class NativeSystemCode:
         self.persist = None  # tb_persist.PersistentBlocks of this boot configuration
         self.reused = 0
         self.by_q: dict[int, NativeHartRunner] = {}
+        self.csr_visits: dict[int, int] = {}  # pc -> CSR accesses the loop carried out
 
     def _place_interpreter(self) -> int:
         from . import interp_assets
@@ -190,6 +192,27 @@ class NativeSystemCode:
             if tb is not None:
                 self.translate_ns += time.perf_counter_ns() - t0
                 return tb
+        try:
+            n_insns, end, blk = self.translate_block(tr, r.fetch, vpc, flags, single)
+        except GuestFetchFault:
+            raise r.fetch_trap(vpc) from None
+        if persist is not None:
+            data = r.code_bytes(vpc, ppc, end)
+            if data is not None:
+                persist.add(key, end, data, n_insns, blk)
+        tb = self._place(r, key, end, n_insns, len(blk.code),
+                         lambda at, tb_id, helper_address:
+                         codegen.relocate(blk.code, blk.relocs, at, tb_id, helper_address),
+                         blk.jump_slots, blk.targets)
+        self.translate_ns += time.perf_counter_ns() - t0
+        self.translated_insns += n_insns
+        return tb
+
+    def translate_block(self, tr: RiscvTranslator, fetch, vpc: int, flags: int,
+                        single: bool = False) -> tuple[int, int, codegen.NativeBlock]:
+        """Guest code at vpc -> (instructions, end, machine code with relocations), for
+        any buffer offset and block id (raises GuestFetchFault when vpc cannot be
+        fetched); ``fetch`` is what ``tr`` reads code through."""
         tr.flags = flags
         dpriv = (flags >> 2) & 3
         tlb_off = mode_index(dpriv, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) \
@@ -206,32 +229,18 @@ class NativeSystemCode:
         try:
             while True:
                 ctx = TCGContext(tr.globals)
-                r.fetch.begin()
+                fetch.begin()
                 try:
                     n_insns, end = tr.translate(ctx, vpc)
-                except GuestFetchFault:
-                    raise r.fetch_trap(vpc) from None
                 finally:
-                    r.fetch.end()
+                    fetch.end()
                 optimize(ctx)
                 try:
-                    blk = codegen.generate(ctx.ops, vpc, target)
-                    break
+                    return n_insns, end, codegen.generate(ctx.ops, vpc, target)
                 except codegen.TranslationTooBig:  # more spills than the frame holds
                     tr.max_insns = max(1, min(tr.max_insns, n_insns) // 2)
         finally:
             tr.max_insns = saved
-        if persist is not None:
-            data = r.code_bytes(vpc, ppc, end)
-            if data is not None:
-                persist.add(key, end, data, n_insns, blk)
-        tb = self._place(r, key, end, n_insns, len(blk.code),
-                         lambda at, tb_id, helper_address:
-                         codegen.relocate(blk.code, blk.relocs, at, tb_id, helper_address),
-                         blk.jump_slots, blk.targets)
-        self.translate_ns += time.perf_counter_ns() - t0
-        self.translated_insns += n_insns
-        return tb
 
     def from_persistent(self, r: NativeHartRunner, vpc: int, ppc: int,
                         flags: int) -> NativeTB | None:
@@ -690,10 +699,11 @@ class NativeHartRunner:
             if host:
                 return host
             kind = interp.I_UNSUPPORTED  # not RAM, or mapped in pieces: translate
-        if kind == interp.I_TIERUP and self.code.counters.was_armed(pc):
+        code = self.code
+        if kind == interp.I_TIERUP and code.counters.was_armed(pc):
             tb = self._existing(pc)  # placed from the persistent cache if it is there
             if tb is None:
-                return self.code.interp_host  # another pc's armed counter: count on
+                return code.interp_host  # another pc's armed counter: count on
             self._set_jc(pc, tb)
             return tb.host
         if kind == interp.I_TIERUP:
@@ -705,7 +715,11 @@ class NativeHartRunner:
                 return self.code.interp_host  # the access hits now: run it again
             kind = interp.I_UNSUPPORTED  # MMIO, misaligned, PMP: the slow path's
         if kind == interp.I_UNSUPPORTED:
-            tb = self._existing(pc) or self._single(pc)
+            tb = self._existing(pc)
+            if tb is None:
+                if interp_sysinsn.run(self, pc, code.csr_visits):
+                    return self._start(q[cs.PC], code.interp_host)
+                tb = self._single(pc)
             self._set_jc(pc, tb)
             return tb.host
         if kind == regs.EXIT_REQUEST:
