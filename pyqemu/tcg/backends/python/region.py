@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 from ...ir import Kind, Op, Temp
 from . import codegen, fpinline
-from .codegen import BlockInfo, Generated, PythonCodegen
+from .blockgen import BlockInfo, Generated, PythonCodegen
 from .forms import _IS_U, SB, M
 
 

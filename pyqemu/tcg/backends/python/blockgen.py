@@ -1,0 +1,637 @@
+"""The generator of one block's Python function: IR ops to source lines.
+
+codegen.py describes the design (value forms, loops, base groups, float shadows) and
+drives this generator (the passes that choose a loop's entry forms, the peeled first
+iteration); this module is the per-op emission and the assembly of one function.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ...ir import Cond, Helper, Kind, Op, Temp
+from . import fpinline
+from .demand import local_demands
+from .forms import (
+    _EXTS,
+    _IS_S,
+    _IS_U,
+    _SIGNED,
+    _SMALL,
+    _UNSIGNED,
+    MASK,
+    SB,
+    Expr,
+    M,
+    _c,
+    _form_of,
+    _meet,
+    _signed_const,
+    canon,
+    p,
+    plus_const,
+    sform,
+)
+from .fpinline import FloatShadows
+from .memory import GuestAccess
+
+
+@dataclass
+class BlockInfo:
+    """What the backend needs to know about the block besides its ops."""
+
+    pc: int
+    n_exits: int = 2
+    self_loop: bool = True
+    log_exec: bool = False
+    # System emulation: loads and stores go through the TLB dicts TR/TW (softmmu) and
+    # the RAM views r8..rs64, with LD/ST as the slow path.
+    softmmu: bool = False
+    # The runtime has d64, a float view of guest memory (user mode): FP loads and
+    # stores can move host floats directly (fpinline).
+    float_views: bool = False
+    # A member of a region (region.RegionLink): compiled into the region's function.
+    region: object = None
+
+
+@dataclass
+class Generated:
+    source: str
+    line_pc: list[int] = field(default_factory=list)  # source line (1-based) -> guest pc
+    uses_exits: set[int] = field(default_factory=set)
+    writeback: tuple = ()  # (state index, local name) of the globals the block writes
+    line_fo: list = field(default_factory=list)  # source line -> ((index, float name),...)
+
+
+
+# Pure ops whose result may be computed before a loop (no shift by a register: a
+# hoisted shift must not run with an amount the loop would have masked first).
+_HOISTABLE = {"and", "or", "xor", "add", "sub", "not", "neg", "ext8s", "ext16s", "ext32s",
+              "ext8u", "ext16u", "ext32u"}
+_ATOM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class PythonCodegen(FloatShadows, GuestAccess):
+    """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
+
+    slot_base = 0  # the block's first jump slot in J (a region's members share one J)
+
+    def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int,
+                 entry_forms: dict[Temp, str] | None = None,
+                 entry_floats: frozenset[int] = frozenset()) -> None:
+        self.ops = ops
+        self.info = info
+        self.low = low
+        self.hmask = hmask
+        self.lines: list[str] = []
+        self.line_pc: list[int] = []
+        self.line_fo: list[tuple] = []
+        self.cur_pc = info.pc
+        self.indent = 2  # inside def + try
+        self.pending: dict[Temp, Expr] = {}
+        # Forms of globals at the top of a loop iteration (S where the loop keeps a
+        # register signed: it is converted once on entry instead of every iteration).
+        self.entry_forms = dict(entry_forms or {})
+        self.backedge_forms: dict[Temp, str] | None = None
+        self.forms: dict[Temp, str] = dict(self.entry_forms)  # named temps not in U form
+        self.form_stack: list[dict[Temp, str]] = []  # forms where each open "if" began
+        self.reachable = True  # whether the current point can fall through to the next
+        self.helpers: dict[str, object] = {}
+        self.n_hosts = 0
+        self.load_in_op = False  # the current op's expression inlines a pending load
+        self._count_uses()
+        self._collect_globals()
+        self._init_floats(info.float_views and not info.softmmu, entry_floats)
+        self.demand = local_demands(ops)
+        # Loop-invariant values: in a self-loop without helpers that change the state,
+        # an expression of registers the block never writes is computed once, before
+        # the loop (a shift amount's "& 63", a constant address...).
+        self.hoisted: dict[str, str] = {}  # expression text -> variable
+        self.invariant: set[int] = set()
+        if self.self_loop and not any(op.name == "call" and op.aux[0].state for op in ops):
+            self.invariant = self.loaded - {g.index for g in self.written}
+        self._init_access()
+
+    # ------------------------------------------------------------------ analysis
+    def _count_uses(self) -> None:
+        self.uses: dict[Temp, int] = {}
+        self.defs: dict[Temp, int] = {}
+        for op in self.ops:
+            for t in op.ins:
+                if t.kind == Kind.LOCAL:
+                    self.uses[t] = self.uses.get(t, 0) + 1
+            for t in op.outs:
+                if t.kind == Kind.LOCAL:
+                    self.defs[t] = self.defs.get(t, 0) + 1
+
+    def _collect_globals(self) -> None:
+        used: dict[int, Temp] = {}
+        written: dict[int, Temp] = {}
+        read: set[int] = set()
+        cond_written: set[int] = set()  # written inside an if-block
+        depth_labels: list[int] = []
+        for op in self.ops:
+            if op.name == "brcond":
+                depth_labels.append(op.aux[1].id)
+            elif op.name == "set_label":
+                while op.aux[0].id in depth_labels:
+                    depth_labels.remove(op.aux[0].id)
+            for t in op.ins:
+                if t.kind == Kind.GLOBAL:
+                    used[t.index] = t
+                    read.add(t.index)
+            for t in op.outs:
+                if t.kind == Kind.GLOBAL:
+                    used[t.index] = t
+                    written[t.index] = t
+                    if depth_labels:
+                        cond_written.add(t.index)
+        self.written = [written[i] for i in sorted(written)]
+        backedges = [i for i, op in enumerate(self.ops)
+                     if op.name == "goto_tb" and op.aux[1] == self.info.pc]
+        self.self_loop = self.info.self_loop and bool(backedges)
+        # In a loop, what an earlier iteration may have written: the globals written
+        # before the last back-edge (code only runs forward within an iteration).
+        self.loop_written: dict[int, Temp] = {}
+        if self.self_loop:
+            for op in self.ops[:backedges[-1]]:
+                for t in op.outs:
+                    if t.kind == Kind.GLOBAL:
+                        self.loop_written[t.index] = t
+        # Entry loads: what is read, and what an exit may publish without the block
+        # having written it on every path (written inside an if, or in an earlier
+        # iteration).
+        need = read | cond_written | self.loop_written.keys()
+        self.globals = [used[i] for i in sorted(need)]
+        self.loaded = {g.index for g in self.globals}
+        self.written_so_far: dict[int, Temp] = {}
+
+    # ------------------------------------------------------------------ emission
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
+        self.line_pc.append(self.cur_pc)
+        self.line_fo.append(self._fo)
+
+    def name(self, t: Temp) -> str:
+        return t.name
+
+    def operand(self, t: Temp) -> Expr:
+        if t.kind == Kind.CONST:
+            return Expr(_c(t.value), True)
+        if t in self.fonly:
+            self.materialize(t)
+        if t in self.pending:
+            e = self.pending.pop(t)
+            if e.is_load:
+                self.load_in_op = True
+            return e
+        f = self.forms.get(t)
+        if f is None:
+            return Expr(t.name, True, frozenset([t]))
+        return Expr(t.name, f in _IS_U, frozenset([t]), signed=f in _IS_S, small=f in _SMALL)
+
+    def assign(self, d: Temp, e: Expr) -> None:
+        """Emit d = e, keeping e's form when it is U or S (an L value is canonicalized:
+        named values stay bounded, so loops do not grow Python integers)."""
+        if e.exact or e.signed:
+            self.emit(f"{d.name} = {e.text}")
+            f = _form_of(e)
+        elif self.low_demand(d) and "*" not in e.text:
+            # Only low bits of d are read, by uses that take L values: no mask. Without
+            # products the value stays within a few bits more than 64 (code only runs
+            # forward and locals do not outlive an iteration).
+            self.emit(f"{d.name} = {e.text}")
+            f = "L"
+        else:
+            self.emit(f"{d.name} = {canon(e)}")
+            f = "U"
+        if f == "U":
+            self.forms.pop(d, None)
+        else:
+            self.forms[d] = f
+
+    def hoist(self, e: Expr) -> Expr:
+        if _ATOM_NAME.match(e.text):
+            return e  # a register itself: nothing to compute
+        name = self.hoisted.get(e.text)
+        if name is None:
+            name = self.hoisted[e.text] = f"lv{len(self.hoisted) + 1}"  # (v1.. are softmmu's)
+        return Expr(name, e.exact, frozenset(), bits=e.bits, signed=e.signed, small=e.small)
+
+    def low_demand(self, t: Temp) -> bool:
+        """Whether every use of local t reads only its low 32 bits (demand.py)."""
+        return t.kind == Kind.LOCAL and not self.demand.get(t, MASK) >> 32
+
+    def flush_reading(self, t: Temp) -> None:
+        """Materialize pending expressions that read t before t is overwritten."""
+        for pt, e in list(self.pending.items()):
+            if t in e.reads:
+                del self.pending[pt]
+                self.assign(pt, e)
+
+    def flush_loads(self) -> None:
+        for pt, e in list(self.pending.items()):
+            if e.is_load:
+                del self.pending[pt]
+                self.assign(pt, e)
+
+    def flush_all(self) -> None:
+        items = list(self.pending.items())
+        self.pending.clear()
+        for pt, e in items:
+            self.assign(pt, e)
+
+    def define(self, d: Temp, e: Expr) -> None:
+        """Assign e to d: inline it if d is a local used exactly once."""
+        if self.load_in_op:
+            # It reads memory (a pending load inlined into it): a store must not
+            # overtake it.
+            e.is_load = True
+        self.flush_reading(d)
+        if d.kind == Kind.LOCAL and self.uses.get(d, 0) == 1 and self.defs.get(d) == 1:
+            self.pending[d] = e
+            return
+        if d.kind == Kind.LOCAL and self.uses.get(d, 0) == 0:
+            return
+        self.assign(d, e)
+
+    def writeback(self) -> None:
+        # Code only runs forward (a loop restarts from the top): at an exit, the globals
+        # that can differ from the state buffer are those written earlier in the text.
+        dirty = self.written_so_far | self.loop_written
+        gs = [dirty[i] for i in sorted(dirty)]
+        for g in gs:
+            self.materialize(g)
+        for g in gs:
+            if self.forms.get(g, "U") in _IS_U:
+                self.emit(f"q[{g.index}] = {g.name}")
+            else:
+                self.emit(f"q[{g.index}] = {g.name} & {M}")
+
+    # ------------------------------------------------------------------ ops
+    def binop(self, op: Op) -> Expr:
+        a = self.operand(op.ins[0])
+        b = self.operand(op.ins[1])
+        n = op.name
+        reads = a.reads | b.reads
+        cb = op.ins[1].value if op.ins[1].kind == Kind.CONST else None
+        if n == "add":
+            e = Expr(plus_const(p(a), cb) if cb is not None else f"{p(a)} + {p(b)}", False, reads)
+            if cb is not None:
+                e.base, e.offset = p(a), cb
+            return e
+        if n == "sub":
+            if cb is not None:
+                return Expr(plus_const(p(a), -cb), False, reads)
+            return Expr(f"{p(a)} - {p(b)}", False, reads)
+        if n == "mul":
+            return Expr(f"{p(a)} * {p(b)}", False, reads)
+        if n == "andc" and cb is not None:
+            n, cb = "and", ~cb & MASK
+            b = Expr(_c(cb), True)
+        if n == "and":
+            if cb is not None:
+                # x & c is in [0, c] whatever x's form.
+                return Expr(f"{p(a)} & {b.text}", True, reads, small=cb < 1 << 31,
+                            bits=cb.bit_length())
+            if not (a.exact or b.exact) and not (a.signed and b.signed):
+                if self.low_demand(op.outs[0]):
+                    return Expr(f"{p(a)} & {p(b)}", False, reads)
+                return Expr(f"{canon(a)} & {canon(b)}", True, reads)
+            small = (a.small and b.small) or (a.exact and a.small) or (b.exact and b.small)
+            return Expr(f"{p(a)} & {p(b)}", a.exact or b.exact, reads,
+                        signed=a.signed and b.signed, small=small)
+        if n in ("or", "xor"):
+            sym = "|" if n == "or" else "^"
+            if cb is not None and a.signed and not a.exact:
+                sv = cb - (1 << 64) if cb >= SB else cb
+                return Expr(f"{p(a)} {sym} {_signed_const(cb)}", False, reads, signed=True,
+                            small=a.small and -(1 << 31) <= sv < 1 << 31)
+            if (a.exact and b.exact) or (a.signed and b.signed):
+                return Expr(f"{p(a)} {sym} {p(b)}", a.exact and b.exact, reads,
+                            signed=a.signed and b.signed, small=a.small and b.small)
+            if self.low_demand(op.outs[0]):
+                # Bitwise ops of congruent values are congruent: L is enough here.
+                return Expr(f"{p(a)} {sym} {p(b)}", False, reads)
+            return Expr(f"{canon(a)} {sym} {canon(b)}", True, reads)
+        if n == "andc":
+            if a.signed and b.signed:
+                return Expr(f"{p(a)} & ~{p(b)}", a.exact, reads, signed=True,
+                            small=a.small and b.small)
+            return Expr(f"{canon(a)} & ~{canon(b)}", True, reads, small=a.exact and a.small)
+        if n == "orc":
+            return Expr(f"{canon(a)} | ~{canon(b)}", False, reads)
+        if n == "eqv":
+            return Expr(f"~({canon(a)} ^ {canon(b)})", False, reads)
+        if n == "shl":
+            if cb is not None and a.exact and a.bits + cb <= 64:
+                # A bounded value shifted within 64 bits needs no mask.
+                return Expr(f"{p(a)} << {cb}", True, reads, bits=a.bits + cb,
+                            small=a.bits + cb <= 31)
+            return Expr(f"{p(a)} << {canon(b)}", False, reads)
+        if n == "shr":
+            bits = a.bits if a.exact else 64
+            if cb is not None:
+                bits = max(bits - cb, 0)
+            return Expr(f"{canon(a)} >> {canon(b)}", True, reads, small=bits <= 31, bits=bits)
+        if n == "sar":
+            small = a.small or (cb is not None and cb >= 32)
+            return Expr(f"{sform(a)} >> {canon(b)}", False, reads, signed=True, small=small)
+        if n == "rotl":
+            return Expr(f"rotl({canon(a)}, {canon(b)})", True, reads)
+        if n == "rotr":
+            return Expr(f"rotr({canon(a)}, {canon(b)})", True, reads)
+        if n == "mulsh":
+            return Expr(f"(({sform(a)} * {sform(b)}) >> 64)", False, reads, signed=True)
+        if n == "muluh":
+            return Expr(f"(({canon(a)} * {canon(b)}) >> 64)", True, reads)
+        if n == "mulsuh":
+            return Expr(f"(({sform(a)} * {canon(b)}) >> 64)", False, reads, signed=True)
+        raise NotImplementedError(n)
+
+    def unop(self, op: Op) -> Expr:
+        a = self.operand(op.ins[0])
+        n = op.name
+        r = a.reads
+        if n == "mov":
+            return a
+        if n == "neg":
+            return Expr(f"-{p(a)}", False, r)
+        if n == "not":
+            if a.signed:
+                return Expr(f"~{p(a)}", False, r, signed=True, small=a.small)
+            return Expr(f"~{p(a)}", False, r)
+        if n in _EXTS:
+            d = op.outs[0]
+            if d.kind == Kind.LOCAL and not self.demand.get(d, MASK) >> _EXTS[n]:
+                return a  # no use reads the bits the extension would set (demand.py)
+        if n in ("ext8u", "ext16u", "ext32u"):
+            bits = {"ext8u": 8, "ext16u": 16, "ext32u": 32}[n]
+            if a.exact and a.bits <= bits:
+                return a
+            return Expr(f"{p(a)} & {(1 << bits) - 1:#x}", True, r, small=bits < 32, bits=bits)
+        if n in ("ext8s", "ext16s", "ext32s"):
+            bits = {"ext8s": 8, "ext16s": 16, "ext32s": 32}[n]
+            if n == "ext32s" and a.small:
+                return a  # already a 32-bit signed value, in U or S form
+            half = 1 << (bits - 1)
+            # ((v + half) mod 2**bits) - half is v's low bits sign-extended, in S form;
+            # the add of half folds into a preceding add of a constant.
+            if a.base is not None:
+                inner = plus_const(a.base, a.offset + half)
+            else:
+                inner = f"{p(a)} + {half:#x}"
+            return Expr(f"(({inner}) & {(1 << bits) - 1:#x}) - {half:#x}", False, r,
+                        signed=True, small=True)
+        if n == "clz":
+            return Expr(f"(64 - {canon(a)}.bit_length())", True, r, small=True, bits=7)
+        if n == "ctz":
+            return Expr(f"ctz({canon(a)})", True, r, small=True, bits=7)
+        if n == "ctpop":
+            return Expr(f"{canon(a)}.bit_count()", True, r, small=True, bits=7)
+        if n == "bswap64":
+            return Expr(f"bswap64({canon(a)})", True, r)
+        raise NotImplementedError(n)
+
+    def _signed_operand(self, e: Expr, t: Temp) -> str:
+        if t.kind == Kind.CONST:
+            return _signed_const(t.value)
+        return sform(e)
+
+    def cond_text(self, cond: Cond, a: Expr, b: Expr, cb: Temp) -> str:
+        if cond in (Cond.EQ, Cond.NE):
+            sym = _UNSIGNED[cond]
+            if cb.kind == Kind.CONST:
+                if a.signed and not a.exact:
+                    return f"{p(a)} {sym} {_signed_const(cb.value)}"
+                return f"{canon(a)} {sym} {_c(cb.value)}"
+            if (a.exact and b.exact) or (a.signed and b.signed):
+                return f"{p(a)} {sym} {p(b)}"
+            return f"{canon(a)} {sym} {canon(b)}"
+        if cond in _UNSIGNED:
+            return f"{canon(a)} {_UNSIGNED[cond]} {canon(b)}"
+        rel = _SIGNED[cond]
+        if a.signed and (b.signed or cb.kind == Kind.CONST):
+            return f"{p(a)} {rel} {self._signed_operand(b, cb)}"
+        if cb.kind == Kind.CONST:
+            return f"({canon(a)} ^ {SB:#x}) {rel} {_c(cb.value ^ SB)}"
+        if a.exact and b.exact:
+            return f"({p(a)} ^ {SB:#x}) {rel} ({p(b)} ^ {SB:#x})"
+        return f"{sform(a)} {rel} {sform(b)}"
+
+    def gen_call(self, op: Op) -> None:
+        helper: Helper = op.aux[0]
+        if helper.name in fpinline.INLINE and self.gen_fp_inline(op):
+            return
+        args = [canon(self.operand(t)) for t in op.ins]
+        self.flush_all()
+        hname = f"H_{helper.name}"
+        self.helpers[hname] = helper.func
+        if helper.state:
+            self.writeback()
+            self.fp_ok.clear()
+            args.insert(0, "q")
+        call = f"{hname}({', '.join(args)})"
+        outs = op.outs
+        if not outs:
+            self.emit(call)
+        elif len(outs) == 1:
+            self.emit(f"{outs[0].name} = {call}")
+        else:
+            self.emit(f"{', '.join(t.name for t in outs)} = {call}")
+        if helper.state:
+            for g in self.globals:
+                self.emit(f"{g.name} = q[{g.index}]")
+                self.forms.pop(g, None)
+                self.drop_float(g)
+
+    def gen_exit(self, ret: str) -> None:
+        self.flush_all()
+        self.writeback()
+        self.emit(f"return {ret}")
+        self.reachable = False
+
+    def gen_goto(self, op: Op) -> None:
+        """goto_tb: the loop's back-edge when it targets the block's own start, else an
+        exit through the block's jump slot."""
+        idx, target = op.aux
+        info = self.info
+        if self.self_loop and target == info.pc:
+            self.flush_all()
+            self.loop_floats()  # what the top of the loop assumes
+            # Each iteration starts with the registers in their entry forms.
+            self.backedge_forms = (dict(self.forms) if self.backedge_forms is None
+                                   else _meet(self.backedge_forms, self.forms))
+            for g in self.globals:
+                f, want = self.forms.get(g, "U"), self.entry_forms.get(g, "U")
+                if want == "U" and f not in _IS_U:
+                    self.emit(f"{g.name} = {g.name} & {M}")
+                elif want == "S" and f not in _IS_S:
+                    e = Expr(g.name, f in _IS_U, signed=False)
+                    self.emit(f"{g.name} = {sform(e)}")
+                else:
+                    continue
+                self.forms[g] = want
+                if want == "U":
+                    self.forms.pop(g)
+            self.emit("if not X[0]: continue")
+        self.gen_exit(f"J[{idx + self.slot_base}]")
+
+    def generate(self) -> Generated:
+        info = self.info
+        ops = self.ops
+        # label id -> indent level to return to; brcond opens "if not cond:" blocks.
+        open_labels: list[int] = []
+        body_start = len(self.lines)
+        for self.op_index, op in enumerate(ops):
+            n = op.name
+            self.load_in_op = False
+            self.drop_redefined()
+            folded = id(op) in self.folded  # an FP flags accrual emitted with its operation
+            for t in op.outs:
+                if t.kind == Kind.GLOBAL:
+                    self.written_so_far[t.index] = t
+                    if not folded:
+                        self.fp_ok_written(t.index)
+                    self.induction_exit(t)
+                if t in self.fval:
+                    if t in op.ins:
+                        self.materialize(t)
+                    # Its float stays what a fault in this op publishes; dropped after.
+                    self.redefining.add(t)
+            if folded:
+                continue
+            if n == "insn_start":
+                self.flush_all()
+                self.cur_pc = op.aux[0]
+                if info.log_exec and op is ops[0]:
+                    pass
+                continue
+            if n == "set_label":
+                self.flush_all()
+                lid = op.aux[0].id
+                if lid not in open_labels:
+                    continue  # no branch targets it (the optimizer removed them)
+                if open_labels[-1] != lid:
+                    raise ValueError(f"label L{lid} is not properly nested")
+                # Several branches may target one label: close each block they opened.
+                while open_labels and open_labels[-1] == lid:
+                    open_labels.pop()
+                    if self.lines and self.lines[-1].strip().startswith("if not"):
+                        self.emit("pass")
+                    self.join_floats(self.reachable)
+                    self.indent -= 1
+                    # Forms after the "if": those on the path that skipped its body,
+                    # met with those at the body's end when that falls through.
+                    skipped = self.form_stack.pop()
+                    self.forms = _meet(skipped, self.forms) if self.reachable else skipped
+                    self.reachable = True
+                continue
+            if n == "brcond":
+                self.branch_floats()
+                a = self.operand(op.ins[0])
+                b = self.operand(op.ins[1])
+                self.flush_all()
+                cond = self.cond_text(op.aux[0], a, b, op.ins[1])
+                self.emit(f"if not ({cond}):")
+                self.indent += 1
+                open_labels.append(op.aux[1].id)
+                self.form_stack.append(dict(self.forms))
+                continue
+            if n == "goto_tb":
+                self.gen_goto(op)
+                continue
+            if n == "lookup_and_goto_ptr":
+                self.gen_exit("LOOKUP(q)")
+                continue
+            if n == "exit_tb":
+                self.gen_exit(f"EXIT[{int(op.aux[0])}]")
+                continue
+            if n == "ld":
+                self.gen_ld(op)
+                continue
+            if n == "st":
+                self.gen_st(op)
+                continue
+            if n == "call":
+                self.gen_call(op)
+                continue
+            if n == "setcond":
+                a = self.operand(op.ins[0])
+                b = self.operand(op.ins[1])
+                cond = self.cond_text(op.aux[0], a, b, op.ins[1])
+                self.define(op.outs[0], Expr(f"(1 if {cond} else 0)", True, a.reads | b.reads,
+                                             small=True, bits=1))
+                continue
+            if n == "movcond":
+                a, b, v1, v2 = (self.operand(t) for t in op.ins)
+                cond = self.cond_text(op.aux[0], a, b, op.ins[1])
+                self.define(op.outs[0], Expr(f"({canon(v1)} if {cond} else {canon(v2)})", True,
+                                             a.reads | b.reads | v1.reads | v2.reads))
+                continue
+            if n == "mov" and self.mov_float(op.outs[0], op.ins[0]):
+                continue
+            if len(op.ins) == 2:
+                e = self.binop(op)
+            else:
+                e = self.unop(op)
+            if self.invariant and n in _HOISTABLE and e.reads and not e.is_load and \
+                    not self.load_in_op and "[" not in e.text and \
+                    op.outs[0] not in self.based_addresses and all(
+                    t.kind == Kind.GLOBAL and t.index in self.invariant for t in e.reads):
+                e = self.hoist(e)
+            self.define(op.outs[0], e)
+            if id(op) in self.induction_ops:
+                self.induction_written(op)
+            if n == "mov" and op.ins[0] in self.fval:
+                d = op.outs[0]  # the same value, both forms
+                self.redefining.discard(d)
+                self.fonly.discard(d)
+                self.fval[d] = self.fval[op.ins[0]]
+                self._fo_changed()
+        self.drop_redefined()
+        self.flush_all()
+        body = self.lines[body_start:]
+        body_pcs = self.line_pc[body_start:]
+        return self._assemble(body, body_pcs)
+
+    def _assemble(self, body: list[str], body_pcs: list[int]) -> Generated:
+        info = self.info
+        head = [f"def tb_{info.pc:x}(q):"]
+        pcs = [info.pc]
+        for g in self.globals:
+            if self.entry_forms.get(g) == "S":
+                head.append(f"    {g.name} = (q[{g.index}] ^ {SB:#x}) - {SB:#x}")
+            else:
+                head.append(f"    {g.name} = q[{g.index}]")
+            pcs.append(info.pc)
+        for g in self.seeds + self.entry_floats:
+            head.append(f"    F_{g.name} = {fpinline.to_float(f'q[{g.index}]')}")
+            pcs.append(info.pc)
+        for text, name in self.hoisted.items():
+            head.append(f"    {name} = {text}")
+            pcs.append(info.pc)
+        for line in self.head_bases:
+            head.append(f"    {line}")
+            pcs.append(info.pc)
+        if info.log_exec:
+            head.append(f"    LOG_EXEC({info.pc}, q)")
+            pcs.append(info.pc)
+        head.append("    try:")
+        pcs.append(info.pc)
+        if self.self_loop:
+            head.append("        while True:")
+            pcs.append(info.pc)
+            body = ["    " + line for line in body]
+        # A fault publishes the registers written so far and the faulting pc (fault()).
+        tail = ["    except BaseException as e:",
+                "        FAULT(q, e, locals(), WB, LINE_PC, LINE_FO)",
+                "        raise"]
+        pcs_tail = [info.pc] * len(tail)
+        lines = head + body + tail
+        body_fo = self.line_fo[len(self.line_fo) - len(body_pcs):]
+        fo = [()] * len(pcs) + body_fo + [()] * len(tail)
+        return Generated("\n".join(lines) + "\n", pcs + body_pcs + pcs_tail,
+                         writeback=tuple((g.index, g.name) for g in self.written), line_fo=fo)
+
