@@ -413,10 +413,16 @@ class Core:
         self.jump_cache_lookup(to_translator)
         # Exits.
         if sy is not None:
+            # A TLB miss at a pc that has a block (an MMIO access has a one-instruction
+            # block once its first miss was found not to be RAM) runs the block, whose
+            # slow path does the access; else the loop fills the TLB.
             for lab, kind in zip(self.tlb_miss, (I_TLB_READ, I_TLB_WRITE), strict=True):
                 a.bind(lab)
                 a.store(Mem(RBP, 8 * sy.va_word), RAX)
                 a.store(Mem(RBP, 8 * sy.va_word + 8), RDI)
+                leave = a.label()
+                self.jump_cache_lookup(leave)
+                a.bind(leave)
                 self.exit_(kind)
         for lab, kind in ((self.request, EXIT_REQUEST), (self.tier_up, I_TIERUP),
                           (page_miss, I_PAGE), (to_translator, I_UNSUPPORTED),
