@@ -79,7 +79,8 @@ class PythonCodegen(FloatShadows, GuestAccess):
 
     def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int,
                  entry_forms: dict[Temp, str] | None = None,
-                 entry_floats: frozenset[int] = frozenset()) -> None:
+                 entry_floats: frozenset[int] = frozenset(),
+                 peel_to: dict[Temp, str] | None = None) -> None:
         self.ops = ops
         self.info = info
         self.low = low
@@ -94,6 +95,10 @@ class PythonCodegen(FloatShadows, GuestAccess):
         # register signed: it is converted once on entry instead of every iteration).
         self.entry_forms = dict(entry_forms or {})
         self.backedge_forms: dict[Temp, str] | None = None
+        # The peeled first iteration of a self-loop (codegen.generate): its back-edges
+        # leave for the loop proper, whose iterations start in these forms.
+        self.peel_to = peel_to
+        self.bad_backedge = False  # a back-edge could not give the forms peel_to wants
         self.forms: dict[Temp, str] = dict(self.entry_forms)  # named temps not in U form
         self.form_stack: list[dict[Temp, str]] = []  # forms where each open "if" began
         self.reachable = True  # whether the current point can fall through to the next
@@ -463,11 +468,14 @@ class PythonCodegen(FloatShadows, GuestAccess):
             # Each iteration starts with the registers in their entry forms.
             self.backedge_forms = (dict(self.forms) if self.backedge_forms is None
                                    else _meet(self.backedge_forms, self.forms))
+            top = self.entry_forms if self.peel_to is None else self.peel_to
             for g in self.globals:
-                f, want = self.forms.get(g, "U"), self.entry_forms.get(g, "U")
-                if want == "U" and f not in _IS_U:
+                f, want = self.forms.get(g, "U"), top.get(g, "U")
+                if want in _SMALL and f not in _SMALL:
+                    self.bad_backedge = True  # (only a later pass's forms can differ)
+                if want in _IS_U and f not in _IS_U:
                     self.emit(f"{g.name} = {g.name} & {M}")
-                elif want == "S" and f not in _IS_S:
+                elif want in ("S", "Ss") and f not in _IS_S:
                     e = Expr(g.name, f in _IS_U, signed=False)
                     self.emit(f"{g.name} = {sform(e)}")
                 else:
@@ -475,10 +483,15 @@ class PythonCodegen(FloatShadows, GuestAccess):
                 self.forms[g] = want
                 if want == "U":
                     self.forms.pop(g)
-            self.emit("if not X[0]: continue")
+            # The peeled iteration goes on into the loop (codegen.peeled_loop).
+            self.emit("if not X[0]: " + ("continue" if self.peel_to is None else "break"))
         self.gen_exit(f"J[{idx + self.slot_base}]")
 
     def generate(self) -> Generated:
+        return self._assemble(*self.emit_body())
+
+    def emit_body(self) -> tuple[list[str], list[int]]:
+        """The function body's lines, two levels deep (def and try), and their pcs."""
         info = self.info
         ops = self.ops
         # label id -> indent level to return to; brcond opens "if not cond:" blocks.
@@ -592,9 +605,7 @@ class PythonCodegen(FloatShadows, GuestAccess):
                 self._fo_changed()
         self.drop_redefined()
         self.flush_all()
-        body = self.lines[body_start:]
-        body_pcs = self.line_pc[body_start:]
-        return self._assemble(body, body_pcs)
+        return self.lines[body_start:], self.line_pc[body_start:]
 
     def _assemble(self, body: list[str], body_pcs: list[int]) -> Generated:
         info = self.info

@@ -45,7 +45,7 @@ from __future__ import annotations
 from ...ir import COND_NAMES, Kind, Op, Temp
 from . import fpinline
 from .blockgen import BlockInfo, Generated, PythonCodegen
-from .forms import _SIGNED
+from .forms import _SIGNED, _SMALL, _meet
 
 RUNTIME = fpinline.RUNTIME  # names generated code may use besides the runtime's own
 
@@ -92,10 +92,76 @@ def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int,
         gen = cg.generate()
     # And with the FP registers each iteration leaves as host floats kept as floats
     # across the back-edge (fpinline.loop_floats).
+    floats: frozenset[int] = frozenset()
     if cg.self_loop and cg.backedge_floats:
-        cg = cls(ops, info, low, hmask, signed, frozenset(cg.backedge_floats))
+        floats = frozenset(cg.backedge_floats)
+        cg = cls(ops, info, low, hmask, signed, floats)
         gen = cg.generate()
+    if cg.self_loop and cls is PythonCodegen and not info.softmmu:
+        peeled = peeled_loop(cg, signed, floats)
+        if peeled is not None:
+            return peeled
     return gen, cg.helpers
+
+
+# Forms a loop iteration may start with (an L value at the top could grow without
+# bound over the iterations).
+_TOP_FORMS = {"U", "Us", "S", "Ss"}
+
+
+def _top_forms(forms: dict[Temp, str], floats: frozenset[int]) -> dict[Temp, str]:
+    return {g: f for g, f in forms.items()
+            if g.kind == Kind.GLOBAL and f in _TOP_FORMS and f != "U" and g.index not in floats}
+
+
+def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
+                floats: frozenset[int]) -> tuple[Generated, dict] | None:
+    """The loop with its first iteration peeled off, when that lets the iterations
+    start with registers known to be small (sign-extended 32-bit values).
+
+    The first iteration starts with registers in the forms the state buffer gives
+    (cg's entry forms); what its back-edges leave, typically the results of W
+    instructions, is what the loop proper can assume at its top, as long as its own
+    back-edges leave them so too: the forms are met over both until they hold. Then
+    a 32-bit sign extension of such a register costs nothing in the loop. None when
+    no register gains smallness (the loop stays as cg generated it)."""
+    ops, info, low, hmask = cg.ops, cg.info, cg.low, cg.hmask
+    if cg.backedge_forms is None:
+        return None
+    top = _top_forms(cg.backedge_forms, floats)
+    main = None
+    for _ in range(4):
+        main = PythonCodegen(ops, info, low, hmask, top, floats)
+        main_body = main.emit_body()
+        met = _top_forms(_meet(top, main.backedge_forms or {}), floats)
+        if met == top:
+            break
+        top = met
+    else:
+        return None
+    if not any(f in _SMALL and entry.get(g) not in _SMALL for g, f in top.items()):
+        return None
+    peel = PythonCodegen(ops, info, low, hmask, entry, floats, peel_to=top)
+    gen = peel._assemble(*peel.emit_body())
+    if peel.bad_backedge or main.bad_backedge:
+        return None
+    # The loop proper goes between the peeled iteration's loop (which it leaves by
+    # "break") and the fault handler (the last three lines).
+    lines = gen.source.split("\n")[:-1]
+    cut = len(lines) - 3
+    pc = info.pc
+    head = [f"{name} = {text}" for text, name in main.hoisted.items()] + main.head_bases
+    head.append("while True:")
+    body, body_pcs = main_body
+    in_floats = tuple(sorted((g.index, f"F_{g.name}") for g in main.entry_floats))
+    new = ["        " + line for line in head] + ["    " + line for line in body]
+    new_pcs = [pc] * len(head) + body_pcs
+    new_fo = [in_floats] * len(head) + main.line_fo[len(main.line_fo) - len(body_pcs):]
+    source = "\n".join(lines[:cut] + new + lines[cut:]) + "\n"
+    line_pc = gen.line_pc[:cut] + new_pcs + gen.line_pc[cut:]
+    line_fo = gen.line_fo[:cut] + new_fo + gen.line_fo[cut:]
+    helpers = {**peel.helpers, **main.helpers}
+    return Generated(source, line_pc, writeback=gen.writeback, line_fo=line_fo), helpers
 
 
 def _invariant_signed(cg: PythonCodegen) -> dict[Temp, str]:
