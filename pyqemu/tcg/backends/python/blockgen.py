@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ...ir import Cond, Helper, Kind, Op, Temp
-from . import fpinline
+from . import fpinline, intdiv
 from .demand import local_demands
 from .forms import (
     _EXTS,
@@ -428,6 +428,13 @@ class PythonCodegen(FloatShadows, GuestAccess):
     def gen_call(self, op: Op) -> None:
         helper: Helper = op.aux[0]
         if helper.name in fpinline.INLINE and self.gen_fp_inline(op):
+            return
+        if helper.name in intdiv.NAMES and len(op.ins) == 2:
+            a, b = self.operand(op.ins[0]), self.operand(op.ins[1])
+            lines, e = intdiv.divide(helper.name, a, b, f"dv{len(self.lines)}_")
+            for line in lines:
+                self.emit(line)
+            self.define(op.outs[0], e)
             return
         args = [canon(self.operand(t)) for t in op.ins]
         self.flush_all()
