@@ -186,10 +186,13 @@ def guest_environment(o: Options) -> list[str]:
 def _make_engine(o: Options, process, log):
     """The CPU loop: native x86-64 code by default on x86-64 hosts, the Python backend
     elsewhere, on request, and under gdb (the gdbstub drives the Python loop)."""
-    from ..accel.tcg import native_user
+    if o.backend == "python":
+        backend = "python"  # (the native backend's modules take a while to import)
+    else:
+        from ..accel.tcg import native_user
 
-    backend = o.backend or ("native" if native_user.host_supported() and not o.gdb
-                            else "python")
+        backend = o.backend or ("native" if native_user.host_supported() and not o.gdb
+                                else "python")
     if backend == "native" and not native_user.host_supported():
         fail("-accel tcg,backend=native: the native backend needs an x86-64 Linux host")
     if backend == "native" and o.gdb:
