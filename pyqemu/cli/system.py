@@ -339,6 +339,8 @@ def _create_chardevs(cfg: MachineConfig, chardevs: list[tuple[dict[str, str], st
 
 def _create_monitors(cfg: MachineConfig, specs: list[tuple[str, str, dict[str, str], str]],
                      hook: QuitHook) -> None:
+    if not specs:
+        return  # (and the QMP server's modules stay unimported)
     from pyqemu.monitor.qmp_server import QmpListener, QmpListenerError
 
     for n, (kind, mode, opts, where) in enumerate(specs):

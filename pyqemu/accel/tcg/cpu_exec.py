@@ -20,6 +20,7 @@ from ...target.riscv import cpu_state as cs
 from ...target.riscv.helpers import IllegalInstruction
 from ...target.riscv.translate import RiscvTranslator
 from ...tcg.ir import ExitReason
+from .bitops import _bswap64, _ctz, _rotl, _rotr  # noqa: F401 (the runtime names them)
 from .tb_cache import GuestFetchFault, TBCache
 from .translate_common import ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, TRAP_BRKPT  # noqa: F401
 
@@ -30,24 +31,6 @@ class GuestBreakpoint(Exception):
 
 class DebugStop(Exception):
     """A block reached a debugger breakpoint (ExitReason.DEBUG, see pyqemu.gdbstub)."""
-
-
-def _rotl(a: int, b: int) -> int:
-    b &= 63
-    return ((a << b) | (a >> (64 - b))) & 0xFFFFFFFFFFFFFFFF
-
-
-def _rotr(a: int, b: int) -> int:
-    b &= 63
-    return ((a >> b) | (a << (64 - b))) & 0xFFFFFFFFFFFFFFFF
-
-
-def _ctz(a: int) -> int:
-    return 64 if a == 0 else (a & -a).bit_length() - 1
-
-
-def _bswap64(a: int) -> int:
-    return int.from_bytes(a.to_bytes(8, "little"), "big")
 
 
 class UserEngine:

@@ -38,15 +38,15 @@ from ...tcg.backends.x86_64 import codegen, regs
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from ...tcg.ir import ExitReason, TCGContext
 from . import interp_assets, tb_persist
-from .translate_common import ILL_ILLOPC, PAGE_BITS, SEGV_MAPERR, TRAP_BRKPT, GuestFetchFault, optimize_logged
-
-
-def host_supported() -> bool:
-    """Generated code is x86-64 for the System V ABI, in memfd-backed memory."""
-    # os.uname, not the platform module: that costs 2 ms of every start-up
-    return os.uname().machine in ("x86_64", "AMD64") and hasattr(os, "memfd_create") \
-        and os.environ.get("PYQEMU_TCG_BACKEND", "") != "python"
-
+from .translate_common import (  # noqa: F401 (host_supported: the CLI asks here)
+    ILL_ILLOPC,
+    PAGE_BITS,
+    SEGV_MAPERR,
+    TRAP_BRKPT,
+    GuestFetchFault,
+    host_supported,
+    optimize_logged,
+)
 
 ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74,
                      scratch=75)

@@ -19,9 +19,9 @@ from ...target.riscv.hart import RiscvSystemHart
 from ...target.riscv.translate import RiscvTranslator
 from ...tcg.ir import ExitReason
 from . import system_exits as sx
-from .cpu_exec import _bswap64, _ctz, _rotl, _rotr
+from .bitops import _bswap64, _ctz, _rotl, _rotr
 from .softmmu import FetchView, SoftMMU
-from .system_tb import PAGE, SystemTBCache
+from .translate_common import PAGE_BITS
 
 ISA = "rv64imafdc_zicsr_zifencei_zba_zbb_zbs"
 MMU_TYPE = "riscv,sv57"
@@ -61,6 +61,8 @@ class HartRunner:
             "EXIT": exits, "rotl": _rotl, "rotr": _rotr, "ctz": _ctz, "bswap64": _bswap64,
             "LOG_EXEC": lambda pc, q: None,
         })
+        from .system_tb import SystemTBCache  # (the Python backend's: imported on use)
+
         self.tbc = SystemTBCache(self, self.translator, runtime, log, shared=shared)
 
         def csr_sys(q, csr, src, kind, writes, raw):
@@ -81,7 +83,7 @@ class HartRunner:
     def page_snapshot(self, page: int) -> bytes | None:
         off = page - self.smmu.ram_base
         if 0 <= off < self.smmu.ram_size:
-            return bytes(self.ram_view[off:off + PAGE])
+            return bytes(self.ram_view[off:off + (1 << PAGE_BITS)])
         return None  # ROM: never changes under the guest
 
     def flush_tlb(self, keep_global: bool = False) -> None:
@@ -199,7 +201,7 @@ class TcgAccelerator:
         if backend not in ("python", "native", "auto"):
             raise ValueError(f"-accel tcg: backend={backend}: expected native or python")
         if backend == "native":
-            from .native_user import host_supported
+            from .translate_common import host_supported
 
             if not host_supported():
                 raise ValueError("-accel tcg,backend=native: needs an x86-64 Linux host")
@@ -233,7 +235,7 @@ class TcgAccelerator:
             h.on_kick = self._on_kick
         machine.attach_cpus(harts)
         if self.backend == "auto":
-            from .native_user import host_supported
+            from .translate_common import host_supported
 
             self.backend = "native" if host_supported() and self.debug is None else "python"
         if self.backend == "native":
