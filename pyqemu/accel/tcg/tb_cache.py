@@ -289,6 +289,7 @@ class TBCache:
         ns["WB"] = t.writeback
         ns["FAULT"] = codegen.fault
         ns.setdefault("LOOKUP", self.lookup_q)
+        ns.setdefault("FNS", self.fns)
         exec(t.code, ns)
         fn = ns[f"tb_{t.pc:x}"]
         fn.guest_pc = t.pc

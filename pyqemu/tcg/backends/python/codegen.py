@@ -19,11 +19,18 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
   arithmetic shifts take them as they are. A value known to lie in 32-bit signed
   range ("small") makes a further 32-bit sign extension free. Forms of registers are
   tracked through the block; where paths join with different forms the register is
-  treated as L, and a loop iteration starts with every register in U form.
+  treated as L.
 * Loops on themselves: an iteration loads and writes back only what it can have
   written (written before the last back-edge, or earlier in this iteration's text);
   expressions of registers the loop never writes, and such registers compared signed,
-  are computed once before the loop.
+  are computed once before the loop. An iteration starts with the registers in the
+  forms every back-edge leaves them in (the passes of generate() find them: U, or S
+  where the loop keeps a register signed). Where the back-edges leave registers
+  small (W results) but the state buffer cannot promise it, the first iteration is
+  generated separately and the loop proper starts with them known small
+  (peeled_loop): a W loop's sign extensions of its own results then cost nothing.
+* Indirect jumps (returns) look the target up in the block cache's dictionary FNS
+  inline; only a miss calls LOOKUP. M-extension division is inline (intdiv.py).
 * Demanded bits (demand.py): an extension whose result's uses read only bits it does
   not change is left out; locals read only in their low 32 bits stay unmasked.
 * Guest accesses (memory.py): several accesses off one register value share one
@@ -44,12 +51,11 @@ from __future__ import annotations
 
 from ...ir import COND_NAMES, Kind, Op, Temp
 from . import fpinline
-from .blockgen import BlockInfo, Generated, PythonCodegen
+from .blockgen import PC_INDEX, BlockInfo, Generated, PythonCodegen
 from .forms import _SIGNED, _SMALL, _meet
 
 RUNTIME = fpinline.RUNTIME  # names generated code may use besides the runtime's own
 
-PC_INDEX = 64  # set by the target at import time (RISC-V: cpu_state.PC)
 _MASK64 = (1 << 64) - 1
 
 
@@ -114,6 +120,12 @@ def _top_forms(forms: dict[Temp, str], floats: frozenset[int]) -> dict[Temp, str
             if g.kind == Kind.GLOBAL and f in _TOP_FORMS and f != "U" and g.index not in floats}
 
 
+def _gains(top: dict[Temp, str], entry: dict[Temp, str]) -> bool:
+    """Whether the loop proper would start with some register known small that the
+    first iteration does not know small."""
+    return any(f in _SMALL and entry.get(g) not in _SMALL for g, f in top.items())
+
+
 def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
                 floats: frozenset[int]) -> tuple[Generated, dict] | None:
     """The loop with its first iteration peeled off, when that lets the iterations
@@ -129,6 +141,8 @@ def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
     if cg.backedge_forms is None:
         return None
     top = _top_forms(cg.backedge_forms, floats)
+    if not _gains(top, entry):
+        return None  # (the forms only weaken from here: no pass can find a gain)
     main = None
     for _ in range(4):
         main = PythonCodegen(ops, info, low, hmask, top, floats)
@@ -139,7 +153,7 @@ def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
         top = met
     else:
         return None
-    if not any(f in _SMALL and entry.get(g) not in _SMALL for g, f in top.items()):
+    if not _gains(top, entry):
         return None
     peel = PythonCodegen(ops, info, low, hmask, entry, floats, peel_to=top)
     gen = peel._assemble(*peel.emit_body())
@@ -177,4 +191,5 @@ def _invariant_signed(cg: PythonCodegen) -> dict[Temp, str]:
     return {t: "S" for t, v in score.items() if v > 0}
 
 
-__all__ = ["BlockInfo", "Generated", "PythonCodegen", "generate", "fault", "COND_NAMES"]
+__all__ = ["BlockInfo", "Generated", "PythonCodegen", "PC_INDEX", "generate", "fault",
+           "COND_NAMES"]

@@ -1,0 +1,178 @@
+"""Integer arithmetic, extensions and conditions of the Python backend's generator.
+
+Each IR op becomes an expression in the value form (forms.py) that costs CPython the
+fewest operations: U values where a canonical value is free, S values for signed uses,
+L sums where only the low bits matter (demand.py). A mixin of blockgen.PythonCodegen.
+"""
+
+from __future__ import annotations
+
+from ...ir import Cond, Kind, Op, Temp
+from .forms import (
+    _EXTS,
+    _SIGNED,
+    _UNSIGNED,
+    MASK,
+    SB,
+    Expr,
+    _c,
+    _signed_const,
+    canon,
+    p,
+    plus_const,
+    sform,
+)
+
+
+class Arithmetic:
+    """binop, unop and cond_text for PythonCodegen (needs operand, low_demand, demand)."""
+
+    def binop(self, op: Op) -> Expr:
+        a = self.operand(op.ins[0])
+        b = self.operand(op.ins[1])
+        n = op.name
+        reads = a.reads | b.reads
+        cb = op.ins[1].value if op.ins[1].kind == Kind.CONST else None
+        if n == "add":
+            e = Expr(plus_const(p(a), cb) if cb is not None else f"{p(a)} + {p(b)}", False, reads)
+            if cb is not None:
+                e.base, e.offset = p(a), cb
+            return e
+        if n == "sub":
+            if cb is not None:
+                return Expr(plus_const(p(a), -cb), False, reads)
+            return Expr(f"{p(a)} - {p(b)}", False, reads)
+        if n == "mul":
+            return Expr(f"{p(a)} * {p(b)}", False, reads)
+        if n == "andc" and cb is not None:
+            n, cb = "and", ~cb & MASK
+            b = Expr(_c(cb), True)
+        if n == "and":
+            if cb is not None:
+                # x & c is in [0, c] whatever x's form.
+                return Expr(f"{p(a)} & {b.text}", True, reads, small=cb < 1 << 31,
+                            bits=cb.bit_length())
+            if not (a.exact or b.exact) and not (a.signed and b.signed):
+                if self.low_demand(op.outs[0]):
+                    return Expr(f"{p(a)} & {p(b)}", False, reads)
+                return Expr(f"{canon(a)} & {canon(b)}", True, reads)
+            small = (a.small and b.small) or (a.exact and a.small) or (b.exact and b.small)
+            return Expr(f"{p(a)} & {p(b)}", a.exact or b.exact, reads,
+                        signed=a.signed and b.signed, small=small)
+        if n in ("or", "xor"):
+            sym = "|" if n == "or" else "^"
+            if cb is not None and a.signed and not a.exact:
+                sv = cb - (1 << 64) if cb >= SB else cb
+                return Expr(f"{p(a)} {sym} {_signed_const(cb)}", False, reads, signed=True,
+                            small=a.small and -(1 << 31) <= sv < 1 << 31)
+            if (a.exact and b.exact) or (a.signed and b.signed):
+                return Expr(f"{p(a)} {sym} {p(b)}", a.exact and b.exact, reads,
+                            signed=a.signed and b.signed, small=a.small and b.small)
+            if self.low_demand(op.outs[0]):
+                # Bitwise ops of congruent values are congruent: L is enough here.
+                return Expr(f"{p(a)} {sym} {p(b)}", False, reads)
+            return Expr(f"{canon(a)} {sym} {canon(b)}", True, reads)
+        if n == "andc":
+            if a.signed and b.signed:
+                return Expr(f"{p(a)} & ~{p(b)}", a.exact, reads, signed=True,
+                            small=a.small and b.small)
+            return Expr(f"{canon(a)} & ~{canon(b)}", True, reads, small=a.exact and a.small)
+        if n == "orc":
+            return Expr(f"{canon(a)} | ~{canon(b)}", False, reads)
+        if n == "eqv":
+            return Expr(f"~({canon(a)} ^ {canon(b)})", False, reads)
+        if n == "shl":
+            if cb is not None and a.exact and a.bits + cb <= 64:
+                # A bounded value shifted within 64 bits needs no mask.
+                return Expr(f"{p(a)} << {cb}", True, reads, bits=a.bits + cb,
+                            small=a.bits + cb <= 31)
+            return Expr(f"{p(a)} << {canon(b)}", False, reads)
+        if n == "shr":
+            bits = a.bits if a.exact else 64
+            if cb is not None:
+                bits = max(bits - cb, 0)
+            return Expr(f"{canon(a)} >> {canon(b)}", True, reads, small=bits <= 31, bits=bits)
+        if n == "sar":
+            small = a.small or (cb is not None and cb >= 32)
+            return Expr(f"{sform(a)} >> {canon(b)}", False, reads, signed=True, small=small)
+        if n == "rotl":
+            return Expr(f"rotl({canon(a)}, {canon(b)})", True, reads)
+        if n == "rotr":
+            return Expr(f"rotr({canon(a)}, {canon(b)})", True, reads)
+        if n == "mulsh":
+            return Expr(f"(({sform(a)} * {sform(b)}) >> 64)", False, reads, signed=True)
+        if n == "muluh":
+            return Expr(f"(({canon(a)} * {canon(b)}) >> 64)", True, reads)
+        if n == "mulsuh":
+            return Expr(f"(({sform(a)} * {canon(b)}) >> 64)", False, reads, signed=True)
+        raise NotImplementedError(n)
+
+    def unop(self, op: Op) -> Expr:
+        a = self.operand(op.ins[0])
+        n = op.name
+        r = a.reads
+        if n == "mov":
+            return a
+        if n == "neg":
+            return Expr(f"-{p(a)}", False, r)
+        if n == "not":
+            if a.signed:
+                return Expr(f"~{p(a)}", False, r, signed=True, small=a.small)
+            return Expr(f"~{p(a)}", False, r)
+        if n in _EXTS:
+            d = op.outs[0]
+            if d.kind == Kind.LOCAL and not self.demand.get(d, MASK) >> _EXTS[n]:
+                return a  # no use reads the bits the extension would set (demand.py)
+        if n in ("ext8u", "ext16u", "ext32u"):
+            bits = {"ext8u": 8, "ext16u": 16, "ext32u": 32}[n]
+            if a.exact and a.bits <= bits:
+                return a
+            return Expr(f"{p(a)} & {(1 << bits) - 1:#x}", True, r, small=bits < 32, bits=bits)
+        if n in ("ext8s", "ext16s", "ext32s"):
+            bits = {"ext8s": 8, "ext16s": 16, "ext32s": 32}[n]
+            if n == "ext32s" and a.small:
+                return a  # already a 32-bit signed value, in U or S form
+            half = 1 << (bits - 1)
+            # ((v + half) mod 2**bits) - half is v's low bits sign-extended, in S form;
+            # the add of half folds into a preceding add of a constant.
+            if a.base is not None:
+                inner = plus_const(a.base, a.offset + half)
+            else:
+                inner = f"{p(a)} + {half:#x}"
+            return Expr(f"(({inner}) & {(1 << bits) - 1:#x}) - {half:#x}", False, r,
+                        signed=True, small=True)
+        if n == "clz":
+            return Expr(f"(64 - {canon(a)}.bit_length())", True, r, small=True, bits=7)
+        if n == "ctz":
+            return Expr(f"ctz({canon(a)})", True, r, small=True, bits=7)
+        if n == "ctpop":
+            return Expr(f"{canon(a)}.bit_count()", True, r, small=True, bits=7)
+        if n == "bswap64":
+            return Expr(f"bswap64({canon(a)})", True, r)
+        raise NotImplementedError(n)
+
+    def _signed_operand(self, e: Expr, t: Temp) -> str:
+        if t.kind == Kind.CONST:
+            return _signed_const(t.value)
+        return sform(e)
+
+    def cond_text(self, cond: Cond, a: Expr, b: Expr, cb: Temp) -> str:
+        if cond in (Cond.EQ, Cond.NE):
+            sym = _UNSIGNED[cond]
+            if cb.kind == Kind.CONST:
+                if a.signed and not a.exact:
+                    return f"{p(a)} {sym} {_signed_const(cb.value)}"
+                return f"{canon(a)} {sym} {_c(cb.value)}"
+            if (a.exact and b.exact) or (a.signed and b.signed):
+                return f"{p(a)} {sym} {p(b)}"
+            return f"{canon(a)} {sym} {canon(b)}"
+        if cond in _UNSIGNED:
+            return f"{canon(a)} {_UNSIGNED[cond]} {canon(b)}"
+        rel = _SIGNED[cond]
+        if a.signed and (b.signed or cb.kind == Kind.CONST):
+            return f"{p(a)} {rel} {self._signed_operand(b, cb)}"
+        if cb.kind == Kind.CONST:
+            return f"({canon(a)} ^ {SB:#x}) {rel} {_c(cb.value ^ SB)}"
+        if a.exact and b.exact:
+            return f"({p(a)} ^ {SB:#x}) {rel} ({p(b)} ^ {SB:#x})"
+        return f"{sform(a)} {rel} {sform(b)}"
