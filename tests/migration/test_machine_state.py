@@ -153,11 +153,22 @@ def test_interrupt_lines_are_redriven(machine) -> None:
     assert hart.hw_mip & (1 << 11), "MEIP not re-driven"
 
 
-def test_translations_follow_restored_code(machine) -> None:
+@pytest.fixture
+def translating_machine(monkeypatch):
+    """A machine whose code is all translated (no interpreter tier), so that each run
+    of code leaves blocks behind."""
+    monkeypatch.setenv("PYQEMU_INTERP", "off")
+    m = tcg_virt()
+    yield m
+    m.main_loop.close()
+
+
+def test_translations_follow_restored_code(translating_machine) -> None:
     """Blocks translated from code the snapshot does not hold are dropped on load;
     blocks of unchanged code are kept (a live loadvm does not retranslate them)."""
     from pyqemu.migration.snapshots import flush_cpu_caches
 
+    machine = translating_machine
     runner = machine.accel.runners[0]
     hart = runner.hart
     wfi, loop = 0x10500073, 0xFF9FF06F                   # wfi; j -8

@@ -30,7 +30,7 @@ from ...target.riscv.hart import RiscvSystemHart
 from ...target.riscv.translate import MAX_INSNS, RiscvTranslator
 from ...tcg.backends.x86_64 import asm as A
 from ...tcg.backends.x86_64 import codebuf as CB
-from ...tcg.backends.x86_64 import codegen, regs
+from ...tcg.backends.x86_64 import codegen, ptw, regs
 from ...tcg.backends.x86_64 import softmmu as backend_softmmu
 from ...tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
 from ...tcg.backends.x86_64.softmmu import JC_FLAGS_SHIFT, emit_thunks
@@ -48,6 +48,10 @@ EXIT_WORD, JC_WORD, FLAGS_WORD, TLB_WORD = 76, 77, 78, 79
 # The interpreter tier's words: the current data mode's TLB, the hart's fetch-page cache.
 INTERP_TLB_WORD, INTERP_FETCH_WORD = 107, 108
 INTERP_VA_WORD = 109  # and 110: a TLB miss's address and tag (interp.I_TLB_READ)
+# The page-table walker's words (ptw.py): configuration, root table, RAM's physical
+# base, size and host address, its area; it fills the current mode's TLB (107).
+WALK = ptw.WalkLayout(cfg=184, root=185, ram_base=186, ram_size=187, ram_host=188, aux=189,
+                      tlb=INTERP_TLB_WORD, tlb_mask=TLB_ENTRIES - 1)
 JC_ENTRIES = 65536
 # In a block's key, beside the TB flags: a block of one instruction made for the
 # interpreter (a CSR access, a TLB miss...), which a tier-up does not take for the
@@ -74,12 +78,15 @@ class NativeSystemCode:
                                     "sys_store": self._store})
         # The softmmu slow-path thunks live right after the prologue, at offsets that
         # are the same in every run (persistent translations call them).
+        # Before them, the page-table walker they (and the interpreter) call first.
         a = A.Assembler()
-        thunks = emit_thunks(a, self.helpers.address, SYS_LOAD, SYS_STORE)
+        walker = ptw.emit_walker(a, WALK)
+        thunks = emit_thunks(a, self.helpers.address, SYS_LOAD, SYS_STORE, walker)
         base = self.cb.top
         self.cb.place(a.buf, base)
         self.cb.top = base + len(a.buf)
         self.thunks = {k: base + off for k, off in thunks.items()}
+        self.walker = (base + walker[0], base + walker[1])
         # Tier 0: cold code runs in the interpreter (interp_x86_64) until it is hot.
         self.interp_host = 0
         if os.environ.get("PYQEMU_INTERP", "on") != "off":
@@ -112,7 +119,7 @@ class NativeSystemCode:
             EXIT_WORD, JC_WORD, FLAGS_WORD, INTERP_TLB_WORD, INTERP_FETCH_WORD,
             JC_ENTRIES - 1, JC_FLAGS_SHIFT, TLB_ENTRIES - 1, backend_softmmu.TAG_READ,
             backend_softmmu.TAG_WRITE, backend_softmmu.ADDEND, backend_softmmu.ENTRY_SHIFT,
-            INTERP_VA_WORD)
+            INTERP_VA_WORD, *self.walker)
         code = interp_assets.interpreter(at, self.epilogue, 0, layout)
         cb.place(code.code, at)
         cb.top = at + len(code.code)
@@ -172,6 +179,8 @@ class NativeSystemCode:
             self.written.clear()
         self.page_tbs.clear()
         self.cb.reset(self.code_start)
+        for r in self.runners.values():
+            r.tlb.clear_map(ptw.MAP_CODE)
         for r in self.runners.values():
             r.flush_jump_cache()
 
@@ -283,6 +292,8 @@ class NativeSystemCode:
             if page not in self.code_pages:
                 self.code_pages[page] = r.page_snapshot(page)
                 for runner in self.runners.values():
+                    # (first: the walker must not let stores to it in again)
+                    runner.tlb.allow(page - runner.smmu.ram_base, ptw.MAP_CODE)
                     runner.smmu.protect_code_page(page)
             self.page_tbs.setdefault(page, []).append(tb)
         return tb
@@ -331,6 +342,8 @@ class NativeSystemCode:
         for page in pages:
             self.code_pages.pop(page, None)
             self.written.discard(page)
+            for runner in self.runners.values():
+                runner.tlb.disallow(page - runner.smmu.ram_base, ptw.MAP_CODE)
             for tb in self.page_tbs.pop(page, ()):
                 if self.by_key.get(tb.key) is tb:
                     del self.by_key[tb.key]
@@ -400,8 +413,9 @@ class NativeHartRunner:
         self.code = code
         self.smmu = SoftMMU(hart, machine.sysmem)
         ram_host = self._ram_host()
-        self.tlb = NativeTLB(ram_host)
+        self.tlb = NativeTLB(ram_host, self.smmu.ram_size)
         self.smmu.native = self.tlb
+        self.walk = os.environ.get("PYQEMU_PTW", "on") != "off"
         self.fetch = FetchView(self.smmu)
         self.translator = RiscvTranslator(self.fetch, self.fetch.can_execute)
         self.translator.system = True
@@ -466,6 +480,7 @@ class NativeHartRunner:
                 q[e] = 1
 
     def flush_tlb(self, keep_global: bool = False) -> None:
+        self._walk_config()  # (satp may have changed)
         vpns = self.smmu.flush(keep_global)
         if vpns is None:
             self.flush_jump_cache()
@@ -484,6 +499,24 @@ class NativeHartRunner:
         q[INTERP_TLB_WORD] = self.tlb.addr + mode_index(
             (flags >> 2) & 3, bool(flags >> 4 & 1), bool(flags >> 5 & 1)) * TLB_ENTRIES * 32
         q[INTERP_FETCH_WORD] = self.tlb.fetch_cache(self.hart.q_priv())
+        self._walk_config()
+
+    def _walk_config(self) -> None:
+        """The page-table walker's words for the current data mode and satp."""
+        q = self.q
+        smmu, tlb = self.smmu, self.tlb
+        dpriv, sum_, mxr = self.hart.data_mode()
+        satp = q[cs.SATP]
+        cfg = ptw.config(dpriv, sum_, mxr, satp) if self.walk else 0
+        q[WALK.root] = (satp & ((1 << 44) - 1)) << PAGE_BITS
+        q[WALK.ram_base], q[WALK.ram_size] = smmu.ram_base, smmu.ram_size
+        q[WALK.ram_host], q[WALK.aux] = tlb.ram_host, tlb.aux_addr
+        if cfg:
+            tlb.walk_mode = mode_index(dpriv, sum_, mxr)
+            tlb.used.add(tlb.walk_mode)
+        else:
+            tlb.walk_mode = None
+        q[WALK.cfg] = cfg
 
     def fetch_trap(self, vpc: int) -> t.RiscvTrap:
         return sx.fetch_trap(self.smmu, vpc)

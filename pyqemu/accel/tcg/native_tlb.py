@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 
 from ...target.riscv import interp_x86_64 as interp
+from ...tcg.backends.x86_64 import ptw
 from .translate_common import PAGE_BITS
 
 PAGE = 1 << PAGE_BITS
@@ -25,7 +26,7 @@ class NativeTLB:
     """The direct-mapped TLBs of one hart, in memory generated code reads: 4096 entries
     per mode (with 512, the kernel's working set during boot missed ~140k times)."""
 
-    def __init__(self, ram_host: int) -> None:
+    def __init__(self, ram_host: int, ram_size: int = 0) -> None:
         self.ram_host = ram_host  # host address of the fast RAM's first byte
         self.buf = (ctypes.c_uint64 * (TLB_MODES * TLB_ENTRIES * 4))()
         self.addr = ctypes.addressof(self.buf)
@@ -38,6 +39,16 @@ class NativeTLB:
         self.fetch = (ctypes.c_uint64 * (4 * 2 * FETCH_ENTRIES))()
         self.fetch_q = memoryview(self.fetch).cast("B").cast("Q")
         self.flush_fetch()
+        # The native page-table walker's area (tcg/backends/x86_64/ptw.py): its log of
+        # fills the softmmu must know of, then a byte per RAM page (PMP allows loads,
+        # stores; the page holds translated code).
+        self.map_size = ram_size >> PAGE_BITS
+        log_words = 1 + 3 * ptw.LOG_CAPACITY
+        self.aux = (ctypes.c_uint64 * (log_words + (self.map_size + 7) // 8))()
+        self.aux_addr = ctypes.addressof(self.aux)
+        self.log = memoryview(self.aux).cast("B").cast("Q")[:log_words]
+        self.map = memoryview(self.aux).cast("B")[8 * log_words:8 * log_words + self.map_size]
+        self.walk_mode: int | None = None  # the mode whose table the walker fills
 
     def fetch_cache(self, priv: int) -> int:
         return ctypes.addressof(self.fetch) + priv * 16 * FETCH_ENTRIES
@@ -61,7 +72,10 @@ class NativeTLB:
         for m in self.used:
             ctypes.memset(self.addr + m * size, 0xFF, size)
         self.used.clear()
+        if self.walk_mode is not None:
+            self.used.add(self.walk_mode)  # the walker goes on filling it
         self.local.clear()
+        self.log[0] = 0
         self.flush_fetch()
 
     def flush_local(self) -> None:
@@ -80,6 +94,44 @@ class NativeTLB:
         e = 4 * (mode_index(*mode) * TLB_ENTRIES + (vpn & (TLB_ENTRIES - 1)))
         if self.q[e + 1] == vpn << 12:
             self.q[e + 1] = 1
+
+    # ------------------------------------------------------------ the walker's area
+    def drain(self, write_rev: dict, on_write) -> None:
+        """Take the walker's log: its non-global fills join ``local``; each fill that
+        allows stores is added to write_rev ({physical page: [(mode, vpn)]}), and
+        on_write() is called once per such fill."""
+        log = self.log
+        n = log[0]
+        if not n:
+            return
+        base, per_mode = self.addr, 4 * TLB_ENTRIES
+        for i in range(1, 1 + 3 * n, 3):
+            w0 = log[i]
+            e = ((w0 & ((1 << 62) - 1)) - base) // 8
+            if w0 & ptw.LOG_LOCAL:
+                self.local.append(e)
+            if w0 & ptw.LOG_WRITE:
+                m = e // per_mode
+                write_rev.setdefault(log[i + 2], []).append(
+                    ((m >> 2, bool(m >> 1 & 1), bool(m & 1)), log[i + 1] >> PAGE_BITS))
+                on_write()
+        log[0] = 0
+
+    def allow(self, ram_off: int, bits: int) -> None:
+        """Mark the RAM page at ram_off (ptw.MAP_LOAD / MAP_STORE / MAP_CODE)."""
+        i = ram_off >> PAGE_BITS
+        if 0 <= i < self.map_size:
+            self.map[i] |= bits
+
+    def disallow(self, ram_off: int, bits: int) -> None:
+        i = ram_off >> PAGE_BITS
+        if 0 <= i < self.map_size:
+            self.map[i] &= ~bits & 0xFF
+
+    def clear_map(self, bits: int) -> None:
+        """Clear bits on every page (PMP changed: ptw.MAP_LOAD | MAP_STORE)."""
+        keep = ~bits & 0xFF
+        self.map[:] = bytes(self.map).translate(bytes(b & keep for b in range(256)))
 
     def hits(self, tlb: int, va: int, write: bool) -> bool:
         """Whether an aligned access to va finds its page in the TLB at address tlb (one

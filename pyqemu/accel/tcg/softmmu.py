@@ -14,6 +14,7 @@ from __future__ import annotations
 from ...memory import GuestMemoryError
 from ...target.riscv import mmu as m
 from ...target.riscv import trap as t
+from ...tcg.backends.x86_64 import ptw
 
 PAGE = 4096
 TLB_LIMIT = 8192  # entries per mode before a refill starts over
@@ -73,6 +74,8 @@ class SoftMMU:
         non-global ones go, and the result is the set of virtual pages whose fetch
         translation went (None: everything went)."""
         self.io_pages.clear()  # (few pages: refilled at their next access)
+        if self.native is not None:
+            self._drain()
         if keep_global and len(self.local_data) + len(self.local_fetch) <= LOCAL_LIMIT:
             for mode, vpn in self.local_data:
                 r, w = self.tlbs[mode]
@@ -97,11 +100,15 @@ class SoftMMU:
         self.write_rev_n = 0
         if self.native is not None:
             self.native.flush()
+            # PMP may have changed: the walker asks again for each page.
+            self.native.clear_map(ptw.MAP_LOAD | ptw.MAP_STORE)
         return None
 
     def protect_code_page(self, page: int) -> None:
         """Physical page ``page`` holds translated code: forget the TLB entries that let
         stores reach it without the slow path (whose stores the RAM write hooks see)."""
+        if self.native is not None:
+            self._drain()
         for mode, vpn in self.write_rev.pop(page, ()):
             pair = self.tlbs.get(mode)
             if pair is not None:
@@ -120,6 +127,12 @@ class SoftMMU:
             self.fetch_tlb.pop((priv, vpn), None)
         if self.native is not None:
             self.native.flush_page(vpn << 12)
+
+    def _drain(self) -> None:
+        """Take in what the native page-table walker filled (ptw.py)."""
+        def counted() -> None:
+            self.write_rev_n += 1
+        self.native.drain(self.write_rev, counted)
 
     def _mode(self) -> tuple[int, bool, bool]:
         return self.hart.data_mode()
@@ -156,7 +169,12 @@ class SoftMMU:
             else:
                 r[vpn] = addend
             if self.native is not None:
+                if self.native.log[0]:
+                    self._drain()
                 self.native.fill(mode, va, off & ~(PAGE - 1), access == m.WRITE, local)
+                if priv < 3:  # PMP allows S and U this whole page: the walker may too
+                    self.native.allow(off, ptw.MAP_STORE if access == m.WRITE
+                                      else ptw.MAP_LOAD)
         return pa
 
     def translate_data(self, va: int, write: bool) -> int:

@@ -105,7 +105,7 @@ class SystemLayout:
     def __init__(self, exit_word: int, jc_word: int, flags_word: int, tlb_word: int,
                  fetch_word: int, jc_mask: int, jc_flags_shift: int, tlb_mask: int,
                  tag_read: int, tag_write: int, addend: int, entry_shift: int,
-                 va_word: int) -> None:
+                 va_word: int, walk_read: int = 0, walk_write: int = 0) -> None:
         self.exit_word = exit_word
         self.jc_word = jc_word
         self.flags_word = flags_word
@@ -119,6 +119,10 @@ class SystemLayout:
         self.addend = addend
         self.entry_shift = entry_shift
         self.va_word = va_word
+        # Buffer offsets of the page-table walker's entries (0: none), which a TLB miss
+        # asks first (tcg/backends/x86_64/ptw.py).
+        self.walk_read = walk_read
+        self.walk_write = walk_write
 
 
 class Core:
@@ -416,8 +420,22 @@ class Core:
             # A TLB miss at a pc that has a block (an MMIO access has a one-instruction
             # block once its first miss was found not to be RAM) runs the block, whose
             # slow path does the access; else the loop fills the TLB.
-            for lab, kind in zip(self.tlb_miss, (I_TLB_READ, I_TLB_WRITE), strict=True):
+            for lab, kind, walker in zip(self.tlb_miss, (I_TLB_READ, I_TLB_WRITE),
+                                         (sy.walk_read, sy.walk_write), strict=True):
                 a.bind(lab)
+                if walker:
+                    # An aligned access whose page the walker finds: run the
+                    # instruction again (it hits now).
+                    slow = a.label()
+                    a.mov_rr(RDX, RAX)
+                    a.alu_ri(A.AND, RDX, -4096)
+                    a.alu_rr(A.CMP, RDX, RDI)
+                    a.jcc(A.CC_NE, slow)
+                    a.buf.append(0xE8)  # call rel32
+                    a.buf += struct.pack("<i", walker - (self.at + a.pos() + 4))
+                    a.test_rr(RDX, RDX)
+                    a.jcc(A.CC_NE, self.fetch)
+                    a.bind(slow)
                 a.store(Mem(RBP, 8 * sy.va_word), RAX)
                 a.store(Mem(RBP, 8 * sy.va_word + 8), RDI)
                 leave = a.label()

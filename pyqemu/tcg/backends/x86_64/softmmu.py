@@ -195,11 +195,16 @@ def emit_slow_paths(cg) -> None:
     cg._exit_now(EXIT_RAISED)
 
 
-def emit_thunks(a: A.Assembler, helper_address, load, store) -> dict:
+def emit_thunks(a: A.Assembler, helper_address, load, store,
+                walker: tuple[int, int] | None = None) -> dict:
     """The slow-path thunks, appended to ``a``: key (kind, size, signed) -> offset in a.
 
     In: rax = virtual address, rcx = value (stores), rbp = state. Out: rax = value
     (loads). Every register a block may hold a value in survives the call.
+
+    ``walker``: the offsets in ``a`` of the page-table walker's load and store entries
+    (ptw.py). An access within one page first asks it; when it finds the page (and
+    fills the TLB), the thunk makes the access itself, misaligned or not.
     """
     offsets = {}
     for kind in ("ld", "st"):
@@ -207,6 +212,23 @@ def emit_thunks(a: A.Assembler, helper_address, load, store) -> dict:
             for signed in ((0, 1) if kind == "ld" and size < 8 else (0,)):
                 a.nop_to_align(16)
                 offsets[(kind, size, signed)] = a.pos()
+                if walker is not None:
+                    slow = a.label()
+                    if size > 1:  # across two pages: the slow path checks both
+                        a.mov_rr32(RDX, RAX)
+                        a.alu_ri(A.AND, RDX, 0xFFF)
+                        a.alu_ri(A.CMP, RDX, 4096 - size)
+                        a.jcc(A.CC_A, slow)
+                    a.buf.append(0xE8)  # call rel32 to the walker
+                    a.buf += _pack_i32(walker[kind == "st"] - (a.pos() + 4))
+                    a.test_rr(RDX, RDX)
+                    a.jcc(A.CC_E, slow)
+                    if kind == "ld":
+                        a.load(RAX, Mem(RDX, 0), size, bool(signed))
+                    else:
+                        a.store(Mem(RDX, 0), RCX, size)
+                    a.ret()
+                    a.bind(slow)
                 for r in _SAVED:
                     a.push(r)
                 a.alu_ri(A.SUB, A.RSP, 8)  # return address + 6 pushes + 8: 16-aligned
