@@ -416,10 +416,13 @@ class NativeHartRunner:
         self.tlb = NativeTLB(ram_host, self.smmu.ram_size)
         self.smmu.native = self.tlb
         self.walk = os.environ.get("PYQEMU_PTW", "on") != "off"
+        self.walk_root = -1  # the root table the walker's words are for
+        self.flags = -1
         self.fetch = FetchView(self.smmu)
         self.translator = RiscvTranslator(self.fetch, self.fetch.can_execute)
         self.translator.system = True
         self.jc = (ctypes.c_uint64 * (JC_ENTRIES * 4))()
+        self.jc_addr = ctypes.addressof(self.jc)
         self.jcq = memoryview(self.jc).cast("B").cast("Q")
         self.jc_pages: dict[int, set[tuple[int, int]]] = {}  # virtual page -> its (pc, flags)
         self.env = ctypes.addressof(hart.state)
@@ -489,9 +492,14 @@ class NativeHartRunner:
                 self.flush_jump_cache_page(vpn)
 
     def update_flags(self) -> None:
-        """The TB flags changed (or the hart was reset: its state words are set again)."""
+        """The TB flags may have changed (or the hart was reset: its state words are set
+        again). Called after every CSR write that may matter: cheap when nothing did."""
         q = self.q
-        self.flags = self.hart.tb_flags()
+        flags = self.hart.tb_flags()
+        if flags == self.flags and q[JC_WORD] == self.jc_addr \
+                and q[WALK.aux] == self.tlb.aux_addr and q[WALK.root] == self.walk_root:
+            return  # (a reset or a loadvm rewrites the words: then all is set again)
+        self.flags = flags
         q[FLAGS_WORD] = self.flags
         q[JC_WORD] = ctypes.addressof(self.jc)
         q[TLB_WORD] = self.tlb.addr
@@ -508,7 +516,7 @@ class NativeHartRunner:
         dpriv, sum_, mxr = self.hart.data_mode()
         satp = q[cs.SATP]
         cfg = ptw.config(dpriv, sum_, mxr, satp) if self.walk else 0
-        q[WALK.root] = (satp & ((1 << 44) - 1)) << PAGE_BITS
+        q[WALK.root] = self.walk_root = (satp & ((1 << 44) - 1)) << PAGE_BITS
         q[WALK.ram_base], q[WALK.ram_size] = smmu.ram_base, smmu.ram_size
         q[WALK.ram_host], q[WALK.aux] = tlb.ram_host, tlb.aux_addr
         if cfg:

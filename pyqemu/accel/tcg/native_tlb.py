@@ -164,7 +164,7 @@ class NativeTLB:
             if self.fetch_q[e] == vpage:
                 self.fetch_q[e] = 0xFFFFFFFFFFFFFFFF
         q = self.q
-        for m in range(TLB_MODES):
+        for m in self.used:  # (the other modes hold nothing since the last flush)
             e = 4 * (m * TLB_ENTRIES + ((va >> 12) & (TLB_ENTRIES - 1)))
             if q[e + 3] == page:
                 q[e] = q[e + 1] = q[e + 3] = 1
