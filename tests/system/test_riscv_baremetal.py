@@ -48,7 +48,7 @@ BACKENDS = ["native", "python"] if platform.machine() == "x86_64" else ["python"
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name, status", [("traps", 7), ("sv39", 0), ("asid", 0), ("smc", 0),
                                           ("pages", 0), ("tlbfill", 0),
-                                          ("sysinsn", 0), ("ptw", 0)])
+                                          ("sysinsn", 0), ("ptw", 0), ("fs", 0)])
 def test_baremetal_matches_qemu(name: str, status: int, backend: str) -> None:
     if QEMU is None:
         pytest.skip("qemu-system-riscv64 is not installed")

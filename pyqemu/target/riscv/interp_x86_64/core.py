@@ -458,11 +458,10 @@ class Core:
                   (0x0B, self.amo), (0x06, self.op_imm32), (0x0C, self.op), (0x0E, self.op32),
                   (0x0D, self.lui), (0x05, self.auipc), (0x18, self.branch),
                   (0x1B, self.jal), (0x19, self.jalr), (0x03, self.misc_mem)]
+        # FP loads, stores and moves; in system mode only while mstatus.FS is Dirty.
+        groups += [(0x01, self.load_fp), (0x09, self.store_fp), (0x14, self.op_fp)]
         if self.sys is None:
-            # System mode leaves these to the translator: FP instructions depend on and
-            # change mstatus.FS, and ecall is a trap there.
-            groups += [(0x01, self.load_fp), (0x09, self.store_fp), (0x14, self.op_fp),
-                       (0x1C, self.system)]
+            groups.append((0x1C, self.system))  # a trap in system mode (interp_sysinsn)
         for opcode, gen in groups:
             self.opcode = opcode
             gen()

@@ -20,12 +20,26 @@ from .core import BOX, F0_OFF, Core
 
 
 class AtomicFpOps(Core):
+    def fs_dirty(self) -> None:
+        """System mode: FP state moves only while mstatus.FS is Dirty (3), where they
+        change nothing else; Off makes them illegal and Initial/Clean must become Dirty
+        (privileged ISA 3.1.6.6), which the translator does."""
+        sy = self.sys
+        if sy is None:
+            return
+        a = self.a
+        a.load(RDI, Mem(RBP, 8 * sy.flags_word))
+        a.alu_ri(A.AND, RDI, 3 << 6)  # the TB flags' FS field
+        a.alu_ri(A.CMP, RDI, 3 << 6)
+        a.jcc(A.CC_NE, self.unsupported)
+
     def load_fp(self) -> None:
         """flw (NaN-boxed: the upper 32 bits all ones) and fld; no FP state changes."""
         a = self.a
         flw, fld = a.label(), a.label()
 
         def operands() -> None:
+            self.fs_dirty()
             self.rd()
             self.reg(RSI, 15)
             self.imm_i()
@@ -48,6 +62,7 @@ class AtomicFpOps(Core):
         fsw, fsd = a.label(), a.label()
 
         def operands() -> None:
+            self.fs_dirty()
             self.reg(RSI, 15)
             self.field(RAX, 20, 31)
             a.load(R9, Mem(RBP, F0_OFF, RAX, 8))
@@ -64,6 +79,7 @@ class AtomicFpOps(Core):
         fmv.w.x, fmv.x.d, fmv.d.x. funct7 | rs2 | funct3 must match exactly."""
         a = self.a
         self.entry_for((0,))
+        self.fs_dirty()
         self.rd()
         self.field(RAX, 15, 31)
         a.mov_rr32(RDI, RCX)
