@@ -28,7 +28,14 @@ def run(runner, pc: int, visits: dict[int, int]) -> bool:
     if pc & 0xFFF == 0xFFE:
         return False  # across two pages: the translator checks both
     q = runner.q
-    insn = sx.insn_bits(runner.smmu, pc)
+    off = runner.tlb.fetch_offset(q[cs.PRIV], pc)
+    ram = runner.ram_view
+    if 0 <= off <= len(ram) - 4:
+        insn = int.from_bytes(ram[off:off + 4], "little")
+        if insn & 3 != 3:
+            return False  # compressed: none of these (c.ebreak is the translator's)
+    else:
+        insn = sx.insn_bits(runner.smmu, pc)
     if insn & 0x7F != 0x73:
         return False
     funct3 = (insn >> 12) & 7

@@ -61,6 +61,16 @@ class NativeTLB:
         if local:
             self.fetch_local.append(e)
 
+    def fetch_offset(self, priv: int, va: int) -> int:
+        """The RAM offset of va if the interpreter may fetch from its page (-1 if not
+        known): the instruction at an interpreter exit is read without a page walk."""
+        vpage = va >> PAGE_BITS
+        e = 2 * (priv * FETCH_ENTRIES + (vpage & (FETCH_ENTRIES - 1)))
+        fq = self.fetch_q
+        if fq[e] != vpage:
+            return -1
+        return (fq[e + 1] + va - self.ram_host) & 0xFFFFFFFFFFFFFFFF
+
     def flush_fetch(self) -> None:
         ctypes.memset(ctypes.addressof(self.fetch), 0xFF, ctypes.sizeof(self.fetch))
         self.fetch_local: list[int] = []  # entries of non-global pages
