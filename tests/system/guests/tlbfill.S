@@ -16,19 +16,7 @@ _start:
     lla sp, stack_top
     lla t0, m_handler
     csrw mtvec, t0
-    lla s0, root
-    lla s1, l1
-    lla s2, l0
-    li t0, (0 << 28) | LEAF | PTE_G          /* MMIO gigapage */
-    sd t0, 0(s0)
-    li t0, (0x80000000 >> 2) | LEAF | PTE_G  /* RAM gigapage, identity */
-    sd t0, 16(s0)
-    srli t0, s1, 2
-    ori t0, t0, PTE_V
-    sd t0, 8(s0)                              /* VA 0x40000000.. -> l1 */
-    srli t0, s2, 2
-    ori t0, t0, PTE_V
-    sd t0, 0(s1)                              /* -> l0 */
+    SV39_TABLES
     lla t0, rw_frame
     srli t0, t0, 2
     ori t0, t0, LEAF
