@@ -8,10 +8,11 @@ instruction count (from a QEMU TCG plugin when one is available: $PYQEMU_INSNCOU
 pyqemu's translation cost in microseconds per translated guest instruction. Outputs
 must match exactly; a mismatch is reported, not timed.
 
-The native backend keeps translations across runs (the persistent translation cache),
-so pyqemu is timed twice per program: cold (an empty cache: every block translated)
-and warm (a second run reusing the first one's blocks). Translation cost comes from
-the cold run. The Python backend has no such cache: only its cold time is shown.
+Both backends keep translations across runs (the persistent translation caches:
+accel/tcg/tb_persist.py for native code, tb_persist_python.py for the Python backend's
+interpreter programs and compiled code), so pyqemu is timed twice per program: cold
+(an empty cache: every block translated) and warm (a second run reusing the first
+one's blocks). Translation cost comes from the cold run.
 
     python bench/run.py [--size small|medium|default] [--only fib,sieve] [--repeat N]
                         [--backend native|python]
@@ -124,7 +125,6 @@ def main() -> None:
     pyqemu = [sys.executable, "-m", "pyqemu.cli.riscv64_user"]
     if a.backend:
         pyqemu += ["-accel", f"tcg,backend={a.backend}"]
-    warm_too = a.backend != "python"
     rows = []
     print(f"{'program':<10}{'insns':>12}{'qemu s':>9}{'cold s':>9}{'warm s':>9}{'qemu MIPS':>11}"
           f"{'warm MIPS':>11}{'cold ratio':>11}{'warm ratio':>11}{'xlate us/insn':>15}")
@@ -141,11 +141,9 @@ def main() -> None:
                 dt, out, stats = run_pyqemu(pyqemu, binary, args, cache)
                 cold = min(cold, dt)
                 check(name, ref_out, out)
-                if warm_too:
-                    dt, out, _ = run_pyqemu(pyqemu, binary, args, cache)
-                    warm = min(warm, dt)
-                    check(name, ref_out, out)
-        warm = warm if warm_too else cold
+                dt, out, _ = run_pyqemu(pyqemu, binary, args, cache)
+                warm = min(warm, dt)
+                check(name, ref_out, out)
         xl = (stats.get("translate_ns", 0) / 1000 / stats["translated_insns"]
               if stats.get("translated_insns") else float("nan"))
         mq = insns / tq / 1e6 if insns else float("nan")

@@ -32,7 +32,7 @@ Argument             Env-variable      Description
 -accel tcg[,backend=native|python][,tb-cache=on|off]
                                       select the accelerator and TCG backend (native:
                                       x86-64 machine code, the default there); tb-cache:
-                                      keep native translations across runs (default on)
+                                      keep translations across runs (default on)
 -version             QEMU_VERSION      display version information and exit
 
 Defaults:
@@ -74,7 +74,7 @@ class Options:
         self.singlestep = "QEMU_SINGLESTEP" in os.environ
         self.gdb: str | None = os.environ.get("QEMU_GDB")  # -g: wait for gdb on this port
         self.backend: str | None = None  # -accel tcg,backend=...: None picks the default
-        self.tb_cache: str | None = None  # -accel tcg,tb-cache=on|off (native backend)
+        self.tb_cache: str | None = None  # -accel tcg,tb-cache=on|off (either backend)
         self.passthrough: list[str] = []  # options a re-exec (execve) must repeat
         if "QEMU_SET_ENV" in os.environ:
             self.set_env += os.environ["QEMU_SET_ENV"].split(",")
@@ -205,7 +205,7 @@ def _make_engine(o: Options, process, log):
     from ..accel.tcg.cpu_exec import UserEngine  # the Python backend, imported when used
 
     return UserEngine(process.mem, process.mm.can_execute, process.exit_request, process, log,
-                      max_insns=max_insns)
+                      max_insns=max_insns, tb_cache=o.tb_cache)
 
 
 def main(argv: list[str] | None = None) -> None:

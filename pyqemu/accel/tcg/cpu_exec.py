@@ -37,7 +37,8 @@ class UserEngine:
     """Translation and execution state shared by all threads of one guest process."""
 
     def __init__(self, mem: GuestMemory, can_execute: Callable[[int], bool],
-                 exit_request: list, os_hooks, log=None, max_insns: int = 0) -> None:
+                 exit_request: list, os_hooks, log=None, max_insns: int = 0,
+                 tb_cache: str | None = None) -> None:
         self.mem = mem
         self.os = os_hooks  # .syscall(cpu), .deliver_signals(cpu), .guest_fault(cpu, sig, code, addr)
         self.exit_request = exit_request
@@ -79,14 +80,48 @@ class UserEngine:
         }
         exec_log = bool(log and (log.enabled("exec") or log.enabled("cpu")))
         self.tbc = TBCache(self.translator, runtime, LOW, HMASK, log, exec_log)
+        # Blocks kept across runs of the same program (tb_persist_python): not with
+        # logs (they describe each block as it is made) nor a block-size limit.
+        exe = getattr(os_hooks, "exe_path", None)
+        if exe and self.tbc.tiered and not max_insns:
+            from . import tb_persist
+
+            if tb_persist.enabled(tb_cache):
+                from .tb_persist_python import ProgramCache
+
+                self.tbc.persist = ProgramCache(exe, self._file_at, self._code_bytes)
+
+    def _file_at(self, pc: int) -> str | None:
+        """The file whose mapping holds pc (the persistent caches are per file)."""
+        mm = getattr(self.os, "mm", None)
+        vma = mm.find(pc) if mm is not None else None
+        if vma is None or not vma.name or vma.name.startswith("["):
+            return None
+        return vma.name
+
+    def _code_bytes(self, start: int, end: int) -> bytes | None:
+        """Guest code in [start, end), or None where it is not executable."""
+        tr = self.translator
+        if not (tr.fetchable(start) and tr.fetchable(end - 1, 1)):
+            return None
+        try:
+            return bytes(self.mem.read(start, end - start))
+        except (GuestFault, IndexError, ValueError):
+            return None
+
+    def save_translations(self) -> None:
+        if self.tbc.persist is not None:
+            self.tbc.persist.save()
 
     # ------------------------------------------------------------ exits
     def _exit_lookup(self, q):
         return self.tbc.lookup_q(q)
 
     def _exit_syscall(self, q):
-        if q[17] == 94 and self.stats_path:  # exit_group: the process ends inside the call
-            self.write_stats()
+        if q[17] in (93, 94, 221):  # exit, exit_group, execve: this process may end
+            self.save_translations()
+            if q[17] == 94 and self.stats_path:  # the process ends inside the call
+                self.write_stats()
         self.os.syscall(self.cpus[id(q)])
         return self.tbc.lookup_q(q)
 
@@ -118,7 +153,7 @@ class UserEngine:
         tbc = self.tbc
         with open(self.stats_path, "w") as f:
             json.dump({"tbs": len(tbc.tbs), "translated_insns": tbc.translated_insns,
-                       "translate_ns": tbc.translate_ns}, f)
+                       "translate_ns": tbc.translate_ns, "reused_tbs": tbc.reused}, f)
 
     def invalidate_code(self, start: int, end: int) -> None:
         self.tbc.invalidate_range(start, end)

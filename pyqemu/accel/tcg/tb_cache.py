@@ -46,7 +46,7 @@ class BlockIR:
     """A block's IR, kept (user mode, tiered) for compiling it later, alone or in a
     region."""
 
-    ctx: TCGContext
+    ctx: TCGContext | None  # None: taken from the persistent cache (translated when needed)
     n_insns: int
     end: int
     targets: list[int]  # guest pcs of its direct exits
@@ -90,6 +90,12 @@ class TBCache:
         self.generation = 0
         # Cold blocks start interpreted, unless logs want every block's code.
         self.tiered = log is None and not exec_log
+        # tb_persist_python.ProgramCache: blocks kept across runs (user mode, tiered)
+        self.persist = None
+        self.persist_max_insns = getattr(translator, "max_insns", 0)
+        self.reused = 0
+        self.region_of: dict[int, int] = {}  # member pc -> entry of a region taken from it
+        self._interp_ns: dict | None = None
 
     # ------------------------------------------------------------ lookup / build
     def lookup(self, pc: int) -> Callable:
@@ -121,6 +127,14 @@ class TBCache:
 
     def build(self, pc: int) -> TranslationBlock:
         t0 = time.perf_counter_ns()
+        if self.persist is not None and self._persisting():
+            tb = self._from_persistent(pc)
+            if tb is not None:
+                self._install(tb)
+                self.reused += 1
+                self.translate_ns += time.perf_counter_ns() - t0
+                self.translated_insns += tb.n_insns
+                return tb
         ctx = TCGContext(self.translator.globals)
         n_insns, end = self.translator.translate(ctx, pc)
         if self.tiered:
@@ -146,21 +160,31 @@ class TBCache:
         exit_targets = {op.aux[0]: op.aux[1] for op in ctx.ops if op.name == "goto_tb"}
         n_exits = max(exit_targets, default=-1) + 1
         targets = [exit_targets.get(i, pc) for i in range(max(n_exits, 1))]
+        prog, init, helpers = interp.prepare(ctx.ops)
+        if self.persist is not None and self._persisting():
+            self.persist.add_interp(pc, end, n_insns, targets, prog, init, helpers)
+        return self._interpreted(ctx, pc, n_insns, end, targets, prog, init, helpers)
+
+    def _interpreted(self, ctx: TCGContext | None, pc: int, n_insns: int, end: int,
+                     targets: list[int], prog: list, init: list,
+                     helpers: dict) -> TranslationBlock:
         jumps: list = [None] * len(targets)
-        ns = dict(self.runtime_ns)
-        ns.setdefault("LOOKUP", self.lookup_q)
-        run = interp.make_interpreter(ctx.ops, pc, ns, jumps, self.low, self.hmask,
-                                      codegen.PC_INDEX)
+        ns = self._interp_ns
+        if ns is None:  # (one namespace for all: the interpreter only reads it)
+            ns = self._interp_ns = {"LOOKUP": self.lookup_q, **self.runtime_ns}
+        run = interp.interpreter(prog, init, helpers, pc, ns, jumps, self.low, self.hmask,
+                                 codegen.PC_INDEX)
         count = [0]
         hot: list = [None]
-        self.ir[pc] = BlockIR(ctx, n_insns, end, targets, count)
+        self.ir[pc] = BlockIR(ctx, n_insns, end, targets, count,
+                              region=self.region_of.get(pc))
 
         def cold(q):
             if hot[0] is not None:
                 return hot[0](q)
             count[0] += 1
             if count[0] > HOT_AFTER:
-                hot[0] = self._promote(tb, ctx, n_insns)
+                hot[0] = self._promote(tb, n_insns)
                 return hot[0](q)
             return run(q)
 
@@ -168,7 +192,62 @@ class TBCache:
         tb = TranslationBlock(pc, end, n_insns, cold, jumps, targets)
         return tb
 
-    def _promote(self, cold: TranslationBlock, ctx: TCGContext, n_insns: int) -> Callable:
+    def _ctx(self, pc: int) -> TCGContext:
+        """The IR of a cold block, translated again if the block came from the
+        persistent cache (its bytes were checked then, and a write since would have
+        flushed it)."""
+        b = self.ir.get(pc)
+        if b is not None and b.ctx is not None:
+            return b.ctx
+        ctx = TCGContext(self.translator.globals)
+        self.translator.translate(ctx, pc)
+        if b is not None:
+            b.ctx = ctx
+        return ctx
+
+    def _persisting(self) -> bool:
+        """Whether blocks are made as the persistent cache's were: not while a debugger
+        asks for one-instruction blocks or blocks that end before breakpoints."""
+        tr = self.translator
+        return tr.max_insns == self.persist_max_insns and not tr.breakpoints
+
+    def _from_persistent(self, pc: int) -> TranslationBlock | None:
+        """The block an earlier run made at pc from the same bytes: its interpreter
+        program while it is cold, or its compiled code (a region's, with its member
+        ranges) once it got hot."""
+        if not self.translator.fetchable(pc):
+            return None
+        e = self.persist.find(pc)
+        if e is None:
+            return None
+        from . import tb_persist_python as tpp
+
+        ranges, _, n_insns, end, targets, kind, payload = e
+        try:
+            if kind == tpp.INTERP:
+                prog, init, names = payload
+                helpers = {n: tpp.resolve_helper(n) for n in names}
+                return self._interpreted(None, pc, n_insns, end, list(targets), prog, init,
+                                         helpers)
+            code, line_pc, wb, names, line_fo, members = payload
+            helpers = {f"H_{n}": tpp.resolve_helper(n).func for n in names}
+            import marshal
+
+            t = BlockCode(pc, end, n_insns, marshal.loads(code), line_pc, wb, helpers,
+                          list(targets), line_fo)
+        except (KeyError, ValueError, EOFError, TypeError):
+            return None  # a helper this version does not have, or a bad entry
+        tb = self.instantiate(t, {})
+        if members:
+            tb.ranges = [tuple(r) for r in ranges]
+            for m in members:
+                self.region_of[m] = pc
+                b = self.ir.get(m)
+                if b is not None:
+                    b.region = pc
+        return tb
+
+    def _promote(self, cold: TranslationBlock, n_insns: int) -> Callable:
         """Compile a cold block that became hot; chained jumps to it now go to the
         compiled function directly."""
         if self.tbs.get(cold.pc) is not cold:
@@ -180,10 +259,12 @@ class TBCache:
         if members:
             tb = self._compile_region(members)
         else:
-            tb = self.compile_block(ctx, cold.pc, n_insns, cold.end, {},
+            tb = self.compile_block(self._ctx(cold.pc), cold.pc, n_insns, cold.end, {},
                                     optimized=ir is not None and ir.optimized)
             if ir is not None:
                 ir.optimized = True
+        if self.persist is not None and self._persisting():
+            self.persist.add_compiled(tb, members or [])
         self._install(tb)
         old, new = cold.fn, tb.fn
         for other in list(self.tbs.values()):  # other threads may add blocks meanwhile
@@ -234,6 +315,7 @@ class TBCache:
         ranges = []
         for pc in members:
             b = self.ir[pc]
+            self._ctx(pc)
             if not b.optimized:
                 optimize_logged(self.translator, b.ctx, pc, b.end, None)
                 b.optimized = True
@@ -328,6 +410,7 @@ class TBCache:
         self.fns.clear()
         self.pages.clear()
         self.ir.clear()
+        self.region_of.clear()
         for tb in old:
             for i, target in enumerate(tb.targets):
                 tb.jumps[i] = self._stub(tb, i, target)

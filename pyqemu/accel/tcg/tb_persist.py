@@ -19,14 +19,17 @@ at exit. Disable with ``-accel tcg,tb-cache=off`` or ``PYQEMU_TB_CACHE=off``.
 from __future__ import annotations
 
 import os
-import pickle
+from typing import TYPE_CHECKING
 
 try:  # BLAKE2 without hashlib, which loads OpenSSL (start-up time counts here)
     from _blake2 import blake2b
 except ImportError:  # pragma: no cover - other Python builds
     from hashlib import blake2b
 
-from ...tcg.backends.x86_64 import codegen
+if TYPE_CHECKING:
+    from ...tcg.backends.x86_64 import codegen
+# pickle and the x86-64 backend are imported where used: the Python backend's cache
+# (tb_persist_python) shares this module's helpers and must not pay for them.
 
 _FORMAT = 2  # entries with packed relocations (codegen.pack_relocs)
 # What native translations depend on: the frontend, the IR and optimizer, the x86-64
@@ -57,10 +60,16 @@ def _fingerprint() -> str:
 
 
 def _compute_fingerprint() -> str:
+    return source_fingerprint(_SOURCES, str(_FORMAT))
+
+
+def source_fingerprint(sources: tuple[str, ...], salt: str) -> str:
+    """A digest of the identities (path, size, mtime) of the package's source files
+    under the given relative paths (files or directories), and of salt."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     h = blake2b(digest_size=12)
-    h.update(str(_FORMAT).encode())
-    for rel in _SOURCES:
+    h.update(salt.encode())
+    for rel in sources:
         p = os.path.join(root, rel)
         if os.path.isdir(p):
             files = sorted(os.path.join(d, f) for d, _, names in os.walk(p)
@@ -84,11 +93,11 @@ def cache_dir() -> str:
     global _pruned
     if not _pruned:
         _pruned = True
-        _prune(root, current)
+        prune_versions(root, current)
     return current
 
 
-def _prune(root: str, current: str) -> None:
+def prune_versions(root: str, current: str) -> None:
     """Every change to the translator makes a new cache directory: keep the few most
     recently used others (another installed version may still run) and drop the rest."""
     try:
@@ -151,6 +160,8 @@ class Entry:
         self.size = len(self._code)
 
     def code(self, at: int, tb_id: int, helper_address) -> bytearray:
+        from ...tcg.backends.x86_64 import codegen
+
         return codegen.relocate_packed(self._code, self._rel, self._exits, self._helpers,
                                        at, tb_id, helper_address)
 
@@ -168,6 +179,8 @@ class PersistentBlocks:
         self.path = path
         self.blocks: dict[int, list[tuple]] = {}
         self.added = 0
+        import pickle
+
         try:
             with open(path, "rb") as f:
                 data = pickle.load(f)
@@ -207,6 +220,8 @@ class PersistentBlocks:
         return None
 
     def add(self, key, end: int, data: bytes, n_insns: int, blk: codegen.NativeBlock) -> None:
+        from ...tcg.backends.x86_64 import codegen
+
         entry = (end, digest(data), n_insns, blk.code, *codegen.pack_relocs(blk.relocs),
                  dict(blk.jump_slots), dict(blk.targets))
         lst = self.blocks.setdefault(key, [])
@@ -224,6 +239,7 @@ class PersistentBlocks:
         if self.added <= len(self.blocks) // 50:
             return
         try:
+            import pickle
             import tempfile
 
             parent = os.path.dirname(self.path)

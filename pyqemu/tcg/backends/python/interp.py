@@ -18,29 +18,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...ir import Kind, Op
+from ...ir import Helper, Kind, Op
 from ...optimize import COND_EVAL, FOLD
 
 MASK = (1 << 64) - 1
 _GLOBAL, _CONST = Kind.GLOBAL, Kind.CONST
 _FOLDS = FOLD
-_CONDS = COND_EVAL
+_CONDS = {int(c): f for c, f in COND_EVAL.items()}  # by number: plain data
 
 # Op codes of the prepared program (the commonest first: the loop tests them in order).
 (_FOLD2, _PC, _FOLD1, _LD, _ST, _BRCOND, _SETCOND, _MOVCOND, _CALL, _GOTO, _EXIT,
  _LOOKUP) = range(12)
 
 
-def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
-                     hmask: int, pc_index: int) -> Callable:
-    """A block function that interprets ops. ns: the runtime names generated code
-    uses (views m8.., s8.., ld_slow, st_slow, EXIT, LOOKUP)."""
+def prepare(ops: list[Op]) -> tuple[list[tuple], list[int], dict[str, Helper]]:
+    """A block's program for the interpreter: (program, initial slots, helpers by name).
+
+    The program names what it uses (a fold by its op's name, a view by its runtime
+    name, a condition by its number, a helper by its name) instead of holding the
+    objects: so it is plain data that marshal can keep across runs (the persistent
+    cache), and the interpreter looks the names up as it goes, which costs less than
+    binding them here, as most ops of a cold block run only a few times.
+    """
     # An operand is one int: ~index (negative) for a global, else a slot of the list
     # that holds locals and constants (constants preset). Preparing a block costs
     # about what running it does (most blocks run a few times only): it is one pass
     # with no per-operand calls.
     slots: dict[object, int] = {}  # local Temp or constant value (as ("c", v)) -> slot
     labels: dict[int, int] = {}
+    helpers: dict[str, Helper] = {}
     prog: list[tuple] = []
     emit = prog.append
     for op in ops:
@@ -71,24 +77,25 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
             if s is None:
                 s = slots[t] = len(slots)
             outs.append(s)
-        fold = _FOLDS.get(n)
-        if fold is not None:
-            emit((_FOLD2 if len(ins) == 2 else _FOLD1, outs[0], ins, fold))
+        if n in _FOLDS:
+            emit((_FOLD2 if len(ins) == 2 else _FOLD1, outs[0], tuple(ins), n))
         elif n == "ld":
             mo = op.aux[0]
-            view = ns[("s" if mo.signed else "m") + str(mo.size * 8)]
-            emit((_LD, outs[0], ins, (view, mo.size, int(mo.signed))))
+            view = ("s" if mo.signed else "m") + str(mo.size * 8)
+            emit((_LD, outs[0], tuple(ins), (view, mo.size, int(mo.signed))))
         elif n == "st":
             mo = op.aux[0]
-            emit((_ST, None, ins, (ns[f"m{mo.size * 8}"], mo.size)))
+            emit((_ST, None, tuple(ins), (f"m{mo.size * 8}", mo.size)))
         elif n == "brcond":
-            emit((_BRCOND, op.aux[1].id, ins, _CONDS[op.aux[0]]))
+            emit((_BRCOND, op.aux[1].id, tuple(ins), int(op.aux[0])))
         elif n == "setcond":
-            emit((_SETCOND, outs[0], ins, _CONDS[op.aux[0]]))
+            emit((_SETCOND, outs[0], tuple(ins), int(op.aux[0])))
         elif n == "movcond":
-            emit((_MOVCOND, outs[0], ins, _CONDS[op.aux[0]]))
+            emit((_MOVCOND, outs[0], tuple(ins), int(op.aux[0])))
         elif n == "call":
-            emit((_CALL, outs, ins, op.aux[0]))
+            h = op.aux[0]
+            helpers[h.name] = h
+            emit((_CALL, tuple(outs), tuple(ins), h.name))
         elif n == "goto_tb":
             emit((_GOTO, None, (), op.aux[0]))
         elif n == "exit_tb":
@@ -103,8 +110,23 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
     for key, k in slots.items():
         if isinstance(key, tuple):
             init[k] = key[1]
+    return prog, init, helpers
+
+
+def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int, hmask: int,
+                     pc_index: int) -> Callable:
+    """A block function that interprets ops (see interpreter)."""
+    return interpreter(*prepare(ops), pc, ns, jumps, low, hmask, pc_index)
+
+
+def interpreter(prog: list[tuple], init: list[int], helpers: dict[str, Helper],
+                pc: int, ns: dict, jumps: list, low: int, hmask: int,
+                pc_index: int) -> Callable:
+    """A block function that interprets a prepared program. ns: the runtime names
+    generated code uses (views m8.., s8.., ld_slow, st_slow, EXIT, LOOKUP)."""
     ld_slow, st_slow = ns["ld_slow"], ns["st_slow"]
     exits, lookup = ns["EXIT"], ns["LOOKUP"]
+    folds, conds = _FOLDS, _CONDS
     end = len(prog)
 
     def interpret(q):
@@ -117,7 +139,7 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                 i += 1
                 if code == _FOLD2:
                     a, b = ins
-                    res = x(q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b])
+                    res = folds[x](q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b])
                     if out < 0:
                         q[~out] = res
                     else:
@@ -128,15 +150,16 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                     continue
                 if code == _FOLD1:
                     a = ins[0]
-                    res = x(q[~a] if a < 0 else r[a])
+                    res = folds[x](q[~a] if a < 0 else r[a])
                 elif code == _BRCOND:
                     a, b = ins
-                    if x(q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]):
+                    if conds[x](q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]):
                         i = out
                     continue
                 elif code == _LD:
                     a = ins[0]
-                    view, size, signed = x
+                    vname, size, signed = x
+                    view = ns[vname]
                     h = ((q[~a] if a < 0 else r[a]) - low) & hmask
                     if size == 1:
                         res = view[h]
@@ -147,7 +170,8 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                     res &= MASK
                 elif code == _ST:
                     a, b = ins
-                    view, size = x
+                    vname, size = x
+                    view = ns[vname]
                     h = ((q[~b] if b < 0 else r[b]) - low) & hmask
                     v = (q[~a] if a < 0 else r[a]) & ((1 << (size * 8)) - 1)
                     if size == 1:
@@ -159,18 +183,19 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int,
                     continue
                 elif code == _SETCOND:
                     a, b = ins
-                    res = 1 if x(q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]) else 0
+                    res = 1 if conds[x](q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]) else 0
                 elif code == _MOVCOND:
                     a, b, c, d = ins
-                    if x(q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]):
+                    if conds[x](q[~a] if a < 0 else r[a], q[~b] if b < 0 else r[b]):
                         res = q[~c] if c < 0 else r[c]
                     else:
                         res = q[~d] if d < 0 else r[d]
                 elif code == _CALL:
                     vals = [q[~v] if v < 0 else r[v] for v in ins]
-                    if x.state:
+                    h = helpers[x]
+                    if h.state:
                         vals.insert(0, q)
-                    res = x.func(*vals)
+                    res = h.func(*vals)
                     if not out:
                         continue
                     if len(out) == 1:
