@@ -108,13 +108,18 @@ class MemoryMap:
     def _reindex(self) -> None:
         self._starts = [v.start for v in self.vmas]
 
+    # Readers take the lock too: another guest thread's mmap or mprotect changes the
+    # table in several steps (vmas, then _starts), and the translator of a thread that
+    # looked in between saw a library's text as unmapped (a SIGSEGV at a valid pc, about
+    # one run in twenty of a dynamic multi-threaded program on the Python backend).
     def find(self, addr: int) -> Vma | None:
         """The VMA containing addr, if any."""
-        i = bisect.bisect_right(self._starts, addr) - 1
-        if i >= 0:
-            v = self.vmas[i]
-            if addr < v.end:
-                return v
+        with self.lock:
+            i = bisect.bisect_right(self._starts, addr) - 1
+            if i >= 0:
+                v = self.vmas[i]
+                if addr < v.end:
+                    return v
         return None
 
     def can_execute(self, addr: int) -> bool:
@@ -123,13 +128,14 @@ class MemoryMap:
         return v is not None and bool(v.prot & PROT_EXEC)
 
     def overlapping(self, start: int, end: int) -> list[Vma]:
-        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
-        out = []
-        for v in self.vmas[i:]:
-            if v.start >= end:
-                break
-            if v.end > start:
-                out.append(v)
+        with self.lock:
+            i = max(bisect.bisect_right(self._starts, start) - 1, 0)
+            out = []
+            for v in self.vmas[i:]:
+                if v.start >= end:
+                    break
+                if v.end > start:
+                    out.append(v)
         return out
 
     def check_range(self, addr: int, n: int, prot: int) -> bool:

@@ -147,3 +147,40 @@ def test_shared_anonymous_memory_survives_fork(mm) -> None:
     mm.munmap(a, 8192)
     c = mm.mmap(a, 8192, RW, ANON | MAP_FIXED)
     assert mm.mem.read(c + 4096, 10) == bytes(10)
+
+
+def test_lookups_stay_consistent_while_another_thread_splits_vmas(mm) -> None:
+    """A translator asks find/can_execute while another guest thread's mprotect splits
+    and merges VMAs (thread stacks, guard pages): it must never see a library's text as
+    unmapped. The switch interval is made tiny so that the interpreter changes threads
+    inside the table updates."""
+    import sys
+    import threading
+
+    text = mm.mmap(0, 16 * 4096, PROT_READ | PROT_EXEC, ANON)
+    stack = mm.mmap(0, 64 * 4096, RW, ANON)  # below text: its changes shift the indices
+    stop = threading.Event()
+    bad = []
+
+    def churn() -> None:
+        while not stop.is_set():
+            for k in range(1, 63, 2):
+                mm.mprotect(stack + k * 4096, 4096, PROT_READ)  # split in three
+            mm.mprotect(stack, 64 * 4096, RW)  # merged again
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        for _ in range(20000):
+            if not mm.can_execute(text + 5 * 4096):
+                bad.append("can_execute")
+            v = mm.find(text)
+            if v is None or not v.start <= text < v.end:
+                bad.append("find")
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(old)
+    assert not bad, f"{len(bad)} inconsistent lookups, e.g. {bad[0]}"
