@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from ...tcg.backends.python import codegen, interp, region
+from ...tcg.backends.python import interp, runtime
 from ...tcg.ir import ExitReason, TCGContext
 from .translate_common import PAGE_BITS, GuestFetchFault, optimize_logged  # noqa: F401
+
+# (The code generator, tcg/backends/python/codegen.py and region.py, is imported when
+# a block is first compiled: a warm run whose hot blocks come compiled from the
+# persistent cache never needs it. The records below are plain classes rather than
+# dataclasses for the same reason: importing dataclasses costs about 10 ms.)
 
 # A block is interpreted (tcg/backends/python/interp.py) for its first executions and
 # compiled on the next one: compiling costs about what a hundred interpreted runs do,
@@ -29,45 +33,50 @@ REGION_MAX_BLOCKS = 8
 REGION_MIN_RUNS = HOT_AFTER // 2
 
 
-@dataclass(eq=False)
 class TranslationBlock:
-    pc: int
-    end: int  # first byte after the block's guest code
-    n_insns: int
-    fn: Callable
-    jumps: list  # J: slot n -> function to run next
-    targets: list[int] = field(default_factory=list)
-    # Guest code [start, end) ranges it was translated from, if not just [pc, end)
-    ranges: list[tuple[int, int]] = field(default_factory=list)
+    def __init__(self, pc: int, end: int, n_insns: int, fn: Callable, jumps: list,
+                 targets: list[int] | None = None,
+                 ranges: list[tuple[int, int]] | None = None) -> None:
+        self.pc = pc
+        self.end = end  # first byte after the block's guest code
+        self.n_insns = n_insns
+        self.fn = fn
+        self.jumps = jumps  # J: slot n -> function to run next
+        self.targets = targets if targets is not None else []
+        # Guest code [start, end) ranges it was translated from, if not just [pc, end)
+        self.ranges = ranges if ranges is not None else []
 
 
-@dataclass(eq=False)
 class BlockIR:
     """A block's IR, kept (user mode, tiered) for compiling it later, alone or in a
     region."""
 
-    ctx: TCGContext | None  # None: taken from the persistent cache (translated when needed)
-    n_insns: int
-    end: int
-    targets: list[int]  # guest pcs of its direct exits
-    runs: list[int]  # runs while cold (interpreted)
-    optimized: bool = False
-    region: int | None = None  # entry pc of the region it was compiled into
+    def __init__(self, ctx: TCGContext | None, n_insns: int, end: int, targets: list[int],
+                 runs: list[int], optimized: bool = False, region: int | None = None) -> None:
+        self.ctx = ctx  # None: taken from the persistent cache (translated when needed)
+        self.n_insns = n_insns
+        self.end = end
+        self.targets = targets  # guest pcs of its direct exits
+        self.runs = runs  # runs while cold (interpreted)
+        self.optimized = optimized
+        self.region = region  # entry pc of the region it was compiled into
 
 
-@dataclass(eq=False)
 class BlockCode:
     """A translated block before it is bound to a vCPU: compiled code and its tables."""
 
-    pc: int
-    end: int
-    n_insns: int
-    code: object
-    line_pc: list
-    writeback: tuple
-    helpers: dict
-    targets: list
-    line_fo: list = field(default_factory=list)
+    def __init__(self, pc: int, end: int, n_insns: int, code: object, line_pc: list,
+                 writeback: tuple, helpers: dict, targets: list,
+                 line_fo: list | None = None) -> None:
+        self.pc = pc
+        self.end = end
+        self.n_insns = n_insns
+        self.code = code
+        self.line_pc = line_pc
+        self.writeback = writeback
+        self.helpers = helpers
+        self.targets = targets
+        self.line_fo = line_fo if line_fo is not None else []
 
 
 class TBCache:
@@ -106,7 +115,7 @@ class TBCache:
 
     def lookup_q(self, q) -> Callable:
         """Indirect jump: the pc global holds the target (lookup_and_goto_ptr)."""
-        pc = q[codegen.PC_INDEX]
+        pc = q[runtime.PC_INDEX]
         fn = self.fns.get(pc)
         if fn is None:
             fn = self._safe_build(pc)
@@ -120,7 +129,7 @@ class TBCache:
 
     def _fault_fn(self, pc: int) -> Callable:
         def fetch_fault(q):
-            q[codegen.PC_INDEX] = pc
+            q[runtime.PC_INDEX] = pc
             raise GuestFetchFault(pc)
         fetch_fault.guest_pc = pc
         return fetch_fault
@@ -173,7 +182,7 @@ class TBCache:
         if ns is None:  # (one namespace for all: the interpreter only reads it)
             ns = self._interp_ns = {"LOOKUP": self.lookup_q, **self.runtime_ns}
         run = interp.interpreter(prog, init, helpers, pc, ns, jumps, self.low, self.hmask,
-                                 codegen.PC_INDEX)
+                                 runtime.PC_INDEX)
         count = [0]
         hot: list = [None]
         self.ir[pc] = BlockIR(ctx, n_insns, end, targets, count,
@@ -325,6 +334,8 @@ class TBCache:
             targets += slots
             ranges.append((pc, b.end))
         entry = self.ir[members[0]]
+        from ...tcg.backends.python import region
+
         gen, helpers = region.generate_region(parts, self.low, self.hmask,
                                               "d64" in self.runtime_ns)
         code = compile(gen.source, f"<region {members[0]:#x}>", "exec")
@@ -345,6 +356,8 @@ class TBCache:
         if not optimized:
             optimize_logged(self.translator, ctx, pc, end, log)
         n_exits = max([op.aux[0] for op in ctx.ops if op.name == "goto_tb"], default=-1) + 1
+        from ...tcg.backends.python import codegen
+
         info = codegen.BlockInfo(pc, n_exits, True, self.exec_log, softmmu,
                                  float_views="d64" in self.runtime_ns)
         gen, helpers = codegen.generate(ctx.ops, info, self.low, self.hmask)
@@ -362,14 +375,14 @@ class TBCache:
         vCPU's views, TLBs and exits): several vCPUs share one translation."""
         jumps: list = [None] * len(t.targets)
         ns = dict(self.runtime_ns)
-        ns.update(codegen.RUNTIME)
+        ns.update(runtime.RUNTIME)
         ns.update(t.helpers)
         ns.update(extra_ns)
         ns["J"] = jumps
         ns["LINE_PC"] = t.line_pc
         ns["LINE_FO"] = t.line_fo
         ns["WB"] = t.writeback
-        ns["FAULT"] = codegen.fault
+        ns["FAULT"] = runtime.fault
         ns.setdefault("LOOKUP", self.lookup_q)
         ns.setdefault("FNS", self.fns)
         exec(t.code, ns)

@@ -19,13 +19,13 @@ at exit. Disable with ``-accel tcg,tb-cache=off`` or ``PYQEMU_TB_CACHE=off``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 try:  # BLAKE2 without hashlib, which loads OpenSSL (start-up time counts here)
     from _blake2 import blake2b
 except ImportError:  # pragma: no cover - other Python builds
     from hashlib import blake2b
 
+TYPE_CHECKING = False  # (the typing module costs start-up time)
 if TYPE_CHECKING:
     from ...tcg.backends.x86_64 import codegen
 # pickle and the x86-64 backend are imported where used: the Python backend's cache

@@ -215,5 +215,7 @@ class ProgramCache:
                                       COMPILED, payload))
 
     def save(self) -> None:
-        for blocks in self.files.values():
+        # (A copy: writing releases the GIL, and another guest thread may meanwhile
+        # look up a block of a file not seen before.)
+        for blocks in list(self.files.values()):
             blocks.save()

@@ -30,6 +30,7 @@ from .forms import (
 )
 from .fpinline import FloatShadows
 from .memory import GuestAccess
+from .runtime import PC_INDEX
 
 
 @dataclass
@@ -64,7 +65,6 @@ class Generated:
 # hoisted shift must not run with an amount the loop would have masked first).
 _HOISTABLE = {"and", "or", "xor", "add", "sub", "not", "neg", "ext8s", "ext16s", "ext32s",
               "ext8u", "ext16u", "ext32u"}
-PC_INDEX = 64  # the pc's index in the state buffer (RISC-V: cpu_state.PC)
 _ATOM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -50,30 +50,9 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
 from __future__ import annotations
 
 from ...ir import COND_NAMES, Kind, Op, Temp
-from . import fpinline
-from .blockgen import PC_INDEX, BlockInfo, Generated, PythonCodegen
+from .blockgen import BlockInfo, Generated, PythonCodegen
 from .forms import _SIGNED, _SMALL, _meet
-
-RUNTIME = fpinline.RUNTIME  # names generated code may use besides the runtime's own
-
-_MASK64 = (1 << 64) - 1
-
-
-def fault(q, e: BaseException, loc: dict, writeback: tuple, line_pc: list,
-          line_fo: list | None = None) -> None:
-    """A guest fault inside a block: write back the registers the block has written
-    (bound locals; forms are not known here, so mask; registers held only as floats
-    at that line from their floats), and the faulting guest pc from the traceback's
-    line in the block's function."""
-    line = e.__traceback__.tb_lineno - 1
-    pc = line_pc[line]
-    for idx, name in writeback:
-        v = loc.get(name)
-        if v is not None:
-            q[idx] = v & _MASK64
-    for idx, name in (line_fo[line] if line_fo else ()):
-        q[idx] = fpinline.bits_of_float(loc[name])
-    q[PC_INDEX] = pc
+from .runtime import PC_INDEX, RUNTIME, fault  # noqa: F401 (re-exported)
 
 
 def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int,

@@ -1,0 +1,33 @@
+"""What generated block functions need at run time, apart from the code generator.
+
+A block's function refers to names its namespace binds (accel/tcg/tb_cache.py
+instantiate): these are the backend's own (the fault handler, the float conversions).
+They live apart from the generator (codegen.py, blockgen.py...) so that a run whose hot
+blocks all come compiled from the persistent cache never imports the generator.
+"""
+
+from __future__ import annotations
+
+from . import fpinline
+
+PC_INDEX = 64  # the pc's index in the state buffer (RISC-V: cpu_state.PC)
+RUNTIME = fpinline.RUNTIME  # names generated code may use besides the runtime's own
+
+_MASK64 = (1 << 64) - 1
+
+
+def fault(q, e: BaseException, loc: dict, writeback: tuple, line_pc: list,
+          line_fo: list | None = None) -> None:
+    """A guest fault inside a block: write back the registers the block has written
+    (bound locals; forms are not known here, so mask; registers held only as floats
+    at that line from their floats), and the faulting guest pc from the traceback's
+    line in the block's function."""
+    line = e.__traceback__.tb_lineno - 1
+    pc = line_pc[line]
+    for idx, name in writeback:
+        v = loc.get(name)
+        if v is not None:
+            q[idx] = v & _MASK64
+    for idx, name in (line_fo[line] if line_fo else ()):
+        q[idx] = fpinline.bits_of_float(loc[name])
+    q[PC_INDEX] = pc
