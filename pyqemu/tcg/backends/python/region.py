@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from ...ir import Kind, Op, Temp
 from . import codegen, fpinline
 from .blockgen import BlockInfo, Generated, PythonCodegen
-from .forms import _IS_U, SB, M
+from .forms import _IS_S, _IS_U, SB, Expr, M, sform
 
 
 @dataclass
@@ -58,6 +58,11 @@ class RegionLink:
     slot_base: int  # this member's first slot in J
     globals: list[Temp]  # every global a member uses, loaded on entry to the region
     written: dict[int, Temp]  # the globals some member writes (index -> temp)
+    # Per member state, the globals it wants in S form on entry (found by a first
+    # generation of all members): a jump to a member hands them over in that form,
+    # and the member does not convert them itself. None: hand over in U form.
+    entry_signed: list[set[int]] | None = None
+    found_signed: set[int] | None = None  # out: this member's entry S registers
 
 
 class RegionMember(PythonCodegen):
@@ -78,8 +83,16 @@ class RegionMember(PythonCodegen):
         if state is not None and not (self.self_loop and target == self.info.pc):
             self.flush_all()
             self.materialize_all()
+            link: RegionLink = self.info.region
+            signed = link.entry_signed[state] if link.entry_signed is not None else set()
             for g in self.globals:
-                if self.forms.get(g, "U") not in _IS_U:
+                f = self.forms.get(g, "U")
+                if g.index in signed:
+                    if f not in _IS_S:
+                        e = Expr(g.name, f in _IS_U, signed=False)
+                        self.emit(f"{g.name} = {sform(e)}")
+                        self.forms[g] = "S"
+                elif f not in _IS_U:
                     self.emit(f"{g.name} = {g.name} & {M}")
                     self.forms.pop(g)
             # Inside its own loop a member leaves that loop first.
@@ -92,8 +105,11 @@ class RegionMember(PythonCodegen):
         on entry, then its body (in a while loop if it loops on itself)."""
         pc = self.info.pc
         head = []
+        link: RegionLink = self.info.region
+        signed = {g.index for g in self.globals if self.entry_forms.get(g) == "S"}
+        link.found_signed = signed
         for g in self.globals:
-            if self.entry_forms.get(g) == "S":
+            if g.index in signed and link.entry_signed is None:
                 head.append(f"{g.name} = ({g.name} ^ {SB:#x}) - {SB:#x}")
         for g in self.seeds + self.entry_floats:
             head.append(f"F_{g.name} = {fpinline.to_float(g.name)}")
@@ -130,23 +146,45 @@ def region_globals(blocks: list[list[Op]]) -> tuple[list[Temp], dict[int, Temp]]
 def generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: int,
                     float_views: bool) -> tuple[Generated, dict]:
     """The source of a region's function, named after its entry (the first member).
-    members: (optimized ops, guest pc, number of jump slots) of each member."""
+    members: (optimized ops, guest pc, number of jump slots) of each member.
+
+    Generated twice: the first time finds the registers each member wants in S form
+    on entry; the second hands them over so at each jump between members (and
+    converts the entry member's on entry to the region), instead of converting every
+    register to U at the jump and back to S in the member."""
+    first = _generate_region(members, low, hmask, float_views, None)
+    signed = first[2]
+    if not any(signed):
+        return first[0], first[1]
+    gen, helpers, again = _generate_region(members, low, hmask, float_views, signed)
+    if again != signed:  # (a member's forms depend only on its own ops: never seen)
+        return first[0], first[1]
+    return gen, helpers
+
+
+def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: int,
+                     float_views: bool, entry_signed: list[set[int]] | None
+                     ) -> tuple[Generated, dict, list[set[int]]]:
     globals_, written = region_globals([m[0] for m in members])
     states = {pc: i for i, (_, pc, _) in enumerate(members)}
     entry = members[0][1]
     lines = [f"def tb_{entry:x}(q):"]
-    lines += [f"    {g.name} = q[{g.index}]" for g in globals_]
+    first = entry_signed[0] if entry_signed is not None else set()
+    lines += [f"    {g.name} = (q[{g.index}] ^ {SB:#x}) - {SB:#x}" if g.index in first
+              else f"    {g.name} = q[{g.index}]" for g in globals_]
     lines += ["    s = 0", "    try:", "        while True:"]
     pcs = [entry] * len(lines)
     fo: list = [()] * len(lines)
     helpers: dict = {}
+    found: list[set[int]] = []
     base = 0
     for i, (ops, pc, n_slots) in enumerate(members):
-        link = RegionLink(i, states, base, globals_, written)
+        link = RegionLink(i, states, base, globals_, written, entry_signed)
         base += n_slots
         info = BlockInfo(pc, n_slots, True, False, False, float_views=float_views,
                          region=link)
         gen, member_helpers = codegen.generate(ops, info, low, hmask, RegionMember)
+        found.append(link.found_signed or set())
         helpers.update(member_helpers)
         if i == 0:
             lines.append("            if s == 0:")
@@ -166,4 +204,5 @@ def generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: i
     pcs += [entry] * len(tail)
     fo += [()] * len(tail)
     wb = tuple((g.index, g.name) for g in globals_ if g.index in written)
-    return Generated("\n".join(lines) + "\n", pcs, writeback=wb, line_fo=fo), helpers
+    return (Generated("\n".join(lines) + "\n", pcs, writeback=wb, line_fo=fo), helpers,
+            found)
