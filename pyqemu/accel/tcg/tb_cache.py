@@ -105,6 +105,7 @@ class TBCache:
         self.reused = 0
         self.region_of: dict[int, int] = {}  # member pc -> entry of a region taken from it
         self._interp_ns: dict | None = None
+        self.shared_insns: dict = {}  # interp.prepare's equal instructions, made one
 
     # ------------------------------------------------------------ lookup / build
     def lookup(self, pc: int) -> Callable:
@@ -169,7 +170,7 @@ class TBCache:
         exit_targets = {op.aux[0]: op.aux[1] for op in ctx.ops if op.name == "goto_tb"}
         n_exits = max(exit_targets, default=-1) + 1
         targets = [exit_targets.get(i, pc) for i in range(max(n_exits, 1))]
-        prog, init, helpers = interp.prepare(ctx.ops)
+        prog, init, helpers = interp.prepare(ctx.ops, self.shared_insns)
         if self.persist is not None and self._persisting():
             self.persist.add_interp(pc, end, n_insns, targets, prog, init, helpers)
         return self._interpreted(ctx, pc, n_insns, end, targets, prog, init, helpers)
