@@ -63,6 +63,10 @@ class RegionLink:
     # and the member does not convert them itself. None: hand over in U form.
     entry_signed: list[set[int]] | None = None
     found_signed: set[int] | None = None  # out: this member's entry S registers
+    # Likewise the FP registers whose float shadows (F_<reg>) a member computes on
+    # entry: a jump hands them over valid.
+    entry_floats: list[set[int]] | None = None
+    found_floats: set[int] | None = None  # out
 
 
 class RegionMember(PythonCodegen):
@@ -82,8 +86,15 @@ class RegionMember(PythonCodegen):
         state = self.info.region.states.get(target)
         if state is not None and not (self.self_loop and target == self.info.pc):
             self.flush_all()
-            self.materialize_all()
             link: RegionLink = self.info.region
+            if link.entry_floats is not None:
+                for g in self.globals:
+                    if g.index in link.entry_floats[state]:
+                        name, cur = f"F_{g.name}", self.fval.get(g)
+                        if cur != name:
+                            self.emit(f"{name} = "
+                                      f"{cur or fpinline.to_float(self.int_text(g))}")
+            self.materialize_all()
             signed = link.entry_signed[state] if link.entry_signed is not None else set()
             for g in self.globals:
                 f = self.forms.get(g, "U")
@@ -108,11 +119,13 @@ class RegionMember(PythonCodegen):
         link: RegionLink = self.info.region
         signed = {g.index for g in self.globals if self.entry_forms.get(g) == "S"}
         link.found_signed = signed
+        link.found_floats = {g.index for g in self.seeds + self.entry_floats}
         for g in self.globals:
             if g.index in signed and link.entry_signed is None:
                 head.append(f"{g.name} = ({g.name} ^ {SB:#x}) - {SB:#x}")
-        for g in self.seeds + self.entry_floats:
-            head.append(f"F_{g.name} = {fpinline.to_float(g.name)}")
+        if link.entry_floats is None:
+            for g in self.seeds + self.entry_floats:
+                head.append(f"F_{g.name} = {fpinline.to_float(g.name)}")
         for text, name in self.hoisted.items():
             head.append(f"{name} = {text}")
         head += self.head_bases
@@ -153,38 +166,46 @@ def generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: i
     converts the entry member's on entry to the region), instead of converting every
     register to U at the jump and back to S in the member."""
     first = _generate_region(members, low, hmask, float_views, None)
-    signed = first[2]
-    if not any(signed):
+    needs = first[2]
+    if not any(s or f for s, f in needs):
         return first[0], first[1]
-    gen, helpers, again = _generate_region(members, low, hmask, float_views, signed)
-    if again != signed:  # (a member's forms depend only on its own ops: never seen)
+    gen, helpers, again = _generate_region(members, low, hmask, float_views, needs)
+    if again != needs:  # (a member's needs depend only on its own ops: never seen)
         return first[0], first[1]
     return gen, helpers
 
 
 def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: int,
-                     float_views: bool, entry_signed: list[set[int]] | None
-                     ) -> tuple[Generated, dict, list[set[int]]]:
+                     float_views: bool, needs: list[tuple[set[int], set[int]]] | None
+                     ) -> tuple[Generated, dict, list[tuple[set[int], set[int]]]]:
+    """needs: per member, (registers it wants in S form, FP registers whose float
+    shadows it wants) on entry, handed over by the jumps to it; None: each member
+    converts on entry what it needs."""
     globals_, written = region_globals([m[0] for m in members])
     states = {pc: i for i, (_, pc, _) in enumerate(members)}
     entry = members[0][1]
     lines = [f"def tb_{entry:x}(q):"]
-    first = entry_signed[0] if entry_signed is not None else set()
-    lines += [f"    {g.name} = (q[{g.index}] ^ {SB:#x}) - {SB:#x}" if g.index in first
+    signed, floats = needs[0] if needs is not None else (set(), set())
+    lines += [f"    {g.name} = (q[{g.index}] ^ {SB:#x}) - {SB:#x}" if g.index in signed
               else f"    {g.name} = q[{g.index}]" for g in globals_]
+    lines += [f"    F_{g.name} = {fpinline.to_float(g.name)}" for g in globals_
+              if g.index in floats]
+    entry_signed = [n[0] for n in needs] if needs is not None else None
+    entry_floats = [n[1] for n in needs] if needs is not None else None
     lines += ["    s = 0", "    try:", "        while True:"]
     pcs = [entry] * len(lines)
     fo: list = [()] * len(lines)
     helpers: dict = {}
-    found: list[set[int]] = []
+    found: list[tuple[set[int], set[int]]] = []
     base = 0
     for i, (ops, pc, n_slots) in enumerate(members):
-        link = RegionLink(i, states, base, globals_, written, entry_signed)
+        link = RegionLink(i, states, base, globals_, written, entry_signed,
+                          entry_floats=entry_floats)
         base += n_slots
         info = BlockInfo(pc, n_slots, True, False, False, float_views=float_views,
                          region=link)
         gen, member_helpers = codegen.generate(ops, info, low, hmask, RegionMember)
-        found.append(link.found_signed or set())
+        found.append((link.found_signed or set(), link.found_floats or set()))
         helpers.update(member_helpers)
         if i == 0:
             lines.append("            if s == 0:")
