@@ -214,6 +214,9 @@ class TCGContext:
         self.n_locals = 0
         self.n_labels = 0
         self._consts: dict[int, Temp] = {}
+        # The block holds an atomic read-modify-write (LR/SC, AMO): its loads and stores
+        # must run with no guest thread switch between them (see trans_rva).
+        self.atomic = False
 
     def new_temp(self) -> Temp:
         n = self.n_locals

@@ -147,7 +147,9 @@ class TBCache:
                 return tb
         ctx = TCGContext(self.translator.globals)
         n_insns, end = self.translator.translate(ctx, pc)
-        if self.tiered:
+        # (An AMO or SC is atomic only in compiled code: the interpreter lets CPython
+        # switch guest threads between its load and store. See trans_rva.)
+        if self.tiered and not ctx.atomic:
             tb = self._cold_block(ctx, pc, n_insns, end)
         else:
             tb = self.compile_block(ctx, pc, n_insns, end, {})

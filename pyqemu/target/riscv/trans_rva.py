@@ -3,7 +3,9 @@
 User mode runs guest threads as host threads under one interpreter lock. An AMO is
 translated to straight-line loads and stores with no call and no backward jump in
 between, and CPython only switches threads at those points, so the read-modify-write
-is atomic with respect to other guest threads. SC succeeds when the reservation is
+is atomic with respect to other guest threads in compiled code. The IR interpreter for
+cold blocks loops and calls between ops, so a block that holds one is marked
+(TCGContext.atomic) and compiled at once. SC succeeds when the reservation is
 for this address and memory still holds the value LR loaded (compare-and-swap
 semantics, as QEMU's user mode does).
 """
@@ -38,6 +40,7 @@ def trans_lr(dc: DisasContext, i: Insn) -> None:
 
 @translator("sc_w", "sc_d")
 def trans_sc(dc: DisasContext, i: Insn) -> None:
+    dc.ctx.atomic = True
     size = _size(i.name)
     addr = dc.op1("mov", dc.x(i.rs1))
     value = dc.op1("mov", dc.x(i.rs2))
@@ -56,6 +59,7 @@ def trans_sc(dc: DisasContext, i: Insn) -> None:
 
 @translator(*[f"{n}_{w}" for n in _AMO for w in "wd"])
 def trans_amo(dc: DisasContext, i: Insn) -> None:
+    dc.ctx.atomic = True
     size = _size(i.name)
     kind = _AMO[i.name[:-2]]
     addr = dc.op1("mov", dc.x(i.rs1))
