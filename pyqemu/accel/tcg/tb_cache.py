@@ -153,6 +153,8 @@ class TBCache:
             tb = self._cold_block(ctx, pc, n_insns, end)
         else:
             tb = self.compile_block(ctx, pc, n_insns, end, {})
+            if self.persist is not None and self._persisting():
+                self.persist.add_compiled(tb, [])
         self._install(tb)
         self.translate_ns += time.perf_counter_ns() - t0
         self.translated_insns += n_insns

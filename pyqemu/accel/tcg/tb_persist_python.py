@@ -159,18 +159,25 @@ class ProgramCache:
         self.exe = exe
         self.where = where
         self.read = read  # (start, end) -> guest bytes, or None if not executable
-        self.files: dict[str, ProgramBlocks] = {}
+        self.files: dict[str, ProgramBlocks] = {}  # by cache file name
+        self.by_path: dict[str, ProgramBlocks] = {}
 
     def _file(self, pc: int) -> ProgramBlocks:
         path = self.where(pc) or self.exe
-        blocks = self.files.get(path)
+        blocks = self.by_path.get(path)
         if blocks is None:
             ident = path
             if os.path.isfile(path):
                 st = os.stat(path)
                 ident = f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
+            # One object per cache file, whatever path names it (the command line's
+            # and a mapping's may differ): two would each save it, the last one winning.
             key = tb_persist.blake2b(ident.encode(), digest_size=12).hexdigest()
-            blocks = self.files[path] = ProgramBlocks(os.path.join(cache_dir(), f"{key}.tbpy"))
+            blocks = self.files.get(key)
+            if blocks is None:
+                blocks = self.files[key] = ProgramBlocks(
+                    os.path.join(cache_dir(), f"{key}.tbpy"))
+            self.by_path[path] = blocks
         return blocks
 
     def find(self, pc: int) -> tuple | None:
