@@ -41,6 +41,10 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
   held as floats between operations.
 * Cold blocks do not get here at first: user mode interprets a block's IR
   (interp.py) until it has run HOT_AFTER times (accel/tcg/tb_cache.py).
+* Generated code is kept across runs (accel/tcg/tb_persist_python.py): the code
+  object, marshalled, with its tables; everything else it uses it finds by name in
+  the namespace the block cache gives it (runtime.py, memory views, J, FNS), so the
+  next run of the same guest code binds it again without generating or compiling.
 * A guest fault inside the block (a load outside the guest space raises IndexError, a
   helper raises) is caught once per block: the handler finds the guest instruction
   from the traceback's line number, writes the registers back as they were before that
