@@ -411,8 +411,12 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             if n == "lookup_and_goto_ptr":
                 # User mode: the block cache's dictionary (FNS, keyed by pc) answers
                 # most indirect jumps (returns) without a call; LOOKUP translates.
-                self.gen_exit("LOOKUP(q)" if info.softmmu else
-                              f"FNS.get(q[{PC_INDEX}]) or LOOKUP(q)")
+                # (The pc's own local when it holds the value written back, canonical.)
+                self.flush_all()
+                g = self.written_so_far.get(PC_INDEX)
+                key = g.name if g is not None and g not in self.fonly and \
+                    self.forms.get(g, "U") in _IS_U else f"q[{PC_INDEX}]"
+                self.gen_exit("LOOKUP(q)" if info.softmmu else f"FNS.get({key}) or LOOKUP(q)")
                 continue
             if n == "exit_tb":
                 self.gen_exit(f"EXIT[{int(op.aux[0])}]")
