@@ -33,6 +33,7 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+import threading
 from collections.abc import Callable
 
 from . import tb_persist
@@ -136,12 +137,13 @@ class ProgramBlocks:
         if self.blocks is None or self.added <= len(self.blocks) // 50:
             return
         try:
-            import tempfile
-
             payload = marshal.dumps({"format": _FORMAT, "blocks": self.blocks})
             parent = os.path.dirname(self.path)
             os.makedirs(parent, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tbpy-")
+            # A name of this process and thread (fork children and guest threads may
+            # save at once); not tempfile, whose import costs more than the write.
+            tmp = os.path.join(parent, f".tbpy-{os.getpid()}-{threading.get_ident()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(_MAGIC + tb_persist.digest(payload) + payload)
             os.replace(tmp, self.path)
