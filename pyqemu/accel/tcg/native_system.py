@@ -774,7 +774,12 @@ class NativeHartRunner:
         va, tag = q[INTERP_VA_WORD], q[INTERP_VA_WORD + 1]
         if tag != va & ~(PAGE - 1):
             return False  # misaligned: never on the fast path
-        self.smmu.translate_data(va, write)
+        pa = self.smmu.translate_data(va, write)
+        if write and pa & ~(PAGE - 1) in self.code.code_pages:
+            # The store about to run on the fast path writes translated code, which the
+            # slow path would have told the code cache about: tell it (fence.i checks
+            # the page then).
+            self.code.note_ram_write(pa, 1)
         return self.tlb.hits(q[INTERP_TLB_WORD], va, write)
 
     def _allow_fetch(self, vpc: int) -> int:
