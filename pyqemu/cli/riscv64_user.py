@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     engine = _make_engine(o, process, log)
     process.invalidate_code = engine.invalidate_code
     process.run_thread = engine.run
+    if hasattr(engine, "thread_started"):
+        process.on_thread_start = engine.thread_started
     # Ctrl-C kills the emulator as it kills qemu, unless the guest installs a handler.
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -70,6 +70,9 @@ class Process:
         # Hooks the CLI installs (defaults keep the process usable in unit tests).
         self.run_thread: Callable[[RiscvCPU], None] | None = None
         self.invalidate_code: Callable[[int, int], None] = lambda start, end: None
+        # Called once a second thread exists, before it or its creator runs guest code
+        # again (the Python backend then stops interpreting atomic blocks).
+        self.on_thread_start: Callable[[], None] = lambda: None
         self.exit_request: list[int] = [0]
         mm.on_invalidate = lambda start, end: self.invalidate_code(start, end)
         # Signals: dispositions are per process, masks and pending sets per thread.
@@ -362,6 +365,7 @@ class Process:
             if flags & CLONE_CHILD_CLEARTID:
                 ts.clear_child_tid = child_tid_addr
             box.append(ts)
+            self.on_thread_start()  # (the creator waits in its clone meanwhile)
             ready.set()
             go.wait()
             self._run_guest_thread(child, ts)

@@ -158,6 +158,10 @@ class UserEngine:
     def invalidate_code(self, start: int, end: int) -> None:
         self.tbc.invalidate_range(start, end)
 
+    def thread_started(self) -> None:
+        """The process has a second thread: atomic blocks must not be interpreted now."""
+        self.tbc.threaded[0] = True
+
     # ------------------------------------------------------------ the loop
     def run(self, cpu) -> None:
         """Run one hart until its thread exits (the OS layer raises or os._exit()s)."""

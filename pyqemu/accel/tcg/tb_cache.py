@@ -99,6 +99,9 @@ class TBCache:
         self.generation = 0
         # Cold blocks start interpreted, unless logs want every block's code.
         self.tiered = log is None and not exec_log
+        # Set once the process has a second thread (UserEngine.thread_started): from then
+        # on blocks holding an AMO or SC are compiled, never interpreted.
+        self.threaded = [False]
         # tb_persist_python.ProgramCache: blocks kept across runs (user mode, tiered)
         self.persist = None
         self.persist_max_insns = getattr(translator, "max_insns", 0)
@@ -147,9 +150,10 @@ class TBCache:
                 return tb
         ctx = TCGContext(self.translator.globals)
         n_insns, end = self.translator.translate(ctx, pc)
-        # (An AMO or SC is atomic only in compiled code: the interpreter lets CPython
-        # switch guest threads between its load and store. See trans_rva.)
-        if self.tiered and not ctx.atomic:
+        # (An AMO or SC is atomic only in compiled code, the interpreter letting CPython
+        # switch guest threads between its load and store (see trans_rva): such a block
+        # is interpreted only while the process has one thread.)
+        if self.tiered and not (ctx.atomic and self.threaded[0]):
             tb = self._cold_block(ctx, pc, n_insns, end)
         else:
             tb = self.compile_block(ctx, pc, n_insns, end, {})
@@ -176,12 +180,14 @@ class TBCache:
         targets = [exit_targets.get(i, pc) for i in range(max(n_exits, 1))]
         prog, init, helpers = interp.prepare(ctx.ops, self.shared_insns)
         if self.persist is not None and self._persisting():
-            self.persist.add_interp(pc, end, n_insns, targets, prog, init, helpers)
-        return self._interpreted(ctx, pc, n_insns, end, targets, prog, init, helpers)
+            self.persist.add_interp(pc, end, n_insns, targets, prog, init, helpers,
+                                    ctx.atomic)
+        return self._interpreted(ctx, pc, n_insns, end, targets, prog, init, helpers,
+                                 ctx.atomic)
 
     def _interpreted(self, ctx: TCGContext | None, pc: int, n_insns: int, end: int,
                      targets: list[int], prog: list, init: list,
-                     helpers: dict) -> TranslationBlock:
+                     helpers: dict, atomic: bool = True) -> TranslationBlock:
         jumps: list = [None] * len(targets)
         ns = self._interp_ns
         if ns is None:  # (one namespace for all: the interpreter only reads it)
@@ -193,6 +199,8 @@ class TBCache:
         self.ir[pc] = BlockIR(ctx, n_insns, end, targets, count,
                               region=self.region_of.get(pc))
 
+        threaded = self.threaded
+
         def cold(q):
             if hot[0] is not None:
                 return hot[0](q)
@@ -201,6 +209,18 @@ class TBCache:
                 hot[0] = self._promote(tb, n_insns)
                 return hot[0](q)
             return run(q)
+
+        def cold_atomic(q):  # compiled as soon as a second thread exists
+            if hot[0] is not None:
+                return hot[0](q)
+            count[0] += 1
+            if count[0] > HOT_AFTER or threaded[0]:
+                hot[0] = self._promote(tb, n_insns)
+                return hot[0](q)
+            return run(q)
+
+        if atomic:
+            cold = cold_atomic
 
         cold.guest_pc = pc
         tb = TranslationBlock(pc, end, n_insns, cold, jumps, targets)
@@ -239,10 +259,12 @@ class TBCache:
         ranges, _, n_insns, end, targets, kind, payload = e
         try:
             if kind == tpp.INTERP:
-                prog, init, names = payload
+                prog, init, names, atomic = payload
+                if atomic and self.threaded[0]:
+                    return None  # translated and compiled now
                 helpers = {n: tpp.resolve_helper(n) for n in names}
                 return self._interpreted(None, pc, n_insns, end, list(targets), prog, init,
-                                         helpers)
+                                         helpers, atomic)
             code, line_pc, wb, names, line_fo, members = payload
             helpers = {f"H_{n}": tpp.resolve_helper(n).func for n in names}
             import marshal

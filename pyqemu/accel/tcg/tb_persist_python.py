@@ -195,13 +195,15 @@ class ProgramCache:
         return tb_persist.digest(b"".join(parts))
 
     def add_interp(self, pc: int, end: int, n_insns: int, targets: list[int],
-                   prog: list[tuple], init: list[int], helpers: dict) -> None:
-        """A cold block's interpreter program (interp.prepare's result)."""
+                   prog: list[tuple], init: list[int], helpers: dict,
+                   atomic: bool = False) -> None:
+        """A cold block's interpreter program (interp.prepare's result); atomic: it holds
+        an AMO or SC (interpreted only while the process has one thread)."""
         dg = self._digest([(pc, end)])
         if dg is None:
             return
         self._file(pc).add(pc, (((pc, end),), dg, n_insns, end, tuple(targets), INTERP,
-                                (prog, init, tuple(helpers))))
+                                (prog, init, tuple(helpers), bool(atomic))))
 
     def add_compiled(self, tb, members: list[int]) -> None:
         """A compiled block or region (tb.template: the BlockCode it was made from)."""
