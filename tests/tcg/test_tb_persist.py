@@ -209,3 +209,45 @@ def test_fork_children_run_their_own_blocks(tmp_path, interp):
     for _ in range(2):  # an empty cache, then the first run's
         r, _ = _run(exe, tmp_path, *prefix, interp=interp)
         assert (r.stdout, r.returncode) == (want.stdout, want.returncode)
+
+
+JIT_SRC = r"""
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+int main(void) {
+    /* addi a0, a0, 3; ret: code in anonymous memory, cached with the program's */
+    static const unsigned code[] = {0x00350513, 0x00008067};
+    unsigned *buf = mmap(0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memcpy(buf, code, sizeof code);
+    __builtin___clear_cache((char *)buf, (char *)buf + sizeof code);
+    long (*f)(long) = (long (*)(long))buf;
+    long s = 0;
+    for (long i = 0; i < 100000; i++) s = f(s) % 1000003;
+    printf("jit %ld\n", s);
+    return 0;
+}
+"""
+
+
+def test_relative_program_path_keeps_one_cache(tmp_path):
+    """Run as ./prog: the program's blocks and those of code in anonymous memory (which
+    belong to the program's cache) must land in one cache file, not in two objects of
+    which the last to save drops the other's blocks."""
+    (tmp_path / "jit.c").write_text(JIT_SRC)
+    subprocess.run(["riscv64-linux-gnu-gcc", "-O2", "-static", "-o", str(tmp_path / "jit"),
+                    str(tmp_path / "jit.c")], check=True)
+    want = subprocess.run(["qemu-riscv64", "./jit"], cwd=tmp_path, capture_output=True)
+    stats = tmp_path / "stats.json"
+    env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "PYQEMU_STATS": str(stats), "PYQEMU_INTERP": "off",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    runs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-m", "pyqemu.cli.riscv64_user", "./jit"],
+                           cwd=tmp_path, env=env, capture_output=True, timeout=300)
+        assert (r.stdout, r.returncode) == (want.stdout, want.returncode)
+        runs.append(json.loads(stats.read_text()))
+    assert runs[0]["reused_tbs"] == 0
+    assert runs[1]["reused_tbs"] == runs[1]["tbs"] == runs[0]["tbs"]

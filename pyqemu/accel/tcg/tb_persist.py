@@ -269,13 +269,18 @@ class PersistentSet:
     def __init__(self, exe: str, where) -> None:
         self.exe = exe
         self.where = where
-        self.caches: dict[str, PersistentBlocks] = {}
+        self.caches: dict[str, PersistentBlocks] = {}  # by the name the file was seen by
+        self.files: dict[str, PersistentBlocks] = {}  # by cache file: one object each
 
     def for_pc(self, pc: int) -> PersistentBlocks:
         path = self.where(pc) or self.exe
         cache = self.caches.get(path)
         if cache is None:
-            cache = self.caches[path] = PersistentBlocks.for_files(path)
+            # The executable's name as typed may be relative where its mapping's is
+            # absolute: both must reach one object, or the last to save drops the
+            # other's blocks.
+            blocks = PersistentBlocks.for_files(path)
+            cache = self.caches[path] = self.files.setdefault(str(blocks.path), blocks)
         return cache
 
     def find(self, pc: int, read) -> Entry | None:
@@ -286,5 +291,5 @@ class PersistentSet:
         self.for_pc(pc).add(pc, end, data, n_insns, blk)
 
     def save(self) -> None:
-        for cache in self.caches.values():
+        for cache in list(self.files.values()):
             cache.save()
