@@ -51,8 +51,7 @@ m_fail:
     srli t0, t0, FS_SHIFT
     andi t0, t0, 3
     add s4, s4, t0
-    slli t0, s4, 5            /* s4 *= 33: every reading counts, however early */
-    add s4, s4, t0
+    MIX33
     .endm
 
     .align 2

@@ -89,11 +89,4 @@ b2_frame:                     /* VA 0x40003000 */
     jr s7
     .fill 4096 - 14, 1, 0
     .option pop
-root:
-    .space 4096
-l1:
-    .space 4096
-l0:
-    .space 4096
-    .space 4096
-stack_top:
+    SV39_TABLE_SPACE

@@ -102,24 +102,14 @@ loop:
     sw s4, 3(t1)              /* misaligned, inside the page */
     lw a3, 3(t1)
     add s4, s4, a3
-    slli t0, s4, 5            /* s4 *= 33: every iteration counts, however early */
-    add s4, s4, t0
+    MIX33
     addi s6, s6, -1
     bnez s6, loop
-    mv a0, s4
-    call puthex
-    mv a0, s5
-    call puthex
-    li a0, 0
-    j exit
+    PRINT_S4_S5_EXIT
 
     .align 2
 s_handler:
-    csrr t3, scause
-    csrr t4, stval
-    add s4, s4, t3
-    xor s4, s4, t4
-    addi s5, s5, 1
+    FOLD_TRAP
     csrr t3, sepc
     addi t3, t3, 4
     csrw sepc, t3
@@ -141,11 +131,4 @@ rw2_frame:
     .space 4096
 rw3_frame:
     .space 4096
-root:
-    .space 4096
-l1:
-    .space 4096
-l0:
-    .space 4096
-    .space 4096
-stack_top:
+    SV39_TABLE_SPACE

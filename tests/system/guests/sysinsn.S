@@ -69,8 +69,7 @@ loop:
     add s4, s4, t2
     sfence.vma
     sfence.vma s6, zero
-    slli t0, s4, 5            /* s4 *= 33: every iteration counts, however early */
-    add s4, s4, t0
+    MIX33
     addi s6, s6, -1
     bnez s6, loop
     mv a0, s4
@@ -84,11 +83,7 @@ loop:
 
     .align 2
 s_trap:
-    csrr t3, scause
-    csrr t4, stval
-    add s4, s4, t3
-    xor s4, s4, t4
-    addi s5, s5, 1
+    FOLD_TRAP
     bltz t3, 1f                   /* an interrupt: clear SSIP, return to the same pc */
     csrr t3, sepc
     addi t3, t3, 4

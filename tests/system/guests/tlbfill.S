@@ -65,26 +65,16 @@ loop:
     lbu a4, 5(t2)             /* MMIO through the gigapage */
     andi a4, a4, 0x60
     add s4, s4, a4
-    slli t0, s4, 5            /* s4 *= 33: every iteration counts, however early */
-    add s4, s4, t0
+    MIX33
     addi s6, s6, -1
     bnez s6, loop
-    mv a0, s4
-    call puthex
-    mv a0, s5
-    call puthex
-    li a0, 0
-    j exit
+    PRINT_S4_S5_EXIT
 
 /* S-mode: a load page fault maps VA 0x40002000 again and retries; a store/AMO fault
  * skips the instruction. Both fold cause and tval into the checksum. */
     .align 2
 s_handler:
-    csrr t3, scause
-    csrr t4, stval
-    add s4, s4, t3
-    xor s4, s4, t4
-    addi s5, s5, 1
+    FOLD_TRAP
     li t5, 13
     bne t3, t5, 1f
     sd s3, 16(s2)
@@ -105,11 +95,4 @@ ro_frame:
     .space 4096 - 8
 fault_frame:
     .space 4096
-root:
-    .space 4096
-l1:
-    .space 4096
-l0:
-    .space 4096
-    .space 4096
-stack_top:
+    SV39_TABLE_SPACE
