@@ -77,6 +77,20 @@ def config(dpriv: int, sum_: bool, mxr: bool, satp: int) -> int:
 
 def emit_walker(a: A.Assembler, w: WalkLayout) -> tuple[int, int]:
     """Append the walker to a; (load entry, store entry) offsets in a."""
+    def bits(reg: int, mask: int, cc: int, target: A.Label) -> None:
+        """Go to target on cc (CC_E: none of the bits set, CC_NE: some) of reg & mask."""
+        a.mov_rr(RDX, reg)
+        a.alu_ri(A.AND, RDX, mask)
+        a.jcc(cc, target)
+
+    def entry_into(reg: int) -> None:
+        """reg = the address of va's entry in the current mode's TLB."""
+        a.mov_rr(reg, RAX)
+        a.shift_ri(A.SHR, reg, 12)
+        a.alu_ri(A.AND, reg, w.tlb_mask)
+        a.shift_ri(A.SHL, reg, 5)
+        a.alu_rm(A.ADD, reg, Mem(RBP, 8 * w.tlb))
+
     entries = []
     common = a.label()
     for write in (0, 1):
@@ -116,9 +130,7 @@ def emit_walker(a: A.Assembler, w: WalkLayout) -> tuple[int, int]:
     a.jcc(A.CC_AE, fail)  # not in RAM (or below it)
     a.alu_rm(A.ADD, RSI, Mem(RBP, 8 * w.ram_host))
     a.load(RSI, Mem(RSI, 0))  # rsi: the entry
-    a.mov_rr(RDX, RSI)
-    a.alu_ri(A.AND, RDX, _PTE_V)
-    a.jcc(A.CC_E, fail)
+    bits(RSI, _PTE_V, A.CC_E, fail)
     a.mov_rr(RDX, RSI)
     a.shift_ri(A.SHR, RDX, 54)  # reserved bits (and PBMT, N)
     a.jcc(A.CC_NE, fail)
@@ -131,9 +143,7 @@ def emit_walker(a: A.Assembler, w: WalkLayout) -> tuple[int, int]:
     a.shift_ri(A.SHR, RDI, 10)
     a.shift_ri(A.SHL, RDI, 20)
     a.shift_ri(A.SHR, RDI, 8)
-    a.mov_rr(RDX, RSI)
-    a.alu_ri(A.AND, RDX, _PTE_R | _PTE_X)
-    a.jcc(A.CC_NE, leaf)
+    bits(RSI, _PTE_R | _PTE_X, A.CC_NE, leaf)
     a.alu_ri(A.CMP, RCX, 12)
     a.jcc(A.CC_E, fail)  # a pointer at the last level
     a.mov_rr(RDX, RSI)
@@ -144,17 +154,11 @@ def emit_walker(a: A.Assembler, w: WalkLayout) -> tuple[int, int]:
     # A leaf: privilege (U pages for U, or for S with SUM; S pages for S only).
     a.bind(leaf)
     user_page, perm = a.label(), a.label()
-    a.mov_rr(RDX, RSI)
-    a.alu_ri(A.AND, RDX, _PTE_U)
-    a.jcc(A.CC_NE, user_page)
-    a.mov_rr(RDX, R10)
-    a.alu_ri(A.AND, RDX, CFG_U)
-    a.jcc(A.CC_NE, fail)
+    bits(RSI, _PTE_U, A.CC_NE, user_page)
+    bits(R10, CFG_U, A.CC_NE, fail)
     a.jmp(perm)
     a.bind(user_page)
-    a.mov_rr(RDX, R10)
-    a.alu_ri(A.AND, RDX, CFG_U | CFG_SUM)
-    a.jcc(A.CC_E, fail)
+    bits(R10, CFG_U | CFG_SUM, A.CC_E, fail)
     a.bind(perm)
     # The access: a store needs W, A and D; a load A and R (or X with MXR).
     is_load, allowed = a.label(), a.label()
@@ -166,18 +170,10 @@ def emit_walker(a: A.Assembler, w: WalkLayout) -> tuple[int, int]:
     a.jcc(A.CC_NE, fail)
     a.jmp(allowed)
     a.bind(is_load)
-    a.mov_rr(RDX, RSI)
-    a.alu_ri(A.AND, RDX, _PTE_A)
-    a.jcc(A.CC_E, fail)
-    a.mov_rr(RDX, RSI)
-    a.alu_ri(A.AND, RDX, _PTE_R)
-    a.jcc(A.CC_NE, allowed)
-    a.mov_rr(RDX, R10)
-    a.alu_ri(A.AND, RDX, CFG_MXR)
-    a.jcc(A.CC_E, fail)
-    a.mov_rr(RDX, RSI)
-    a.alu_ri(A.AND, RDX, _PTE_X)
-    a.jcc(A.CC_E, fail)
+    bits(RSI, _PTE_A, A.CC_E, fail)
+    bits(RSI, _PTE_R, A.CC_NE, allowed)
+    bits(R10, CFG_MXR, A.CC_E, fail)
+    bits(RSI, _PTE_X, A.CC_E, fail)
     a.bind(allowed)
     # A superpage's PPN must be aligned to it; the 4 KiB page of va within it.
     a.mov_ri(RDX, 1)
@@ -229,11 +225,7 @@ def emit_walker(a: A.Assembler, w: WalkLayout) -> tuple[int, int]:
     a.mov_rr(RSI, RAX)
     a.alu_ri(A.AND, RSI, -4096)
     a.store(Mem(RDX, 8), RSI)  # va page
-    a.mov_rr(RSI, RAX)  # word 0: the TLB entry's address, and the flags
-    a.shift_ri(A.SHR, RSI, 12)
-    a.alu_ri(A.AND, RSI, w.tlb_mask)
-    a.shift_ri(A.SHL, RSI, 5)
-    a.alu_rm(A.ADD, RSI, Mem(RBP, 8 * w.tlb))
+    entry_into(RSI)  # word 0: the TLB entry's address, and the flags
     not_local, not_write = a.label(), a.label()
     a.test_rr(R8, R8)
     a.jcc(A.CC_E, not_local)
@@ -248,11 +240,7 @@ def emit_walker(a: A.Assembler, w: WalkLayout) -> tuple[int, int]:
     a.store(Mem(RDX, 0), RSI)
     a.bind(no_log)
     # Fill the entry: {read tag, write tag, addend, page} as NativeTLB.fill does.
-    a.mov_rr(RSI, RAX)
-    a.shift_ri(A.SHR, RSI, 12)
-    a.alu_ri(A.AND, RSI, w.tlb_mask)
-    a.shift_ri(A.SHL, RSI, 5)
-    a.alu_rm(A.ADD, RSI, Mem(RBP, 8 * w.tlb))  # rsi: the entry
+    entry_into(RSI)  # rsi: the entry
     a.mov_rr(RDX, RAX)
     a.alu_ri(A.AND, RDX, -4096)  # rdx: the virtual page
     same = a.label()
