@@ -10,7 +10,15 @@ anonymous page reads as zero.
 Placement is Linux's top-down allocator: a mapping without a usable hint goes in the
 highest free gap below ``mmap_base`` (just under the stack's maximum size), so the
 layout resembles a native process: program and heap low, libraries and anonymous
-mappings high.
+mappings above them, the stack on top.
+
+That whole layout sits in the guest's first GiB (``COMPACT_TOP``), not at the top of
+the 2**38 bytes the guest may use: a pointer below 2**30 is a one-digit Python int, and
+CPython's arithmetic, comparisons and subscripts on one-digit ints take their fast
+paths, which the Python backend's generated code (every stack access, every pointer
+increment) runs into all the time. A mapping that no longer fits below the stack goes
+in the highest free gap above it, so a guest still has the whole space. (Real Linux
+and qemu-riscv64 put the stack near the top; no program may depend on where.)
 """
 
 from __future__ import annotations
@@ -48,13 +56,17 @@ MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 MADV_DONTNEED, MADV_REMOVE, MADV_FREE = 4, 9, 8
 
+# The first GiB, where the usual layout goes (see above).
+COMPACT_TOP = 1 << 30
 # Where the guest stack ends and how much room it may grow into (RLIMIT_STACK 8 MiB).
-STACK_TOP = SPAN - PAGE
+STACK_TOP = COMPACT_TOP - PAGE
 STACK_MAX = 8 << 20
-# Linux keeps a gap of at least 128 MiB between the stack limit and mmap_base.
-MMAP_BASE = (STACK_TOP - STACK_MAX - (128 << 20)) & ~PAGE_MASK
-# ELF_ET_DYN_BASE for a 2**38 task size: 2/3 of it, where a PIE program is loaded.
-ET_DYN_BASE = ((SPAN // 3) * 2) & ~PAGE_MASK
+# A gap between the stack's limit and mmap_base (Linux keeps 128 MiB or more; 16 MiB
+# leaves the first GiB to mappings).
+MMAP_BASE = (STACK_TOP - STACK_MAX - (16 << 20)) & ~PAGE_MASK
+# Where a PIE program is loaded (Linux's ELF_ET_DYN_BASE is 2/3 of the task size): low,
+# so that its brk heap has room to grow up towards the mappings.
+ET_DYN_BASE = 0x4000000
 
 
 def page_up(n: int) -> int:
@@ -221,14 +233,23 @@ class MemoryMap:
 
     # --- placement ----------------------------------------------------------------------
     def find_free(self, length: int, below: int | None = None) -> int:
-        """Highest free, page-aligned range of ``length`` bytes below ``below`` (top-down)."""
-        top = self.mmap_base if below is None else below
+        """Highest free, page-aligned range of ``length`` bytes below ``below`` (top-down);
+        without ``below``, below mmap_base, else above the stack (see the module's
+        docstring)."""
+        if below is not None:
+            return self._highest_gap(length, below, LOW + PAGE)
+        try:
+            return self._highest_gap(length, self.mmap_base, LOW + PAGE)
+        except OSError:
+            return self._highest_gap(length, SPAN, COMPACT_TOP)
+
+    def _highest_gap(self, length: int, top: int, floor: int) -> int:
         i = bisect.bisect_left(self._starts, top)
         for v in reversed(self.vmas[:i]):
             if v.end <= top - length:
-                return top - length
+                break
             top = min(top, v.start)
-        if top - length >= LOW + PAGE:
+        if top - length >= floor:
             return top - length
         raise OSError(errno.ENOMEM, "out of guest address space")
 

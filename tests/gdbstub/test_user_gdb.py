@@ -42,7 +42,7 @@ def _stops(out: str) -> list[str]:
             continue
         line = re.sub(r"\(process \d+\)|\(Remote target\)", "", line)
         # Stack addresses: qemu and pyqemu place the stack differently.
-        keep.append(re.sub(r"0x(3f|40)[0-9a-f]{8}", "STACK", line))
+        keep.append(re.sub(r"0x(3f|40)[0-9a-f]{6,8}\b", "STACK", line))
     return keep
 
 

@@ -165,6 +165,7 @@ class UserEngine:
     # ------------------------------------------------------------ the loop
     def run(self, cpu) -> None:
         """Run one hart until its thread exits (the OS layer raises or os._exit()s)."""
+        cpu.use_word_list()
         if self.debug is not None:
             self.cpus[id(cpu.q)] = cpu
             try:

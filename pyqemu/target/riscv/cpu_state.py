@@ -122,7 +122,21 @@ class RiscvCPU:
         self.q[FFLAGS] = value & 0x1F
         self.q[FRM] = (value >> 5) & 0x7
 
+    def use_word_list(self) -> None:
+        """Hold the words in a Python list from now on (the Python backend's loop).
+
+        Generated Python code loads and stores registers as ``q[IDX]``; a list element
+        is a reference to an int already made, where a memoryview word is converted to
+        and from a Python int at each access (three times as slow). The ctypes buffer is
+        no longer kept up to date: only the native backends read it, and a hart runs
+        under one backend for its whole life."""
+        if not isinstance(self.q, list):
+            self.q = list(self.q)
+
     def copy_from(self, other: RiscvCPU) -> None:
         """Duplicate another hart's state (clone of a thread)."""
+        if isinstance(other.q, list):
+            self.q = list(other.q)
+            return
         ctypes.memmove(ctypes.addressof(self.state), ctypes.addressof(other.state),
                        ctypes.sizeof(RiscvCPUState))

@@ -17,31 +17,63 @@ from .forms import (
     Expr,
     _c,
     _signed_const,
+    bounds,
     canon,
+    ext32s_bounded,
     p,
     plus_const,
     sform,
 )
 
+# Ops whose low 32 result bits depend only on the low 32 bits of their inputs.
+_NARROWABLE = {"add", "sub", "mul", "and", "or", "xor"}
+_SEXT32 = "(({} + 0x80000000) & 0xffffffff) - 0x80000000"
+
 
 class Arithmetic:
     """binop, unop and cond_text for PythonCodegen (needs operand, low_demand, demand)."""
+
+    def narrow(self, op: Op, i: int, e: Expr) -> Expr:
+        """An input of a loop's 32-bit computation that the loop never writes, replaced
+        by its low 32 bits sign-extended, computed once before the loop: when the
+        result's uses read only its low 32 bits (an addw's add), any congruent input
+        will do, and a small one makes the sum bounded (ext32s_bounded)."""
+        t = op.ins[i]
+        # Unchanged since the loop's top: no iteration writes it before its last
+        # back-edge, and this pass has not written it before this point.
+        if e.small or t.kind != Kind.GLOBAL or t.index not in self.loaded or \
+                t.index in self.loop_written or t.index in self.written_so_far:
+            return e
+        d = op.outs[0]
+        if d.kind != Kind.LOCAL or self.demand.get(d, MASK) >> 32:
+            return e
+        return self.hoist(Expr(_SEXT32.format(p(e)), False, e.reads, signed=True, small=True))
 
     def binop(self, op: Op) -> Expr:
         a = self.operand(op.ins[0])
         b = self.operand(op.ins[1])
         n = op.name
+        if n in _NARROWABLE and self.can_hoist:
+            a, b = self.narrow(op, 0, a), self.narrow(op, 1, b)
         reads = a.reads | b.reads
         cb = op.ins[1].value if op.ins[1].kind == Kind.CONST else None
-        if n == "add":
-            e = Expr(plus_const(p(a), cb) if cb is not None else f"{p(a)} + {p(b)}", False, reads)
+        if n in ("add", "sub"):
             if cb is not None:
-                e.base, e.offset = p(a), cb
+                c = cb if n == "add" else -cb
+                e = Expr(plus_const(p(a), c), False, reads)
+                if n == "add":
+                    e.base, e.offset = p(a), cb
+                cs = c & MASK
+                cs = cs - (1 << 64) if cs >= SB else cs
+                if a.exact and 0 < abs(cs) < 1 << 31:
+                    e.uoff = cs
+            else:
+                e = Expr(f"{p(a)} {'+' if n == 'add' else '-'} {p(b)}", False, reads)
+            ra, rb = bounds(a), bounds(b, cb)
+            if ra is not None and rb is not None:
+                e.rng = ((ra[0] + rb[0], ra[1] + rb[1]) if n == "add"
+                         else (ra[0] - rb[1], ra[1] - rb[0]))
             return e
-        if n == "sub":
-            if cb is not None:
-                return Expr(plus_const(p(a), -cb), False, reads)
-            return Expr(f"{p(a)} - {p(b)}", False, reads)
         if n == "mul":
             return Expr(f"{p(a)} * {p(b)}", False, reads)
         if n == "andc" and cb is not None:
@@ -49,8 +81,10 @@ class Arithmetic:
             b = Expr(_c(cb), True)
         if n == "and":
             if cb is not None:
-                # x & c is in [0, c] whatever x's form.
-                return Expr(f"{p(a)} & {b.text}", True, reads, small=cb < 1 << 31,
+                # x & c is in [0, c] whatever x's form. A mask of high ones (an
+                # alignment) is a short negative int: the same bits of a U value.
+                ct = b.text if not (a.exact and cb >= SB) else _signed_const(cb)
+                return Expr(f"{p(a)} & {ct}", True, reads, small=cb < 1 << 31,
                             bits=cb.bit_length())
             if not (a.exact or b.exact) and not (a.signed and b.signed):
                 if self.low_demand(op.outs[0]):
@@ -132,6 +166,10 @@ class Arithmetic:
             bits = {"ext8s": 8, "ext16s": 16, "ext32s": 32}[n]
             if n == "ext32s" and a.small:
                 return a  # already a 32-bit signed value, in U or S form
+            if n == "ext32s":
+                e = ext32s_bounded(a)
+                if e is not None:
+                    return e
             half = 1 << (bits - 1)
             # ((v + half) mod 2**bits) - half is v's low bits sign-extended, in S form;
             # the add of half folds into a preceding add of a constant.
@@ -172,7 +210,5 @@ class Arithmetic:
         if a.signed and (b.signed or cb.kind == Kind.CONST):
             return f"{p(a)} {rel} {self._signed_operand(b, cb)}"
         if cb.kind == Kind.CONST:
-            return f"({canon(a)} ^ {SB:#x}) {rel} {_c(cb.value ^ SB)}"
-        if a.exact and b.exact:
-            return f"({p(a)} ^ {SB:#x}) {rel} ({p(b)} ^ {SB:#x})"
+            return f"{sform(a)} {rel} {_signed_const(cb.value)}"
         return f"{sform(a)} {rel} {sform(b)}"

@@ -20,13 +20,14 @@ from .forms import (
     _SMALL,
     MASK,
     SB,
+    WRAP,
     Expr,
-    M,
     _c,
     _form_of,
     _meet,
     canon,
     sform,
+    u_of_form,
 )
 from .fpinline import FloatShadows
 from .memory import GuestAccess
@@ -110,7 +111,10 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         # the loop (a shift amount's "& 63", a constant address...).
         self.hoisted: dict[str, str] = {}  # expression text -> variable
         self.invariant: set[int] = set()
-        if self.self_loop and not any(op.name == "call" and op.aux[0].state for op in ops):
+        # Whether values may be computed once before the loop at all (arith.narrow).
+        self.can_hoist = self.self_loop and not any(
+            op.name == "call" and op.aux[0].state for op in ops)
+        if self.can_hoist:
             self.invariant = self.loaded - {g.index for g in self.written}
         self._init_access()
 
@@ -196,7 +200,8 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         """Emit d = e, keeping e's form when it is U or S (an L value is canonicalized:
         named values stay bounded, so loops do not grow Python integers)."""
         if e.exact or e.signed:
-            self.emit(f"{d.name} = {e.text}")
+            if e.text != d.name:  # (an extension that changed nothing: no "x = x")
+                self.emit(f"{d.name} = {e.text}")
             f = _form_of(e)
         elif self.low_demand(d) and "*" not in e.text:
             # Only low bits of d are read, by uses that take L values: no mask. Without
@@ -265,10 +270,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         for g in gs:
             self.materialize(g)
         for g in gs:
-            if self.forms.get(g, "U") in _IS_U:
-                self.emit(f"q[{g.index}] = {g.name}")
-            else:
-                self.emit(f"q[{g.index}] = {g.name} & {M}")
+            self.emit(f"q[{g.index}] = {u_of_form(g.name, self.forms.get(g, 'U'))}")
 
     # ------------------------------------------------------------------ ops
     def gen_call(self, op: Op) -> None:
@@ -327,7 +329,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
                 if want in _SMALL and f not in _SMALL:
                     self.bad_backedge = True  # (only a later pass's forms can differ)
                 if want in _IS_U and f not in _IS_U:
-                    self.emit(f"{g.name} = {g.name} & {M}")
+                    self.emit(f"{g.name} = {u_of_form(g.name, f)}")
                 elif want in ("S", "Ss") and f not in _IS_S:
                     e = Expr(g.name, f in _IS_U, signed=False)
                     self.emit(f"{g.name} = {sform(e)}")
@@ -473,7 +475,9 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         pcs = [info.pc]
         for g in self.globals:
             if self.entry_forms.get(g) == "S":
-                head.append(f"    {g.name} = (q[{g.index}] ^ {SB:#x}) - {SB:#x}")
+                head.append(f"    {g.name} = q[{g.index}]")
+                head.append(f"    if {g.name} >= {SB:#x}: {g.name} -= {WRAP:#x}")
+                pcs.append(info.pc)
             else:
                 head.append(f"    {g.name} = q[{g.index}]")
             pcs.append(info.pc)

@@ -109,11 +109,15 @@ def _gains(top: dict[Temp, str], entry: dict[Temp, str]) -> bool:
     return any(f in _SMALL and entry.get(g) not in _SMALL for g, f in top.items())
 
 
-def _shorter(loop: list[str], plain: list[str]) -> bool:
-    """Whether the loop proper's text is shorter than the plain loop's by at least a
-    sign extension's worth: knowing a register small saves nothing unless some
-    extension or conversion of it goes away."""
-    return sum(map(len, loop)) + 24 <= sum(map(len, plain))
+def _cheaper(loop: list[str], plain: list[str]) -> bool:
+    """Whether the loop proper has fewer masks than the plain loop: knowing a register
+    small saves nothing unless some extension or conversion of it goes away (or
+    becomes a compare: forms.ext32s_bounded)."""
+    return _masks(loop) < _masks(plain)
+
+
+def _masks(lines: list[str]) -> int:
+    return sum(line.count("& 0xf") for line in lines)
 
 
 def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
@@ -143,7 +147,7 @@ def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
         top = met
     else:
         return None
-    if not _gains(top, entry) or not _shorter(main_body[0], cg.lines):
+    if not _gains(top, entry) or not _cheaper(main_body[0], cg.lines):
         return None
     peel = PythonCodegen(ops, info, low, hmask, entry, floats, peel_to=top)
     gen = peel._assemble(*peel.emit_body())

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from ...ir import Kind, Op, Temp
 from . import codegen, fpinline
 from .blockgen import BlockInfo, Generated, PythonCodegen
-from .forms import _IS_S, _IS_U, SB, Expr, M, sform
+from .forms import _IS_S, _IS_U, SB, WRAP, Expr, s_of_u, sform, u_of_form
 
 
 @dataclass
@@ -104,7 +104,7 @@ class RegionMember(PythonCodegen):
                         self.emit(f"{g.name} = {sform(e)}")
                         self.forms[g] = "S"
                 elif f not in _IS_U:
-                    self.emit(f"{g.name} = {g.name} & {M}")
+                    self.emit(f"{g.name} = {u_of_form(g.name, f)}")
                     self.forms.pop(g)
             # Inside its own loop a member leaves that loop first.
             go = "break" if self.self_loop else "continue"
@@ -122,7 +122,7 @@ class RegionMember(PythonCodegen):
         link.found_floats = {g.index for g in self.seeds + self.entry_floats}
         for g in self.globals:
             if g.index in signed and link.entry_signed is None:
-                head.append(f"{g.name} = ({g.name} ^ {SB:#x}) - {SB:#x}")
+                head.append(f"{g.name} = {s_of_u(g.name)}")
         if link.entry_floats is None:
             for g in self.seeds + self.entry_floats:
                 head.append(f"F_{g.name} = {fpinline.to_float(g.name)}")
@@ -186,8 +186,10 @@ def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: 
     entry = members[0][1]
     lines = [f"def tb_{entry:x}(q):"]
     signed, floats = needs[0] if needs is not None else (set(), set())
-    lines += [f"    {g.name} = (q[{g.index}] ^ {SB:#x}) - {SB:#x}" if g.index in signed
-              else f"    {g.name} = q[{g.index}]" for g in globals_]
+    for g in globals_:
+        lines.append(f"    {g.name} = q[{g.index}]")
+        if g.index in signed:
+            lines.append(f"    if {g.name} >= {SB:#x}: {g.name} -= {WRAP:#x}")
     lines += [f"    F_{g.name} = {fpinline.to_float(g.name)}" for g in globals_
               if g.index in floats]
     entry_signed = [n[0] for n in needs] if needs is not None else None
