@@ -16,7 +16,8 @@ from __future__ import annotations
 import struct
 import sys
 import threading
-from array import array
+
+from pystate import state_words
 
 from pyqemu.accel.tcg.cpu_exec import UserEngine
 from pyqemu.linux_user.guest_memory import LOW, GuestMemory
@@ -38,7 +39,7 @@ def test_amo_blocks_are_atomic_between_threads() -> None:
         mem.write(CODE + 8 * k, struct.pack("<II", AMOADD_W, RET))
     engine = UserEngine(mem, lambda addr: True, [0], _NoOS())
     cache = engine.tbc
-    alone = memoryview(array("Q", [0] * 192))
+    alone = state_words([0] * 192)
     alone[1], alone[11], alone[12] = CODE, 1, COUNTER
     for k in range(N_BLOCKS):  # one thread: the blocks are made and interpreted
         for _ in range(2):
@@ -50,7 +51,7 @@ def test_amo_blocks_are_atomic_between_threads() -> None:
     errors: list[BaseException] = []
 
     def thread_body() -> None:
-        q = memoryview(array("Q", [0] * 192))
+        q = state_words([0] * 192)
         q[1], q[11], q[12] = CODE, 1, COUNTER  # ra: the return goes to block 0
         try:
             for k in range(N_BLOCKS):

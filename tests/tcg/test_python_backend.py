@@ -4,10 +4,9 @@ The native backend will have to pass the same tests."""
 
 from __future__ import annotations
 
-from array import array
-
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pystate import state_words
 
 from pyqemu.tcg.backends.python import codegen
 from pyqemu.tcg.ir import MASK64, Cond, Kind, MemOp, TCGContext, Temp
@@ -130,7 +129,7 @@ def run(ctx, regs, mem):
     gen, helpers = codegen.generate(ctx.ops, info, MEM_BASE, (1 << 38) - 1)
     # The state and the memory are typed buffers, as in the engine: a value outside
     # a view's range (an S-form value written unmasked) raises.
-    q = memoryview(array("Q", list(regs) + [0] * 80))
+    q = state_words(list(regs) + [0] * 80)
     m8 = memoryview(mem)
 
     def ld_slow(h, size, signed):

@@ -7,11 +7,11 @@ result, an unmasked sum), must give what the frontend's helpers give."""
 from __future__ import annotations
 
 import functools
-from array import array
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pystate import state_words
 
 from pyqemu.target.riscv import helpers
 from pyqemu.tcg.backends.python import codegen
@@ -52,7 +52,7 @@ def _block(name: str, fa: str, fb: str):
 
 
 def run_divide(name: str, a: int, b: int, fa: str, fb: str) -> int:
-    q = memoryview(array("Q", [0, a, b, 0] + [0] * 80))
+    q = state_words([0, a, b, 0] + [0] * 80)
     assert _block(name, fa, fb)(q) == "exit"
     return q[3]
 

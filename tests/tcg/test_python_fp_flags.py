@@ -7,9 +7,9 @@ the second must take the helper and set NX again."""
 from __future__ import annotations
 
 import struct
-from array import array
 
 import pytest
+from pystate import state_words
 
 from pyqemu.target.riscv.fpu_double import fadd_d
 from pyqemu.tcg.backends.python import codegen
@@ -55,7 +55,7 @@ def _block(between: str) -> list:
 def test_flags_and_rounding_mode_written_between_two_operations(between: str):
     info = codegen.BlockInfo(PC, 0, False, float_views=True)
     gen, helpers = codegen.generate(_block(between), info, 0x10000, (1 << 38) - 1)
-    q = memoryview(array("Q", [0] * 80))
+    q = state_words([0] * 80)
     a, b = 1.0, 3 * 2.0 ** -54  # inexact: RNE rounds up, RTZ down
     q[1], q[2], q[FFLAGS] = _bits(a), _bits(b), NX
     ns = {"EXIT": ["exit"], "J": [], "X": [0], "LINE_PC": gen.line_pc,

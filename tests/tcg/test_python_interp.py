@@ -8,13 +8,13 @@ sides of the promotion behave as under qemu-riscv64.
 
 from __future__ import annotations
 
-from array import array
 from pathlib import Path
 
 import pytest
 from guestlib import build_guest, run_both
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pystate import state_words
 from test_python_backend import MEM_BASE, N_REGS, build, op_strategy, reference, values
 
 from pyqemu.accel.tcg.tb_cache import HOT_AFTER
@@ -53,7 +53,7 @@ def test_interpreter_matches_reference(program, regs, use_const, opt, data):
     if opt:
         optimize(ctx)
     mem = bytearray(data)
-    q = memoryview(array("Q", list(regs) + [0] * 80))
+    q = state_words(list(regs) + [0] * 80)
     fn = make_interpreter(ctx.ops, 0x1000, _runtime(mem), [], MEM_BASE, (1 << 38) - 1, PC)
     assert fn(q) == "exit0"
     ref_mem = bytearray(data)
@@ -71,7 +71,7 @@ def test_fault_reports_the_instruction_and_earlier_writes():
     ctx.emit("insn_start", [], [], 0x1008, 4)
     ctx.op2("add", g[3], ctx.const(1), g[3])
     ctx.emit("exit_tb", [], [], 0)
-    q = memoryview(array("Q", [0, 10, 20, 30] + [0] * 80))
+    q = state_words([0, 10, 20, 30] + [0] * 80)
     fn = make_interpreter(ctx.ops, 0x1000, _runtime(bytearray(64)), [], MEM_BASE,
                           (1 << 38) - 1, PC)
     with pytest.raises(IndexError):

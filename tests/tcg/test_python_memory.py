@@ -6,11 +6,10 @@ in, fall back to the general path for a misaligned or too low register, and faul
 
 from __future__ import annotations
 
-from array import array
-
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pystate import state_words
 
 from pyqemu.tcg.backends.python import codegen
 from pyqemu.tcg.ir import MASK64, Cond, Helper, Kind, MemOp, TCGContext, Temp
@@ -120,7 +119,7 @@ def reference(program, regs, mem):
 def run(ops, regs, mem: bytearray, info=None):
     info = info or codegen.BlockInfo(PC, 2, False)
     gen, helpers = codegen.generate(ops, info, LOW, HMASK)
-    q = memoryview(array("Q", list(regs) + [0] * 80))
+    q = state_words(list(regs) + [0] * 80)
     m8 = memoryview(mem)
 
     def ld_slow(h, size, signed):

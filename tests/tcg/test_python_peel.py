@@ -11,12 +11,12 @@ the registers the signal handler sees."""
 
 from __future__ import annotations
 
-from array import array
 from pathlib import Path
 
 from guestlib import build_guest, run_both
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pystate import state_words
 
 from pyqemu.tcg.backends.python import codegen
 from pyqemu.tcg.backends.python.interp import make_interpreter
@@ -117,7 +117,7 @@ def interpreted(ops: list, q, iterations: int) -> object:
 
 
 def _state(regs: list[int], n: int):
-    return memoryview(array("Q", list(regs) + [n] + [0] * 80))
+    return state_words(list(regs) + [n] + [0] * 80)
 
 
 # A rotation through registers as SHA-256's rounds make it (peeled: registers 0..2

@@ -10,11 +10,11 @@ signal interrupting a region loop, and code rewritten under a region."""
 
 from __future__ import annotations
 
-from array import array
 from pathlib import Path
 
 import pytest
 from guestlib import build_guest, run_both
+from pystate import state_words
 
 from pyqemu.accel.tcg.tb_cache import HOT_AFTER, TBCache
 from pyqemu.tcg.backends.python import codegen
@@ -87,7 +87,7 @@ def _machine(stop_after: int = 0):
         ns[f"m{bits}"] = m8.cast("BHIQ"[(bits // 8).bit_length() - 1])
         ns[f"s{bits}"] = m8.cast("bhiq"[(bits // 8).bit_length() - 1])
     tbc = TBCache(LoopTranslator(tick), ns, LOW, (1 << 38) - 1)
-    q = memoryview(array("Q", [0] * 80))
+    q = state_words([0] * 80)
     return tbc, q, words, x
 
 

@@ -59,6 +59,16 @@ PMPADDR = 120  # pmpaddr0..63
 NUM_WORDS = 192
 
 RESERVATION_NONE = (1 << 64) - 1
+# In the list form of the words (RiscvCPU.use_word_list), one more element: the hart's
+# (uint64 view, double view) of one 8-byte buffer, with which generated code converts
+# FP register bits to a host float and back (a store and a load, where struct's pack
+# and unpack are two calls). Each hart has its own, so threads never share it.
+CONV = NUM_WORDS
+
+
+def conversion_buffer() -> tuple[memoryview, memoryview]:
+    raw = memoryview(bytearray(8))
+    return raw.cast("Q"), raw.cast("d")
 
 
 class RiscvCPUState(ctypes.Structure):
@@ -131,12 +141,13 @@ class RiscvCPU:
         no longer kept up to date: only the native backends read it, and a hart runs
         under one backend for its whole life."""
         if not isinstance(self.q, list):
-            self.q = list(self.q)
+            self.q = [*self.q, conversion_buffer()]
 
     def copy_from(self, other: RiscvCPU) -> None:
         """Duplicate another hart's state (clone of a thread)."""
         if isinstance(other.q, list):
             self.q = list(other.q)
+            self.q[CONV] = conversion_buffer()
             return
         ctypes.memmove(ctypes.addressof(self.state), ctypes.addressof(other.state),
                        ctypes.sizeof(RiscvCPUState))

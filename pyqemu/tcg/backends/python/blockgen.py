@@ -288,6 +288,11 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         self.flush_all()
         hname = f"H_{helper.name}"
         self.helpers[hname] = helper.func
+        if helper.name == "check_frm":
+            # The dynamic rounding mode is valid all but never: test it inline, call the
+            # helper (which raises the illegal instruction) only when it is not.
+            self.emit(f"if {args[0]} > 4: {hname}({args[0]})")
+            return
         if helper.state:
             self.writeback()
             self.fp_ok.clear()
@@ -482,7 +487,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
                 head.append(f"    {g.name} = q[{g.index}]")
             pcs.append(info.pc)
         for g in self.seeds + self.entry_floats:
-            head.append(f"    F_{g.name} = {fpinline.to_float(f'q[{g.index}]')}")
+            head.append(f"    {self.conv_float(f'F_{g.name}', f'q[{g.index}]')}")
             pcs.append(info.pc)
         for text, name in self.hoisted.items():
             head.append(f"    {name} = {text}")

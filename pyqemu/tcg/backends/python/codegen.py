@@ -54,6 +54,7 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
 from __future__ import annotations
 
 from ...ir import COND_NAMES, Kind, Op, Temp
+from . import fpinline
 from .blockgen import BlockInfo, Generated, PythonCodegen
 from .forms import _SIGNED, _SMALL, _meet
 from .runtime import PC_INDEX, RUNTIME, fault  # noqa: F401 (re-exported)
@@ -89,8 +90,19 @@ def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int,
     if cg.self_loop and cls is PythonCodegen and not info.softmmu:
         peeled = peeled_loop(cg, signed, floats)
         if peeled is not None:
-            return peeled
-    return gen, cg.helpers
+            gen = peeled[0]
+            return _bound(gen, cls), peeled[1]
+    return _bound(gen, cls), cg.helpers
+
+
+def _bound(gen: Generated, cls: type[PythonCodegen]) -> Generated:
+    """A block function with its conversion views bound (a region's member is part
+    of the region's function, which binds them)."""
+    if cls is not PythonCodegen:
+        return gen
+    gen.source, gen.line_pc, gen.line_fo = fpinline.bind_conversions(
+        gen.source, gen.line_pc, gen.line_fo)
+    return gen
 
 
 # Forms a loop iteration may start with (an L value at the top could grow without

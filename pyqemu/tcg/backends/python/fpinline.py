@@ -39,6 +39,8 @@ _BINARY = {"fadd_d": "+", "fsub_d": "-", "fmul_d": "*", "fdiv_d": "/"}
 _COMPARE = {"feq_d": "==", "flt_d": "<", "fle_d": "<="}
 INLINE = set(_BINARY) | set(_COMPARE) | {"fsqrt_d"}
 
+# Where the state list holds the hart's conversion views (RISC-V: cpu_state.CONV).
+CONV = 192
 # Names generated code uses for the conversions (temps never start with "_").
 RUNTIME = {
     "_uq": struct.Struct("<Q").unpack, "_pd": struct.Struct("<d").pack,
@@ -55,6 +57,17 @@ def to_bits(f: str) -> str:
 
 def to_float(i: str) -> str:
     return f"_ud(_pq({i}))[0]"
+
+
+def bind_conversions(source: str, line_pc: list, line_fo: list) -> tuple[str, list, list]:
+    """A function whose text converts through the hart's buffer (conv_float, conv_bits)
+    binds its two views first, right after the def line."""
+    if "_FQ[" not in source:
+        return source, line_pc, line_fo
+    lines = source.split("\n")
+    lines.insert(1, f"    _FQ, _FD = q[{CONV}]")
+    return ("\n".join(lines), line_pc[:1] + line_pc[:1] + line_pc[1:],
+            line_fo[:1] + [()] + line_fo[1:])
 
 
 def bits_of_float(f: float) -> int:
@@ -164,6 +177,21 @@ class FloatShadows:
                 return False
         return False
 
+    # ------------------------------------------------------------ conversions
+    def conv_float(self, dest: str, bits: str) -> str:
+        """The statement dest = the float of bits. User mode goes through the hart's
+        buffer (cpu_state.CONV; bound by bind_conversions): a store and a load cost
+        about a third of struct's two calls."""
+        if self.float_views:
+            return f"_FQ[0] = {bits}; {dest} = _FD[0]"
+        return f"{dest} = {to_float(bits)}"
+
+    def conv_bits(self, dest: str, f: str) -> str:
+        """The statement dest = the bits of float f (see conv_float)."""
+        if self.float_views:
+            return f"_FD[0] = {f}; {dest} = _FQ[0]"
+        return f"{dest} = {to_bits(f)}"
+
     # ------------------------------------------------------------ bookkeeping
     def _fo_changed(self) -> None:
         self._fo = tuple(sorted((t.index, self.fval[t]) for t in self.fonly
@@ -174,7 +202,7 @@ class FloatShadows:
         if t in self.fonly:
             self.fonly.discard(t)
             self._fo_changed()
-            self.emit(f"{t.name} = {to_bits(self.fval[t])}")
+            self.emit(self.conv_bits(t.name, self.fval[t]))
             self.forms.pop(t, None)
 
     def _dead(self, t: Temp) -> bool:
@@ -206,7 +234,8 @@ class FloatShadows:
             cur = self.fval.get(g)
             if cur != n:
                 self._claim_fvar(n, g)
-                self.emit(f"{n} = {cur if cur is not None else to_float(self.int_text(g))}")
+                self.emit(f"{n} = {cur}" if cur is not None
+                          else self.conv_float(n, self.int_text(g)))
                 self._set_shadow_only(g, n)
             elif g not in self.fonly:
                 self._set_shadow_only(g, n)
@@ -250,7 +279,7 @@ class FloatShadows:
             return n
         n = f"F_{t.name}"
         self._claim_fvar(n, t)
-        self.emit(f"{n} = {to_float(self.int_text(t))}")
+        self.emit(self.conv_float(n, self.int_text(t)))
         self.fval[t] = n
         return n
 
@@ -286,7 +315,7 @@ class FloatShadows:
             self.emit("else:")
             self.indent += 1
             for t in fix:
-                self.emit(f"{t.name} = {to_bits(sk_fval[t])}")
+                self.emit(self.conv_bits(t.name, sk_fval[t]))
         self.fonly = (self.fonly | sk_fonly) & fval.keys()
         self.fval = fval
         self._fo_changed()

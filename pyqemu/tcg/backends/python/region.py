@@ -92,8 +92,8 @@ class RegionMember(PythonCodegen):
                     if g.index in link.entry_floats[state]:
                         name, cur = f"F_{g.name}", self.fval.get(g)
                         if cur != name:
-                            self.emit(f"{name} = "
-                                      f"{cur or fpinline.to_float(self.int_text(g))}")
+                            self.emit(f"{name} = {cur}" if cur
+                                      else self.conv_float(name, self.int_text(g)))
             self.materialize_all()
             signed = link.entry_signed[state] if link.entry_signed is not None else set()
             for g in self.globals:
@@ -125,7 +125,7 @@ class RegionMember(PythonCodegen):
                 head.append(f"{g.name} = {s_of_u(g.name)}")
         if link.entry_floats is None:
             for g in self.seeds + self.entry_floats:
-                head.append(f"F_{g.name} = {fpinline.to_float(g.name)}")
+                head.append(self.conv_float(f"F_{g.name}", g.name))
         for text, name in self.hoisted.items():
             head.append(f"{name} = {text}")
         head += self.head_bases
@@ -190,7 +190,8 @@ def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: 
         lines.append(f"    {g.name} = q[{g.index}]")
         if g.index in signed:
             lines.append(f"    if {g.name} >= {SB:#x}: {g.name} -= {WRAP:#x}")
-    lines += [f"    F_{g.name} = {fpinline.to_float(g.name)}" for g in globals_
+    lines += [f"    F_{g.name} = {fpinline.to_float(g.name)}" if not float_views
+              else f"    _FQ[0] = {g.name}; F_{g.name} = _FD[0]" for g in globals_
               if g.index in floats]
     entry_signed = [n[0] for n in needs] if needs is not None else None
     entry_floats = [n[1] for n in needs] if needs is not None else None
@@ -227,5 +228,5 @@ def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: 
     pcs += [entry] * len(tail)
     fo += [()] * len(tail)
     wb = tuple((g.index, g.name) for g in globals_ if g.index in written)
-    return (Generated("\n".join(lines) + "\n", pcs, writeback=wb, line_fo=fo), helpers,
-            found)
+    source, pcs, fo = fpinline.bind_conversions("\n".join(lines) + "\n", pcs, fo)
+    return Generated(source, pcs, writeback=wb, line_fo=fo), helpers, found
