@@ -61,8 +61,7 @@ class Arithmetic:
             if cb is not None:
                 c = cb if n == "add" else -cb
                 e = Expr(plus_const(p(a), c), False, reads)
-                if n == "add":
-                    e.base, e.offset = p(a), cb
+                e.base, e.offset = p(a), c & MASK
                 cs = c & MASK
                 cs = cs - (1 << 64) if cs >= SB else cs
                 if a.exact and 0 < abs(cs) < 1 << 31:

@@ -220,8 +220,11 @@ def _load_form(mo) -> dict:
 
 
 def _store_value(v: Expr, size: int) -> tuple[str, str, bool]:
-    """(value text for the fast store, for the slow path, whether the fast store must use
-    the signed 64-bit view): an S value goes into a signed view as it is."""
+    """(value text for the fast store, for the slow path, whether the fast store uses
+    the signed view of its size): an S value goes into the signed 64-bit view as it is,
+    a small one (a W result, a signed word load) into the signed 32-bit view."""
+    if size == 4 and v.small:
+        return p(v), f"{p(v)} & 0xffffffff", True
     if size < 8:
         val = f"{p(v)} & {(1 << (size * 8)) - 1:#x}"
         return val, val, False

@@ -290,9 +290,24 @@ class GuestAccess:
     # ------------------------------------------------------------ user mode
     def host_addr(self, addr: Temp) -> str:
         e = self.operand(addr)
+        return self._masked(e)
+
+    def _masked(self, e: Expr) -> str:
         if e.base is not None:
             return f"({plus_const(e.base, e.offset - self.low)}) & {self.hmask:#x}"
         return f"({p(e)} - {self.low:#x}) & {self.hmask:#x}"
+
+    def _unmasked(self, e: Expr) -> str | None:
+        """The host offset of an address known to be canonical without the mask: a U
+        value, or a U value plus an offset below the region's start (a sum past 2**64
+        is then an address below it, which faults either way). The offset is negative
+        exactly when the address lies below the region - one compare, where the mask of
+        a wider constant costs an allocation. None: the address needs the mask."""
+        if e.exact:
+            return f"{p(e)} - {self.low:#x}"
+        if e.uoff and e.base is not None and e.uoff < self.low:
+            return plus_const(e.base, e.offset - self.low)
+        return None
 
     def _slow_host(self, reg: Temp, off: int) -> str:
         """The masked host offset of reg + off (the general path of a grouped access)."""
@@ -319,10 +334,23 @@ class GuestAccess:
             return self.define(d, e)
         if fp:
             return self.gen_ld_float(op, self.host_addr(op.ins[0]))
-        h = self.host_addr(op.ins[0])
+        ae = self.operand(op.ins[0])
         view = ("s" if mo.signed else "m") + str(size * 8)
         # Signed views give S-form values (ld_slow returns them signed as well).
         form = _load_form(mo)
+        raw = self._unmasked(ae)
+        if raw is not None:
+            self.n_hosts += 1
+            hv = f"h{self.n_hosts}"
+            self.emit(f"{hv} = {raw}")
+            sh = size.bit_length() - 1
+            align = f" and not {hv} & {size - 1}" if size > 1 else ""
+            index = f"{hv} >> {sh}" if sh else hv
+            e = Expr(f"({view}[{index}] if {hv} >= 0{align} else "
+                     f"ld_slow({hv} & {self.hmask:#x}, {size}, {int(mo.signed)}))",
+                     reads=frozenset(), **form)
+            return self.define(d, e)
+        h = self._masked(ae)
         if size == 1:
             e = Expr(f"{view}[{h}]", reads=frozenset(), **form)
         else:
@@ -349,8 +377,8 @@ class GuestAccess:
                 val, slow, view = f, fpinline.to_bits(f), "d64"
             else:
                 v = self.operand(op.ins[0])
-                val, slow, signed64 = _store_value(v, size)
-                view = "s64" if signed64 else f"m{size * 8}"
+                val, slow, signed = _store_value(v, size)
+                view = f"{'s' if signed else 'm'}{size * 8}"
             self.operand(access_address(op))
             self.flush_loads()
             self.emit(f"if {var} is None: st_slow({self._slow_host(reg, off)}, {size}, {slow})")
@@ -359,10 +387,21 @@ class GuestAccess:
         if fp:
             return self.gen_st_float(op, self.host_addr(op.ins[1]))
         v = self.operand(op.ins[0])
-        h = self.host_addr(op.ins[1])
+        ae = self.operand(op.ins[1])
         self.flush_loads()
-        val, slow, signed64 = _store_value(v, size)
-        view = "s64" if signed64 else f"m{size * 8}"
+        val, slow, signed = _store_value(v, size)
+        view = f"{'s' if signed else 'm'}{size * 8}"
+        raw = self._unmasked(ae)
+        if raw is not None:
+            self.n_hosts += 1
+            hv = f"h{self.n_hosts}"
+            self.emit(f"{hv} = {raw}")
+            sh = size.bit_length() - 1
+            misaligned = f" or {hv} & {size - 1}" if size > 1 else ""
+            self.emit(f"if {hv} < 0{misaligned}: st_slow({hv} & {self.hmask:#x}, {size}, {slow})")
+            self.emit(f"else: {view}[{hv} >> {sh}] = {val}" if sh else f"else: {view}[{hv}] = {val}")
+            return
+        h = self._masked(ae)
         if size == 1:
             self.emit(f"m8[{h}] = {val}")
             return
@@ -405,8 +444,8 @@ class GuestAccess:
         size = mo.size
         v_e = self.operand(op.ins[0])
         self.flush_loads()
-        val, slow, signed64 = _store_value(v_e, size)
-        view = "rs64" if signed64 else f"r{size * 8}"
+        val, slow, signed = _store_value(v_e, size)
+        view = f"{'rs' if signed else 'r'}{size * 8}"
         v, a = self._softmmu_addr(op.ins[1], "TW")
         if size == 1:
             self.emit(f"if {a} is None: ST({v}, 1, {slow})")
