@@ -275,3 +275,86 @@ def test_regions_same_as_qemu(tmp_path: Path):
     assert ours.stdout.decode() == ref.stdout.decode()
     assert ours.returncode == ref.returncode == 0
     assert "SIGSEGV" in ref.stdout.decode() and "smc 3" in ref.stdout.decode()
+
+
+# Loops that call functions: a region follows the calls' returns (tb_cache._edges), so
+# the callee's blocks join the loop's region. Recursion (fib), a leaf called from two
+# sites in one loop, calls through a pointer that changes, a longjmp out of a callee (a
+# return address that is not the call's), and a fault in a callee in the region.
+CALLS_C = r"""
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static sigjmp_buf back;
+static jmp_buf out;
+
+static void on_segv(int sig) { siglongjmp(back, 1); }
+
+__attribute__((noinline)) static unsigned long fib(unsigned n) {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
+
+__attribute__((noinline)) static long mix(long a, long b) { return (a * 31) ^ (b >> 2); }
+
+__attribute__((noinline)) static long twice(long n) {
+  long s = 0;
+  for (long i = 0; i < n; i++) {
+    s = mix(s, i);                 /* two call sites of one leaf in one loop */
+    if (i & 1) s += mix(i, s);
+  }
+  return s;
+}
+
+__attribute__((noinline)) static long add1(long x) { return x + 1; }
+__attribute__((noinline)) static long dbl(long x) { return x * 2; }
+
+__attribute__((noinline)) static long through(long n) {
+  long (*f[2])(long) = {add1, dbl};
+  long s = 1;
+  for (long i = 0; i < n; i++) s = f[(i >> 3) & 1](s) & 0xffffff;
+  return s;
+}
+
+__attribute__((noinline)) static long bail(long i) {
+  if (i == 777) longjmp(out, 1);
+  return i * 3;
+}
+
+__attribute__((noinline)) static long load(long *p) { return *p; }
+
+int main(void) {
+  printf("fib %lu\n", fib(22));
+  printf("twice %ld\n", twice(5000));
+  printf("through %ld\n", through(5000));
+  volatile long s = 0;
+  if (!setjmp(out))
+    for (long i = 0; i < 5000; i++) s += bail(i);
+  printf("bail %ld\n", s);
+  signal(SIGSEGV, on_segv);
+  static long buf[64];
+  long *ptrs[3000];
+  for (int i = 0; i < 3000; i++) ptrs[i] = &buf[i & 63];
+  ptrs[2500] = (long *)8;
+  volatile long t = 0;
+  volatile int i = 0;
+  if (!sigsetjmp(back, 1))
+    for (i = 0; i < 3000; i++) t += load(ptrs[i]) + i;
+  printf("load %ld stopped at %d\n", (long)t, i);
+  return 0;
+}
+"""
+
+
+def test_regions_through_calls_same_as_qemu(tmp_path: Path):
+    src = tmp_path / "calls.c"
+    src.write_text(CALLS_C)
+    binary = build_guest(src, "static")
+    ref_dir, our_dir = tmp_path / "ref", tmp_path / "ours"
+    ref_dir.mkdir()
+    our_dir.mkdir()
+    ref, ours = run_both(binary, [], ref_dir, our_dir, dynamic=False, backend="python")
+    assert ours.stdout.decode() == ref.stdout.decode()
+    assert ours.returncode == ref.returncode == 0
+    assert "stopped at 2500" in ref.stdout.decode()

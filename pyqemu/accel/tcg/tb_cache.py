@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from ...tcg.backends.python import interp, runtime
-from ...tcg.ir import ExitReason, TCGContext
+from ...tcg.ir import ExitReason, Kind, TCGContext
 from .translate_common import PAGE_BITS, GuestFetchFault, optimize_logged  # noqa: F401
 
 # (The code generator, tcg/backends/python/codegen.py and region.py, is imported when
@@ -31,6 +31,11 @@ HOT_AFTER = 16
 # tcg/backends/python/region.py), up to this many blocks.
 REGION_MAX_BLOCKS = 8
 REGION_MIN_RUNS = HOT_AFTER // 2
+# A region that follows calls' returns pays when the calls are short (a recursion, a
+# loop calling a small function): a member compiled into a region loses what a block
+# compiled alone gets (its loop's peeled first iteration), which a long callee's own
+# loop needs more than it needs its few calls inlined.
+CALL_REGION_MAX_INSNS = 96
 
 
 class TranslationBlock:
@@ -52,11 +57,16 @@ class BlockIR:
     region."""
 
     def __init__(self, ctx: TCGContext | None, n_insns: int, end: int, targets: list[int],
-                 runs: list[int], optimized: bool = False, region: int | None = None) -> None:
+                 runs: list[int], optimized: bool = False, region: int | None = None,
+                 indirect: set[int] | None = None) -> None:
         self.ctx = ctx  # None: taken from the persistent cache (translated when needed)
         self.n_insns = n_insns
         self.end = end
         self.targets = targets  # guest pcs of its direct exits
+        # Where its indirect jump went while it was interpreted (returns: a call's
+        # return address). A region follows these edges as it follows direct ones.
+        self.indirect = indirect if indirect is not None else set()
+        self.shape: tuple[int | None, bool] | None = None  # TBCache._shape
         self.runs = runs  # runs while cold (interpreted)
         self.optimized = optimized
         self.region = region  # entry pc of the region it was compiled into
@@ -192,12 +202,13 @@ class TBCache:
         ns = self._interp_ns
         if ns is None:  # (one namespace for all: the interpreter only reads it)
             ns = self._interp_ns = {"LOOKUP": self.lookup_q, **self.runtime_ns}
+        seen: set[int] = set()
         run = interp.interpreter(prog, init, helpers, pc, ns, jumps, self.low, self.hmask,
-                                 runtime.PC_INDEX)
+                                 runtime.PC_INDEX, seen)
         count = [0]
         hot: list = [None]
         self.ir[pc] = BlockIR(ctx, n_insns, end, targets, count,
-                              region=self.region_of.get(pc))
+                              region=self.region_of.get(pc), indirect=seen)
 
         threaded = self.threaded
 
@@ -290,10 +301,11 @@ class TBCache:
             return self.lookup(cold.pc)  # the cache was flushed since: translate afresh
         t0 = time.perf_counter_ns()
         ir = self.ir.get(cold.pc)
-        members = self._region_members(cold.pc) if ir is not None and ir.region is None \
+        found = self._region_members(cold.pc) if ir is not None and ir.region is None \
             else None
-        if members:
-            tb = self._compile_region(members)
+        members = found[0] if found else None
+        if found:
+            tb = self._compile_region(*found)
         else:
             tb = self.compile_block(self._ctx(cold.pc), cold.pc, n_insns, cold.end, {},
                                     optimized=ir is not None and ir.optimized)
@@ -312,40 +324,78 @@ class TBCache:
         return new
 
     # ------------------------------------------------------------ regions
-    def _region_members(self, entry: int) -> list[int] | None:
-        """The blocks on cycles of direct jumps through entry (entry first, then in
-        breadth-first order), among blocks that have run often enough and belong to
-        no region; None if there are none or too many."""
+    def _shape(self, pc: int) -> tuple[int | None, bool]:
+        """(the return address the block's call leaves in a register, or None; whether
+        it ends in an indirect jump), from its IR, once."""
+        b = self.ir[pc]
+        if b.shape is None:
+            ops = self._ctx(pc).ops
+            call = any(op.name == "mov" and op.outs[0].kind == Kind.GLOBAL and
+                       op.ins[0].kind == Kind.CONST and op.ins[0].value == b.end for op in ops)
+            b.shape = (b.end if call else None,
+                       any(op.name == "lookup_and_goto_ptr" for op in ops))
+        return b.shape
+
+    def _edges(self, pc: int, sites: set[int] | None) -> tuple[int, ...]:
+        """Where a block may go: its direct exits, the targets its indirect jump was
+        seen to reach, and for an indirect jump (a return) the return addresses of
+        the calls among the candidates. sites None: direct exits only."""
+        b = self.ir[pc]
+        if sites is None:
+            return tuple(b.targets)
+        if self._shape(pc)[1]:
+            return (*b.targets, *b.indirect, *sites)
+        return (*b.targets, *b.indirect)
+
+    def _region_members(self, entry: int) -> tuple[list[int], set[int] | None] | None:
+        """A region through entry following calls' returns, unless that makes it too
+        big (see _members); else one of direct jumps only."""
+        found = self._members(entry, set())
+        if found is not None and sum(self.ir[pc].n_insns for pc in found[0]) > \
+                CALL_REGION_MAX_INSNS:
+            found = None
+        return found or self._members(entry, None)
+
+    def _members(self, entry: int, sites: set[int] | None
+                 ) -> tuple[list[int], set[int] | None] | None:
+        """The blocks on cycles through entry (entry first, then in breadth-first
+        order), among blocks that have run often enough and belong to no region; None
+        if there are none or too many. Edges are direct jumps, and calls' returns: a
+        loop that calls a function keeps the function's blocks in its region."""
         ir = self.ir
 
         def joins(pc: int) -> bool:
             b = ir.get(pc)
             return b is not None and b.region is None and b.runs[0] >= REGION_MIN_RUNS
 
-        order = [entry]
-        seen = {entry}
-        for pc in order:
-            for t in ir[pc].targets:
-                if t not in seen and joins(t):
-                    seen.add(t)
-                    order.append(t)
-            if len(order) > 4 * REGION_MAX_BLOCKS:
-                return None
+        for _ in range(2):  # again with the return addresses of every call found
+            order = [entry]
+            seen = {entry}
+            for pc in order:
+                site = self._shape(pc)[0] if sites is not None else None
+                if site is not None:
+                    sites.add(site)
+                for t in self._edges(pc, sites):
+                    if t not in seen and joins(t):
+                        seen.add(t)
+                        order.append(t)
+                if len(order) > 4 * REGION_MAX_BLOCKS:
+                    return None
         # Of those reachable from entry, the ones that lead back to it.
         back = {entry}
         grew = True
         while grew:
             grew = False
             for pc in order:
-                if pc not in back and any(t in back for t in ir[pc].targets):
+                if pc not in back and any(t in back for t in self._edges(pc, sites)):
                     back.add(pc)
                     grew = True
         members = [pc for pc in order if pc in back]
         if len(members) < 2 or len(members) > REGION_MAX_BLOCKS:
             return None
-        return members
+        return members, sites
 
-    def _compile_region(self, members: list[int]) -> TranslationBlock:
+    def _compile_region(self, members: list[int], sites: set[int] | None) -> TranslationBlock:
         parts = []
         targets: list[int] = []
         ranges = []
@@ -363,8 +413,11 @@ class TBCache:
         entry = self.ir[members[0]]
         from ...tcg.backends.python import region
 
+        # Where each member's indirect jump may stay in the region (see _edges).
+        indirect = {pc: sorted(set(self._edges(pc, sites)[len(self.ir[pc].targets):])
+                               & set(members)) for pc in members} if sites is not None else {}
         gen, helpers = region.generate_region(parts, self.low, self.hmask,
-                                              "d64" in self.runtime_ns)
+                                              "d64" in self.runtime_ns, indirect)
         code = compile(gen.source, f"<region {members[0]:#x}>", "exec")
         n_insns = sum(self.ir[pc].n_insns for pc in members)
         template = BlockCode(members[0], entry.end, n_insns, code, gen.line_pc, gen.writeback,

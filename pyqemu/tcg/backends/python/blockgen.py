@@ -347,6 +347,20 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             self.emit("if not X[0]: " + ("continue" if self.peel_to is None else "break"))
         self.gen_exit(f"J[{idx + self.slot_base}]")
 
+    def pc_local(self) -> str | None:
+        """The local holding the pc written back at this exit, when it is canonical."""
+        g = self.written_so_far.get(PC_INDEX)
+        if g is not None and g not in self.fonly and self.forms.get(g, "U") in _IS_U:
+            return g.name
+        return None
+
+    def gen_lookup(self) -> None:
+        """lookup_and_goto_ptr. User mode: the block cache's dictionary (FNS, keyed by
+        pc) answers most indirect jumps (returns) without a call; LOOKUP translates."""
+        self.flush_all()
+        key = self.pc_local() or f"q[{PC_INDEX}]"
+        self.gen_exit("LOOKUP(q)" if self.info.softmmu else f"FNS.get({key}) or LOOKUP(q)")
+
     def generate(self) -> Generated:
         return self._assemble(*self.emit_body())
 
@@ -416,14 +430,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
                 self.gen_goto(op)
                 continue
             if n == "lookup_and_goto_ptr":
-                # User mode: the block cache's dictionary (FNS, keyed by pc) answers
-                # most indirect jumps (returns) without a call; LOOKUP translates.
-                # (The pc's own local when it holds the value written back, canonical.)
-                self.flush_all()
-                g = self.written_so_far.get(PC_INDEX)
-                key = g.name if g is not None and g not in self.fonly and \
-                    self.forms.get(g, "U") in _IS_U else f"q[{PC_INDEX}]"
-                self.gen_exit("LOOKUP(q)" if info.softmmu else f"FNS.get({key}) or LOOKUP(q)")
+                self.gen_lookup()
                 continue
             if n == "exit_tb":
                 self.gen_exit(f"EXIT[{int(op.aux[0])}]")

@@ -120,6 +120,9 @@ def prepare(ops: list[Op], shared: dict | None = None
     return prog, init, helpers
 
 
+SEEN_MAX = 4  # indirect-jump targets recorded per block
+
+
 def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int, hmask: int,
                      pc_index: int) -> Callable:
     """A block function that interprets ops (see interpreter)."""
@@ -128,9 +131,10 @@ def make_interpreter(ops: list[Op], pc: int, ns: dict, jumps: list, low: int, hm
 
 def interpreter(prog: list[tuple], init: list[int], helpers: dict[str, Helper],
                 pc: int, ns: dict, jumps: list, low: int, hmask: int,
-                pc_index: int) -> Callable:
+                pc_index: int, seen: set | None = None) -> Callable:
     """A block function that interprets a prepared program. ns: the runtime names
-    generated code uses (views m8.., s8.., ld_slow, st_slow, EXIT, LOOKUP)."""
+    generated code uses (views m8.., s8.., ld_slow, st_slow, EXIT, LOOKUP). seen: the
+    targets of the block's indirect jump are added to it (a few: regions follow them)."""
     ld_slow, st_slow = ns["ld_slow"], ns["st_slow"]
     exits, lookup = ns["EXIT"], ns["LOOKUP"]
     folds, conds = _FOLDS, _CONDS
@@ -218,6 +222,8 @@ def interpreter(prog: list[tuple], init: list[int], helpers: dict[str, Helper],
                 elif code == _EXIT:
                     return exits[x]
                 else:
+                    if seen is not None and len(seen) < SEEN_MAX:
+                        seen.add(q[pc_index])
                     return lookup(q)
                 if out < 0:
                     q[~out] = res

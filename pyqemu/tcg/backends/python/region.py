@@ -67,6 +67,9 @@ class RegionLink:
     # entry: a jump hands them over valid.
     entry_floats: list[set[int]] | None = None
     found_floats: set[int] | None = None  # out
+    # Members this member's indirect jump was seen to reach (returns to a call site
+    # in the region): the jump goes round the dispatcher to them.
+    indirect: list[int] | None = None
 
 
 class RegionMember(PythonCodegen):
@@ -110,6 +113,33 @@ class RegionMember(PythonCodegen):
             go = "break" if self.self_loop else "continue"
             self.emit(f"if not X[0]: s = {state}; {go}")
         super().gen_goto(op)
+
+    def gen_lookup(self) -> None:
+        """An indirect jump to a member stays in the region: registers go to the forms
+        the member assumes on entry (U, its S registers, its float shadows), as for a
+        direct jump, and the dispatcher runs it; any other target leaves."""
+        link: RegionLink = self.info.region
+        self.flush_all()
+        targets = [t for t in link.indirect or () if t in link.states]
+        pc = self.pc_local()
+        if targets and pc is not None:
+            self.materialize_all()
+            for g in self.globals:
+                f = self.forms.get(g, "U")
+                if f not in _IS_U:
+                    self.emit(f"{g.name} = {u_of_form(g.name, f)}")
+                    self.forms.pop(g)
+            go = "break" if self.self_loop else "continue"
+            for t in targets:
+                state = link.states[t]
+                self.emit(f"if {pc} == {t:#x} and not X[0]:")
+                for g in self.globals:
+                    if link.entry_signed is not None and g.index in link.entry_signed[state]:
+                        self.emit(f"    {g.name} = {s_of_u(g.name)}")
+                    if link.entry_floats is not None and g.index in link.entry_floats[state]:
+                        self.emit("    " + self.conv_float(f"F_{g.name}", g.name))
+                self.emit(f"    s = {state}; {go}")
+        super().gen_lookup()
 
     def _assemble(self, body: list[str], body_pcs: list[int]) -> Generated:
         """The member's section, indented from its own first column: what it computes
@@ -157,7 +187,8 @@ def region_globals(blocks: list[list[Op]]) -> tuple[list[Temp], dict[int, Temp]]
 
 
 def generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: int,
-                    float_views: bool) -> tuple[Generated, dict]:
+                    float_views: bool, indirect: dict[int, list[int]] | None = None
+                    ) -> tuple[Generated, dict]:
     """The source of a region's function, named after its entry (the first member).
     members: (optimized ops, guest pc, number of jump slots) of each member.
 
@@ -165,18 +196,19 @@ def generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: i
     on entry; the second hands them over so at each jump between members (and
     converts the entry member's on entry to the region), instead of converting every
     register to U at the jump and back to S in the member."""
-    first = _generate_region(members, low, hmask, float_views, None)
+    first = _generate_region(members, low, hmask, float_views, None, indirect)
     needs = first[2]
     if not any(s or f for s, f in needs):
         return first[0], first[1]
-    gen, helpers, again = _generate_region(members, low, hmask, float_views, needs)
+    gen, helpers, again = _generate_region(members, low, hmask, float_views, needs, indirect)
     if again != needs:  # (a member's needs depend only on its own ops: never seen)
         return first[0], first[1]
     return gen, helpers
 
 
 def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: int,
-                     float_views: bool, needs: list[tuple[set[int], set[int]]] | None
+                     float_views: bool, needs: list[tuple[set[int], set[int]]] | None,
+                     indirect: dict[int, list[int]] | None = None
                      ) -> tuple[Generated, dict, list[tuple[set[int], set[int]]]]:
     """needs: per member, (registers it wants in S form, FP registers whose float
     shadows it wants) on entry, handed over by the jumps to it; None: each member
@@ -203,7 +235,8 @@ def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: 
     base = 0
     for i, (ops, pc, n_slots) in enumerate(members):
         link = RegionLink(i, states, base, globals_, written, entry_signed,
-                          entry_floats=entry_floats)
+                          entry_floats=entry_floats,
+                          indirect=(indirect or {}).get(pc))
         base += n_slots
         info = BlockInfo(pc, n_slots, True, False, False, float_views=float_views,
                          region=link)
