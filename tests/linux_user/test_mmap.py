@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from pyqemu.linux_user.guest_memory import GuestMemory
+from pyqemu.linux_user.guest_memory import SPAN, GuestMemory
 from pyqemu.linux_user.mmap import (
+    COMPACT_TOP,
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
@@ -43,6 +44,21 @@ def test_top_down_placement_and_zero_fill(mm) -> None:
     mm.munmap(a, 8192)
     c = mm.mmap(0, 8192, RW, ANON)
     assert c == a and mm.mem.read(c, 5) == bytes(5)
+
+
+def test_mappings_that_do_not_fit_below_the_stack_go_above_it(mm) -> None:
+    """The usual layout is in the first GiB (one-digit ints for the Python backend);
+    the rest of the guest's 2**38 bytes still serves big mappings."""
+    low = mm.mmap(0, 64 << 20, RW, ANON)
+    assert low + (64 << 20) <= MMAP_BASE < COMPACT_TOP
+    big = [mm.mmap(0, 600 << 20, RW, ANON) for _ in range(3)]
+    assert big[0] < COMPACT_TOP and all(COMPACT_TOP <= b < SPAN for b in big[1:])
+    assert len({b for b in big}) == 3 and big[1] + (600 << 20) <= SPAN
+    mm.mem.write(big[2] + (600 << 20) - 8, b"12345678")
+    assert mm.mem.read(big[2] + (600 << 20) - 8, 8) == b"12345678"
+    with pytest.raises(OSError) as e:
+        mm.mmap(0, SPAN, RW, ANON)
+    assert e.value.errno == errno.ENOMEM
 
 
 def test_fixed_mapping_splits_neighbours(mm) -> None:

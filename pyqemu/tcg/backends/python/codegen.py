@@ -36,9 +36,19 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
 * Guest accesses (memory.py): several accesses off one register value share one
   index computed from it ("base groups"), so each is a view subscript and a test.
 * Constants are added in signed range (``x - 4``, not ``x + 0xff..fc``): CPython's
-  arithmetic on one-digit integers is the fast path.
+  arithmetic on one-digit integers is the fast path. (User mode keeps the guest's
+  usual layout in its first GiB for the same reason: linux_user/mmap.py.)
+* Conversions are compares where a compare does: a U value plus a small constant is
+  canonical again with one compare and a rare correction (forms.canon), S and U
+  forms convert with a compare (forms.u_of_s, s_of_u), and the sign extension of a
+  sum of small values (a W instruction's) is the sum itself unless a compare says it
+  wrapped (forms.ext32s_bounded). A wide mask allocates a new int; a compare of
+  one-digit ints is specialized. A loop's invariant input to a 32-bit computation is
+  narrowed once before the loop (arith.narrow), which makes such sums bounded. The
+  temporary these expressions need is the walrus name ``_w``.
 * D-extension arithmetic is inline on host floats (fpinline.py), with guest FP values
-  held as floats between operations.
+  held as floats between operations. In user mode bits and floats convert through
+  the hart's pair of views of one 8-byte buffer (cpu_state.CONV), a store and a load.
 * Cold blocks do not get here at first: user mode interprets a block's IR
   (interp.py) until it has run HOT_AFTER times (accel/tcg/tb_cache.py).
 * Generated code is kept across runs (accel/tcg/tb_persist_python.py): the code
