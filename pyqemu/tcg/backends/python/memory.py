@@ -309,6 +309,18 @@ class GuestAccess:
             return plus_const(e.base, e.offset - self.low)
         return None
 
+    def _raw_host(self, e: Expr, size: int) -> tuple[str, str] | None:
+        """For an address _unmasked takes: emit its host offset into a new variable;
+        (the variable, the index into the size's view)."""
+        raw = self._unmasked(e)
+        if raw is None:
+            return None
+        self.n_hosts += 1
+        hv = f"h{self.n_hosts}"
+        self.emit(f"{hv} = {raw}")
+        sh = size.bit_length() - 1
+        return hv, (f"{hv} >> {sh}" if sh else hv)
+
     def _slow_host(self, reg: Temp, off: int) -> str:
         """The masked host offset of reg + off (the general path of a grouped access)."""
         return f"({plus_const(self.operand(reg).text, off - self.low)}) & {self.hmask:#x}"
@@ -338,14 +350,10 @@ class GuestAccess:
         view = ("s" if mo.signed else "m") + str(size * 8)
         # Signed views give S-form values (ld_slow returns them signed as well).
         form = _load_form(mo)
-        raw = self._unmasked(ae)
+        raw = self._raw_host(ae, size)
         if raw is not None:
-            self.n_hosts += 1
-            hv = f"h{self.n_hosts}"
-            self.emit(f"{hv} = {raw}")
-            sh = size.bit_length() - 1
+            hv, index = raw
             align = f" and not {hv} & {size - 1}" if size > 1 else ""
-            index = f"{hv} >> {sh}" if sh else hv
             e = Expr(f"({view}[{index}] if {hv} >= 0{align} else "
                      f"ld_slow({hv} & {self.hmask:#x}, {size}, {int(mo.signed)}))",
                      reads=frozenset(), **form)
@@ -391,15 +399,12 @@ class GuestAccess:
         self.flush_loads()
         val, slow, signed = _store_value(v, size)
         view = f"{'s' if signed else 'm'}{size * 8}"
-        raw = self._unmasked(ae)
+        raw = self._raw_host(ae, size)
         if raw is not None:
-            self.n_hosts += 1
-            hv = f"h{self.n_hosts}"
-            self.emit(f"{hv} = {raw}")
-            sh = size.bit_length() - 1
+            hv, index = raw
             misaligned = f" or {hv} & {size - 1}" if size > 1 else ""
             self.emit(f"if {hv} < 0{misaligned}: st_slow({hv} & {self.hmask:#x}, {size}, {slow})")
-            self.emit(f"else: {view}[{hv} >> {sh}] = {val}" if sh else f"else: {view}[{hv}] = {val}")
+            self.emit(f"else: {view}[{index}] = {val}")
             return
         h = self._masked(ae)
         if size == 1:
