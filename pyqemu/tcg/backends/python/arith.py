@@ -20,6 +20,7 @@ from .forms import (
     bounds,
     canon,
     ext32s_bounded,
+    ext32s_likely_small,
     p,
     plus_const,
     sform,
@@ -166,7 +167,7 @@ class Arithmetic:
             if n == "ext32s" and a.small:
                 return a  # already a 32-bit signed value, in U or S form
             if n == "ext32s":
-                e = ext32s_bounded(a)
+                e = ext32s_bounded(a) or ext32s_likely_small(a)
                 if e is not None:
                     return e
             half = 1 << (bits - 1)

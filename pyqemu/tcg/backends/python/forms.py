@@ -142,6 +142,18 @@ _S32 = 1 << 31
 _R32 = 1 << 32
 
 
+def ext32s_likely_small(e: Expr) -> Expr | None:
+    """ext32s of a register, or of a register plus a constant (sext.w, addiw): such
+    values are nearly always ints in 32-bit range already, so a compare comes first
+    and the three wide operations only when it fails. (Not for other values: the
+    shifts and sums of hashing code leave the range half the time.)"""
+    if e.base is None and not _NAME.match(e.text):
+        return None
+    text = (f"({W} if -{_S32:#x} <= ({W} := {e.text}) < {_S32:#x} else "
+            f"(({W} + {_S32:#x}) & 0xffffffff) - {_S32:#x})")
+    return Expr(text, False, e.reads, signed=True, small=True)
+
+
 def ext32s_bounded(e: Expr) -> Expr | None:
     """ext32s of a value with known bounds (a sum of small values and constants) that
     lies within 2**32 of the 32-bit signed range: the value itself when in range, else
