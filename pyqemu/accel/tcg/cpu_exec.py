@@ -22,7 +22,13 @@ from ...target.riscv.translate import RiscvTranslator
 from ...tcg.ir import ExitReason
 from .bitops import _bswap64, _ctz, _rotl, _rotr  # noqa: F401 (the runtime names them)
 from .tb_cache import GuestFetchFault, TBCache
-from .translate_common import ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, TRAP_BRKPT  # noqa: F401
+from .translate_common import (  # noqa: F401
+    ILL_ILLOPC,
+    SEGV_ACCERR,
+    SEGV_MAPERR,
+    TRAP_BRKPT,
+    write_stats,
+)
 
 
 class GuestBreakpoint(Exception):
@@ -148,12 +154,9 @@ class UserEngine:
 
     def write_stats(self) -> None:
         """Translation statistics for bench/ (PYQEMU_STATS=file)."""
-        import json
-
         tbc = self.tbc
-        with open(self.stats_path, "w") as f:
-            json.dump({"tbs": len(tbc.tbs), "translated_insns": tbc.translated_insns,
-                       "translate_ns": tbc.translate_ns, "reused_tbs": tbc.reused}, f)
+        write_stats(self.stats_path, {"tbs": len(tbc.tbs), "translated_insns": tbc.translated_insns,
+                                      "translate_ns": tbc.translate_ns, "reused_tbs": tbc.reused})
 
     def invalidate_code(self, start: int, end: int) -> None:
         self.tbc.invalidate_range(start, end)

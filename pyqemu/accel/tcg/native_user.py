@@ -46,6 +46,7 @@ from .translate_common import (  # noqa: F401 (host_supported: the CLI asks here
     GuestFetchFault,
     host_supported,
     optimize_logged,
+    write_stats,
 )
 
 ENV = regs.EnvLayout(pc=cs.PC, exit_aux=72, helper_out2=73, helper_raised=74,
@@ -533,9 +534,7 @@ class NativeUserEngine:
         return UserEngine._fault_address(self, cpu)
 
     def write_stats(self) -> None:
-        import json
-
-        with open(self.stats_path, "w") as f:
-            json.dump({"tbs": len(self.tbs), "translated_insns": self.translated_insns,
-                       "translate_ns": self.translate_ns, "backend": "native",
-                       "reused_tbs": self.reused, "tier_ups": self.tier_ups}, f)
+        write_stats(self.stats_path, {
+            "tbs": len(self.tbs), "translated_insns": self.translated_insns,
+            "translate_ns": self.translate_ns, "backend": "native",
+            "reused_tbs": self.reused, "tier_ups": self.tier_ups})
