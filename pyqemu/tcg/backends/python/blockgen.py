@@ -203,10 +203,12 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             if e.text != d.name:  # (an extension that changed nothing: no "x = x")
                 self.emit(f"{d.name} = {e.text}")
             f = _form_of(e)
-        elif self.low_demand(d) and "*" not in e.text:
-            # Only low bits of d are read, by uses that take L values: no mask. Without
-            # products the value stays within a few bits more than 64 (code only runs
-            # forward and locals do not outlive an iteration).
+        elif (self.low_demand(d) or self.uses.get(d) == 1 and d.kind == Kind.LOCAL) \
+                and "*" not in e.text:
+            # Only low bits of d are read, by uses that take L values, or d has one use,
+            # which canonicalizes what it needs (an add's own result is masked anyway):
+            # no mask here. Without products the value stays within a few bits more than
+            # 64 (code only runs forward and locals do not outlive an iteration).
             self.emit(f"{d.name} = {e.text}")
             f = "L"
         else:
