@@ -41,6 +41,9 @@ step = st.one_of(
     st.tuples(st.just("xor"), reg, reg, reg),
     st.tuples(st.just("slli"), reg, reg, st.integers(0, 63)),
     st.tuples(st.just("if"), reg, st.integers(1, 3), st.just(0)),
+    # Constants added (U + c and ext32s of a register plus c compare before they mask).
+    st.tuples(st.just("addiw"), reg, reg, st.integers(-2048, 2047)),
+    st.tuples(st.just("addi"), reg, reg, st.sampled_from([-2048, -1, 1, 8, 2047])),
 )
 value = st.one_of(st.integers(0, MASK64), st.sampled_from(
     [0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x8000000000000000, 0xFFFFFFFF80000000,
@@ -77,6 +80,12 @@ def build(program: list[tuple]) -> list:
             ctx.op1("mov", g[a], g[d])
         elif name == "slli":
             ctx.op2("shl", g[a], ctx.const(b), g[d])
+        elif name in ("addiw", "addi"):
+            c = ctx.const(b & MASK64)
+            if name == "addi":
+                ctx.op2("add", g[a], c, g[d])
+            else:
+                ctx.op1("ext32s", ctx.op2("add", g[a], c), g[d])
         else:
             ctx.op2(name, g[a], g[b], g[d])
     while open_until:
@@ -124,6 +133,9 @@ def _state(regs: list[int], n: int):
 # enter as 64-bit values and leave every iteration sign-extended).
 @example([("mov", 3, 0, 0), ("addw", 0, 1, 2), ("sraw", 1, 3, 3), ("sextw", 2, 3, 0)],
          [0x123456789ABCDEF0, 0xFEDCBA9876543210, 0x7FFFFFFFFF, 0, 0, 0], 5)
+# Wrapping past 0 and 2**64 with constants; addiw of values at the 32-bit edges.
+@example([("addi", 0, 0, -1), ("addi", 1, 1, 1), ("addiw", 2, 2, 1), ("addiw", 3, 3, -1)],
+         [0, MASK64, 0x7FFFFFFF, 0xFFFFFFFF80000000, 0, 0], 3)
 # A register sign-extended on one path only.
 @example([("if", 2, 1, 0), ("addw", 0, 0, 1), ("slli", 4, 0, 13), ("sextw", 5, 0, 0),
           ("xor", 1, 1, 5)], [0xDEADBEEFCAFEBABE, 0x1234567890, 3, 0, 0, 0], 7)
