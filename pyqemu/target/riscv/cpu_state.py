@@ -4,9 +4,11 @@ Integer and FP registers hold raw 64-bit patterns (unsigned Python ints when rea
 x registers are XLEN=64 values, f registers hold doubles or NaN-boxed singles
 (upper 32 bits all ones, RISC-V unprivileged spec §13.2).
 
-The Python backend reads and writes the buffer through ``cpu.q``, a memoryview of
-unsigned 64-bit words; the word index of every field is a constant below, so
-generated code addresses fields as ``q[IDX]``.
+Python code reads and writes the words through ``cpu.q``: a memoryview of unsigned
+64-bit words over the buffer, or, for a hart the Python backend runs in user mode, a
+list of the same words (RiscvCPU.use_word_list: list subscripts are three times as
+fast). The word index of every field is a constant below, so generated code
+addresses fields as ``q[IDX]``.
 """
 
 from __future__ import annotations
