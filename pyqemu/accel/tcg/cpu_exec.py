@@ -27,6 +27,7 @@ from .translate_common import (  # noqa: F401
     SEGV_ACCERR,
     SEGV_MAPERR,
     TRAP_BRKPT,
+    file_at,
     write_stats,
 )
 
@@ -99,11 +100,7 @@ class UserEngine:
 
     def _file_at(self, pc: int) -> str | None:
         """The file whose mapping holds pc (the persistent caches are per file)."""
-        mm = getattr(self.os, "mm", None)
-        vma = mm.find(pc) if mm is not None else None
-        if vma is None or not vma.name or vma.name.startswith("["):
-            return None
-        return vma.name
+        return file_at(getattr(self.os, "mm", None), pc)
 
     def _code_bytes(self, start: int, end: int) -> bytes | None:
         """Guest code in [start, end), or None where it is not executable."""

@@ -44,6 +44,7 @@ from .translate_common import (  # noqa: F401 (host_supported: the CLI asks here
     SEGV_MAPERR,
     TRAP_BRKPT,
     GuestFetchFault,
+    file_at,
     host_supported,
     optimize_logged,
     write_stats,
@@ -111,11 +112,7 @@ class NativeUserEngine:
 
     def _file_at(self, pc: int) -> str | None:
         """The file whose mapping holds pc (the persistent caches are per file)."""
-        mm = getattr(self.process, "mm", None)
-        vma = mm.find(pc) if mm is not None else None
-        if vma is None or not vma.name or vma.name.startswith("["):
-            return None
-        return vma.name
+        return file_at(getattr(self.process, "mm", None), pc)
 
     def _watch_signals(self) -> None:
         """Python runs signal handlers between bytecodes, never inside generated code,

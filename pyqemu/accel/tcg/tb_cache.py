@@ -340,12 +340,14 @@ class TBCache:
         """Where a block may go: its direct exits, the targets its indirect jump was
         seen to reach, and for an indirect jump (a return) the return addresses of
         the calls among the candidates. sites None: direct exits only."""
-        b = self.ir[pc]
+        return (*self.ir[pc].targets, *self._indirect_edges(pc, sites))
+
+    def _indirect_edges(self, pc: int, sites: set[int] | None) -> set[int]:
+        """The targets of _edges that the block's indirect jump gives."""
         if sites is None:
-            return tuple(b.targets)
-        if self._shape(pc)[1]:
-            return (*b.targets, *b.indirect, *sites)
-        return (*b.targets, *b.indirect)
+            return set()
+        b = self.ir[pc]
+        return b.indirect | sites if self._shape(pc)[1] else b.indirect
 
     def _region_members(self, entry: int) -> tuple[list[int], set[int] | None] | None:
         """A region through entry following calls' returns, unless that makes it too
@@ -368,7 +370,8 @@ class TBCache:
             b = ir.get(pc)
             return b is not None and b.region is None and b.runs[0] >= REGION_MIN_RUNS
 
-        for _ in range(2):  # again with the return addresses of every call found
+        # Again with the return addresses of every call found (once without them).
+        for _ in range(1 if sites is None else 2):
             order = [entry]
             seen = {entry}
             for pc in order:
@@ -414,8 +417,8 @@ class TBCache:
         from ...tcg.backends.python import region
 
         # Where each member's indirect jump may stay in the region (see _edges).
-        indirect = {pc: sorted(set(self._edges(pc, sites)[len(self.ir[pc].targets):])
-                               & set(members)) for pc in members} if sites is not None else {}
+        indirect = {pc: sorted(self._indirect_edges(pc, sites) & set(members))
+                    for pc in members}
         gen, helpers = region.generate_region(parts, self.low, self.hmask,
                                               "d64" in self.runtime_ns, indirect)
         code = compile(gen.source, f"<region {members[0]:#x}>", "exec")

@@ -57,3 +57,12 @@ def write_stats(path: str, stats: dict[str, int | str]) -> None:
              for k, v in stats.items())
     with open(path, "w") as f:
         f.write("{" + ", ".join(items) + "}")
+
+
+def file_at(mm, pc: int) -> str | None:
+    """The file whose mapping holds pc in a user-mode memory map (linux_user/mmap.py),
+    or None: the persistent translation caches are per file."""
+    vma = mm.find(pc) if mm is not None else None
+    if vma is None or not vma.name or vma.name.startswith("["):
+        return None
+    return vma.name
