@@ -117,7 +117,7 @@ def canon(e: Expr) -> str:
     if e.signed:
         return u_of_s(p(e))
     if e.uoff < 0:
-        return f"({W} if ({W} := {e.text}) >= 0 else {W} + {WRAP:#x})"
+        return u_of_s(e.text)  # (in [-2**31, 2**64): negative only by the constant)
     if e.uoff > 0:
         return f"({W} if ({W} := {e.text}) <= {M} else {W} - {WRAP:#x})"
     return f"({p(e)} & {M})"
