@@ -20,7 +20,7 @@ from .forms import (
     bounds,
     canon,
     ext32s_bounded,
-    ext32s_likely_small,
+    ext32s_small_first,
     p,
     plus_const,
     sform,
@@ -51,6 +51,35 @@ class Arithmetic:
         return self.hoist(Expr(_SEXT32.format(p(e)), False, e.reads, signed=True, small=True))
 
     def binop(self, op: Op) -> Expr:
+        e = self._binop(op)
+        e.mixed = e.mixed or self._mixes(op)
+        self._note_mixed(op.outs[0], e.mixed)
+        return e
+
+    def _note_mixed(self, d: Temp, mixed: bool) -> None:
+        if mixed:
+            self.mixed_temps.add(d)
+        else:
+            self.mixed_temps.discard(d)
+
+    def _mixes(self, op: Op) -> bool:
+        """Whether op's result is bit-mixed (forms.Expr.mixed): xor, or and and of two
+        values, large shifts and products; sums and small scalings keep their inputs'
+        kind (an index times 8 is still an index)."""
+        n = op.name
+        ins = [self.mixed_temps.__contains__(t) for t in op.ins]
+        cb = op.ins[1].value if op.ins[1].kind == Kind.CONST else None
+        if n in ("add", "sub"):
+            return any(ins)
+        if n in ("and", "andc", "or", "xor"):
+            return cb is None or ins[0]
+        if n in ("shl", "shr", "sar"):
+            return cb is None or (n == "shl" and cb >= 8) or ins[0]
+        if n == "mul":
+            return cb is None or cb >= 1 << 12 or ins[0]
+        return True
+
+    def _binop(self, op: Op) -> Expr:
         a = self.operand(op.ins[0])
         b = self.operand(op.ins[1])
         n = op.name
@@ -142,6 +171,13 @@ class Arithmetic:
         raise NotImplementedError(n)
 
     def unop(self, op: Op) -> Expr:
+        e = self._unop(op)
+        e.mixed = op.name == "bswap64" or (op.name not in ("clz", "ctz", "ctpop") and
+                                           op.ins[0] in self.mixed_temps)
+        self._note_mixed(op.outs[0], e.mixed)
+        return e
+
+    def _unop(self, op: Op) -> Expr:
         a = self.operand(op.ins[0])
         n = op.name
         r = a.reads
@@ -167,7 +203,7 @@ class Arithmetic:
             if n == "ext32s" and a.small:
                 return a  # already a 32-bit signed value, in U or S form
             if n == "ext32s":
-                e = ext32s_bounded(a) or ext32s_likely_small(a)
+                e = ext32s_bounded(a) or ext32s_small_first(a)
                 if e is not None:
                     return e
             half = 1 << (bits - 1)

@@ -98,6 +98,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         self.bad_backedge = False  # a back-edge could not give the forms peel_to wants
         self.forms: dict[Temp, str] = dict(self.entry_forms)  # named temps not in U form
         self.form_stack: list[dict[Temp, str]] = []  # forms where each open "if" began
+        self.mixed_temps: set[Temp] = set()  # temps holding bit-mixed values (Expr.mixed)
         self.reachable = True  # whether the current point can fall through to the next
         self.helpers: dict[str, object] = {}
         self.n_hosts = 0
@@ -193,8 +194,9 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             return e
         f = self.forms.get(t)
         if f is None:
-            return Expr(t.name, True, frozenset([t]))
-        return Expr(t.name, f in _IS_U, frozenset([t]), signed=f in _IS_S, small=f in _SMALL)
+            return Expr(t.name, True, frozenset([t]), mixed=t in self.mixed_temps)
+        return Expr(t.name, f in _IS_U, frozenset([t]), signed=f in _IS_S, small=f in _SMALL,
+                    mixed=t in self.mixed_temps)
 
     def assign(self, d: Temp, e: Expr) -> None:
         """Emit d = e, keeping e's form when it is U or S (an L value is canonicalized:

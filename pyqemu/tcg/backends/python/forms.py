@@ -38,6 +38,10 @@ class Expr:
     rng: tuple[int, int] | None = None
     # The text is "U value + uoff" with 0 < |uoff| < 2**31: canonical with one compare.
     uoff: int = 0
+    # Computed by bit mixing (xor, or, shifts, products, and of two values), as hashing
+    # code does: its 32- and 64-bit values fill their range, so a canonicalization
+    # masks at once instead of first trying the small-int compare (see SMALL).
+    mixed: bool = False
 
     @property
     def form(self) -> str:
@@ -68,6 +72,14 @@ def _balanced_outer(t: str) -> bool:
     return True
 
 
+# The largest int CPython 3.11 holds in one 30-bit digit. A compare of two such ints
+# is specialized (COMPARE_OP_INT_JUMP) and costs about half of one against a
+# two-digit constant such as 2**31 or 2**64 - 1; their adds take a fast path too.
+# Canonicalizations therefore try "within +-SMALL" first: the values of ordinary code
+# (counters, indices, addresses in pyqemu's compact user-mode layout) pass it, and
+# only the rest pay for the exact test or the wide mask.
+SMALL = 0x3FFFFFFF
+
 # The temporary that conditional canonicalizations bind (an assignment expression):
 # every use of it is inside the one expression that assigned it.
 W = "_w"
@@ -93,10 +105,12 @@ def u_of_s(text: str) -> str:
     return f"({again} if {first} >= 0 else {again} + {WRAP:#x})"
 
 
-def s_of_u(text: str) -> str:
-    """A U value in S form (see u_of_s)."""
+def s_of_u(text: str, mixed: bool = False) -> str:
+    """A U value in S form (see u_of_s); small values pass the first compare."""
     first, again = _twice(text)
-    return f"({again} if {first} < {SB:#x} else {again} - {WRAP:#x})"
+    if mixed:
+        return f"({again} if {first} < {SB:#x} else {again} - {WRAP:#x})"
+    return f"({again} if {first} <= {SMALL:#x} or {again} < {SB:#x} else {again} - {WRAP:#x})"
 
 
 def u_of_form(name: str, form: str) -> str:
@@ -119,8 +133,12 @@ def canon(e: Expr) -> str:
     if e.uoff < 0:
         return u_of_s(e.text)  # (in [-2**31, 2**64): negative only by the constant)
     if e.uoff > 0:
-        return f"({W} if ({W} := {e.text}) <= {M} else {W} - {WRAP:#x})"
-    return f"({p(e)} & {M})"
+        if e.mixed:
+            return f"({W} if ({W} := {e.text}) <= {M} else {W} - {WRAP:#x})"
+        return f"({W} if ({W} := {e.text}) <= {SMALL:#x} or {W} <= {M} else {W} - {WRAP:#x})"
+    if e.mixed:
+        return f"({p(e)} & {M})"
+    return f"({W} if ({W} := {e.text}) <= {SMALL:#x} and {W} >= 0 else {W} & {M})"
 
 
 def bounds(e: Expr, value: int | None = None) -> tuple[int, int] | None:
@@ -142,14 +160,15 @@ _S32 = 1 << 31
 _R32 = 1 << 32
 
 
-def ext32s_likely_small(e: Expr) -> Expr | None:
-    """ext32s of a register, or of a register plus a constant (sext.w, addiw): such
-    values are nearly always ints in 32-bit range already, so a compare comes first
-    and the three wide operations only when it fails. (Not for other values: the
-    shifts and sums of hashing code leave the range half the time.)"""
-    if e.base is None and not _NAME.match(e.text):
+def ext32s_small_first(e: Expr) -> Expr | None:
+    """ext32s of a value that is not the product of bit mixing (a register, a sum of
+    registers and constants, as sext.w, addw and addiw make): such values are nearly
+    always small ints already, so one-digit compares come first and the three wide
+    operations only when they fail. (Not for mixed values: the shifts and sums of
+    hashing code leave the range most of the time.)"""
+    if e.mixed:
         return None
-    text = (f"({W} if -{_S32:#x} <= ({W} := {e.text}) < {_S32:#x} else "
+    text = (f"({W} if ({W} := {e.text}) <= {SMALL:#x} and {W} >= -{SMALL:#x} else "
             f"(({W} + {_S32:#x}) & 0xffffffff) - {_S32:#x})")
     return Expr(text, False, e.reads, signed=True, small=True)
 
@@ -165,12 +184,15 @@ def ext32s_bounded(e: Expr) -> Expr | None:
         return None
     if lo >= -_S32 and hi < _S32:
         return Expr(e.text, False, e.reads, signed=True, small=True)
+    # (Each test is one-digit first: see SMALL.)
     if lo >= -_S32:
-        text = f"({W} if ({W} := {e.text}) < {_S32:#x} else {W} - {_R32:#x})"
+        text = f"({W} if ({W} := {e.text}) <= {SMALL:#x} or {W} < {_S32:#x} else {W} - {_R32:#x})"
     elif hi < _S32:
-        text = f"({W} if ({W} := {e.text}) >= -{_S32:#x} else {W} + {_R32:#x})"
+        text = (f"({W} if ({W} := {e.text}) >= -{SMALL:#x} or {W} >= -{_S32:#x} else "
+                f"{W} + {_R32:#x})")
     else:
-        text = (f"({W} if -{_S32:#x} <= ({W} := {e.text}) < {_S32:#x} else "
+        text = (f"({W} if ({W} := {e.text}) <= {SMALL:#x} and {W} >= -{SMALL:#x} "
+                f"or -{_S32:#x} <= {W} < {_S32:#x} else "
                 f"{W} - {_R32:#x} if {W} > 0 else {W} + {_R32:#x})")
     return Expr(text, False, e.reads, signed=True, small=True)
 
@@ -180,8 +202,11 @@ def sform(e: Expr) -> str:
     if e.signed:
         return p(e)
     if e.exact:
-        return s_of_u(p(e))
-    return f"((({p(e)} + {SB:#x}) & {M}) - {SB:#x})"
+        return s_of_u(p(e), e.mixed)
+    if e.mixed:
+        return f"((({p(e)} + {SB:#x}) & {M}) - {SB:#x})"
+    return (f"({W} if ({W} := {e.text}) <= {SMALL:#x} and {W} >= -{SMALL:#x} else "
+            f"(({W} + {SB:#x}) & {M}) - {SB:#x})")
 
 
 def _signed_const(v: int) -> str:
