@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from ...tcg.ir import ExitReason, Helper
 from . import cpu_state as cs
-from .decode import Insn
 from .translate import DisasContext, translator
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: start-up time)
+if TYPE_CHECKING:
+    from .decode import Insn  # (annotations only: the decoder loads when first used)
 
 
 def _csr_unbound(*_args) -> int:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from ...tcg.ir import Cond
 from . import cpu_state as cs
-from .decode import Insn
 from .translate import DisasContext, translator
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: start-up time)
+if TYPE_CHECKING:
+    from .decode import Insn  # (annotations only: the decoder loads when first used)
 
 RESERVATION_NONE = cs.RESERVATION_NONE
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from ...tcg.ir import Helper
 from . import cpu_state as cs
-from .decode import Insn
 from .helpers import IllegalInstruction
 from .translate import DisasContext, translator
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: start-up time)
+if TYPE_CHECKING:
+    from .decode import Insn  # (annotations only: the decoder loads when first used)
 
 BOX = 0xFFFFFFFF00000000
 SIGN64 = 1 << 63

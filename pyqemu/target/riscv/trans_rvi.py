@@ -5,8 +5,11 @@ from __future__ import annotations
 from ...tcg.ir import INVERT_COND, Cond, ExitReason
 from . import cpu_state as cs
 from . import helpers
-from .decode import Insn
 from .translate import DisasContext, mark_fs_dirty, translator
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: start-up time)
+if TYPE_CHECKING:
+    from .decode import Insn  # (annotations only: the decoder loads when first used)
 
 # ---------------------------------------------------------------- upper immediates, jumps
 

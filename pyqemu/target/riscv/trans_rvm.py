@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from . import helpers
-from .decode import Insn
 from .translate import DisasContext, translator
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: start-up time)
+if TYPE_CHECKING:
+    from .decode import Insn  # (annotations only: the decoder loads when first used)
 
 _MUL = {"mul": "mul", "mulh": "mulsh", "mulhu": "muluh", "mulhsu": "mulsuh"}
 

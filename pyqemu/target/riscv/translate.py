@@ -13,7 +13,10 @@ from collections.abc import Callable
 from ...accel.tcg.translate_common import GuestFetchFault
 from ...tcg.ir import ExitReason, Kind, Label, MemOp, Op, TCGContext, Temp
 from . import cpu_state as cs
-from .decode import Insn, decode_key
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: start-up time)
+if TYPE_CHECKING:
+    from .decode import Insn
 
 # Memory operations are immutable values: one object for each (size, signed).
 MEMOPS = {(size, signed): MemOp(size, signed) for size in (1, 2, 4, 8)
@@ -37,9 +40,16 @@ def translator(*names: str):
 # Decoded instructions with their translator, by encoding (see decode.decode_key):
 # (insn or None, translator or None, whether FS gates it).
 _DECODED: dict[int, tuple] = {}
+# Whether the instruction families have registered (one of them may be imported alone
+# first, for its helpers: see tb_persist_python.resolve_helper).
+_FAMILIES_LOADED: list[bool] = []
 
 
 def _decode_entry(key: int) -> tuple:
+    if not _FAMILIES_LOADED:
+        _load_translators()
+    from .decode import decode_key
+
     insn = decode_key(key)
     if insn is None:
         entry = (None, None, False)
@@ -49,6 +59,16 @@ def _decode_entry(key: int) -> tuple:
         _DECODED.clear()
     _DECODED[key] = entry
     return entry
+
+
+def _load_translators() -> None:
+    """Import the instruction families, which register their translators. Only when an
+    instruction is first decoded: a run whose blocks all come from the persistent
+    translation cache needs neither them nor the decoder (their import and the
+    decoder's tables cost a start-up some 8 ms)."""
+    from . import trans_priv, trans_rva, trans_rvf, trans_rvi, trans_rvm, trans_zb  # noqa: F401
+
+    _FAMILIES_LOADED.append(True)
 
 
 def make_globals() -> dict[int, Temp]:
@@ -159,8 +179,6 @@ class RiscvTranslator:
     """Builds IR for blocks of one address space (user mode: guest virtual = physical)."""
 
     def __init__(self, mem, can_execute: Callable[[int], bool]) -> None:
-        from . import trans_priv, trans_rva, trans_rvf, trans_rvi, trans_rvm, trans_zb  # noqa: F401
-
         self.mem = mem
         self.can_execute = can_execute
         self.globals = make_globals()
