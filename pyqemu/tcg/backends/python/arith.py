@@ -17,6 +17,7 @@ from .forms import (
     Expr,
     _c,
     _signed_const,
+    _twice,
     bounds,
     canon,
     ext32s_bounded,
@@ -74,7 +75,8 @@ class Arithmetic:
         if n in ("and", "andc", "or", "xor"):
             return cb is None or ins[0]
         if n in ("shl", "shr", "sar"):
-            return cb is None or (n == "shl" and cb >= 8) or ins[0]
+            # (An index scaled by up to 16 is an index; h << 5 is a hash's h * 32.)
+            return cb is None or (n == "shl" and cb > 4) or ins[0]
         if n == "mul":
             return cb is None or cb >= 1 << 12 or ins[0]
         return True
@@ -195,8 +197,14 @@ class Arithmetic:
                 return a  # no use reads the bits the extension would set (demand.py)
         if n in ("ext8u", "ext16u", "ext32u"):
             bits = {"ext8u": 8, "ext16u": 16, "ext32u": 32}[n]
-            if a.exact and a.bits <= bits:
+            if a.exact and (a.bits <= bits or (bits == 32 and a.small)):
                 return a
+            if bits == 32 and a.signed and a.small:
+                # A 32-bit signed value (a W result): itself when not negative, else
+                # plus 2**32 - a compare with 0 instead of a two-digit "& 0xffffffff".
+                first, again = _twice(p(a))
+                return Expr(f"({again} if {first} >= 0 else {again} + 0x100000000)", True, r,
+                            bits=32)
             return Expr(f"{p(a)} & {(1 << bits) - 1:#x}", True, r, small=bits < 32, bits=bits)
         if n in ("ext8s", "ext16s", "ext32s"):
             bits = {"ext8s": 8, "ext16s": 16, "ext32s": 32}[n]

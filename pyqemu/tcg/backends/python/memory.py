@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from ...ir import Kind, Op, Temp
 from . import fpinline
-from .forms import SB, Expr, _load_form, _store_value, canon, p, plus_const
+from .forms import _NAME, SB, Expr, _load_form, _store_value, canon, p, plus_const
 
 MASK = (1 << 64) - 1
 _MAX_OFFSET = 1 << 20  # larger displacements are not grouped
@@ -386,6 +386,7 @@ class GuestAccess:
             else:
                 v = self.operand(op.ins[0])
                 val, slow, signed = _store_value(v, size)
+                val, slow = self._invariant_value(op.ins[0], val, slow)
                 view = f"{'s' if signed else 'm'}{size * 8}"
             self.operand(access_address(op))
             self.flush_loads()
@@ -398,6 +399,7 @@ class GuestAccess:
         ae = self.operand(op.ins[1])
         self.flush_loads()
         val, slow, signed = _store_value(v, size)
+        val, slow = self._invariant_value(op.ins[0], val, slow)
         view = f"{'s' if signed else 'm'}{size * 8}"
         raw = self._raw_host(ae, size)
         if raw is not None:
@@ -411,6 +413,16 @@ class GuestAccess:
             self.emit(f"m8[{h}] = {val}")
             return
         self.emit_aligned_store(h, size, view, val, slow)
+
+    def _invariant_value(self, t: Temp, val: str, slow: str) -> tuple[str, str]:
+        """A loop's store of a register it never writes: the stored value (a byte's
+        "x & 0xff", a canonical form) is computed once before the loop."""
+        if not self.can_hoist or t.kind != Kind.GLOBAL or t.index not in self.loaded or \
+                t.index in self.loop_written or t.index in self.written_so_far or \
+                _NAME.match(val):
+            return val, slow
+        name = self.hoist(Expr(val, True)).text
+        return name, name if slow == val else slow
 
     def emit_aligned_store(self, host: str, size: int, view: str, val: str, slow: str) -> None:
         """A store of size > 1 at ``host``: the typed view if aligned, else the slow path."""
