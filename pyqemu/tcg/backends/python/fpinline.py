@@ -392,7 +392,14 @@ class FloatShadows:
             if name == "fdiv_d":
                 expr = f"({expr} if {fs[1]} else 0.0)"  # x / 0.0 raises in Python
             self.emit(f"{n} = {expr}")
-            in_range = f"{TINY} < {n} <= {HUGE} or -{HUGE} <= {n} < -{TINY}"
+            if name in ("fadd_d", "fsub_d"):
+                # A sum too small to be normal is exact (both operands are multiples of
+                # the least subnormal, and so is their sum): with NX already set and
+                # RNE, only a result that is not finite can add a flag (OF, NV). One
+                # chained compare, and exact zeros stay on the fast path.
+                in_range = f"-{HUGE} <= {n} <= {HUGE}"
+            else:
+                in_range = f"{TINY} < {n} <= {HUGE} or -{HUGE} <= {n} < -{TINY}"
         ok = self._fp_ok(g, rm, rm_text)
         acc = self.accrual_ops.get(id(op))
         if acc is None:
