@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 from . import tb_persist
 
-_FORMAT = 1
+_FORMAT = 2  # 2: interpreter programs end with their instruction starts
 _MAGIC = b"pyqemu-tbpy\n"
 # What a kept block depends on: the frontend, IR and optimizer, the Python backend,
 # the block cache and loop that bind its names, and the guest memory layout.

@@ -29,6 +29,9 @@ _CONDS = {int(c): f for c, f in COND_EVAL.items()}  # by number: plain data
 # Op codes of the prepared program (the commonest first: the loop tests them in order).
 (_FOLD2, _PC, _FOLD1, _LD, _ST, _BRCOND, _SETCOND, _MOVCOND, _CALL, _GOTO, _EXIT,
  _LOOKUP) = range(12)
+# (_PC no longer appears in programs: the program's last entry, (_PC, None, starts,
+# pcs), says where each guest instruction's ops begin, for a fault's pc. A third of a
+# block's IR ops are instruction starts, which the loop would otherwise step through.)
 
 
 def prepare(ops: list[Op], shared: dict | None = None
@@ -53,10 +56,13 @@ def prepare(ops: list[Op], shared: dict | None = None
     helpers: dict[str, Helper] = {}
     prog: list[tuple] = []
     emit = prog.append
+    starts: list[int] = []
+    pcs: list[int] = []
     for op in ops:
         n = op.name
         if n == "insn_start":
-            emit((_PC, None, (), op.aux[0]))
+            starts.append(len(prog))
+            pcs.append(op.aux[0])
             continue
         if n == "set_label":
             labels[op.aux[0].id] = len(prog)
@@ -113,6 +119,7 @@ def prepare(ops: list[Op], shared: dict | None = None
     if shared is not None:
         get = shared.setdefault
         prog = [get(t, t) for t in ((c, o, get(i, i), x) for c, o, i, x in prog)]
+    prog.append((_PC, None, tuple(starts), tuple(pcs)))
     init = [0] * len(slots)
     for key, k in slots.items():
         if isinstance(key, tuple):
@@ -138,11 +145,18 @@ def interpreter(prog: list[tuple], init: list[int], helpers: dict[str, Helper],
     ld_slow, st_slow = ns["ld_slow"], ns["st_slow"]
     exits, lookup = ns["EXIT"], ns["LOOKUP"]
     folds, conds = _FOLDS, _CONDS
-    end = len(prog)
+    end = len(prog) - 1
+    starts, pcs = prog[end][2], prog[end][3]
+
+    def insn_pc(i: int) -> int:
+        """The guest pc of the instruction whose ops include op i."""
+        k = 0
+        while k + 1 < len(starts) and starts[k + 1] <= i:
+            k += 1
+        return pcs[k] if pcs else pc
 
     def interpret(q):
         r = init[:]
-        cur = pc
         i = 0
         try:
             while i < end:
@@ -155,9 +169,6 @@ def interpreter(prog: list[tuple], init: list[int], helpers: dict[str, Helper],
                         q[~out] = res
                     else:
                         r[out] = res
-                    continue
-                if code == _PC:
-                    cur = x
                     continue
                 if code == _FOLD1:
                     a = ins[0]
@@ -230,7 +241,7 @@ def interpreter(prog: list[tuple], init: list[int], helpers: dict[str, Helper],
                 else:
                     r[out] = res
         except BaseException:
-            q[pc_index] = cur
+            q[pc_index] = insn_pc(i - 1)
             raise
         raise RuntimeError(f"block {pc:#x} ran off its end")
 
