@@ -91,6 +91,9 @@ _ZERO_ABSORBS = frozenset(("and", "mul"))
 _NOTHING: frozenset = frozenset()
 
 
+_EXTS = frozenset(("ext8s", "ext16s", "ext32s", "ext8u", "ext16u", "ext32u"))
+
+
 def optimize(ctx: TCGContext) -> None:
     """Rewrite ctx.ops in place."""
     ctx.ops = _dead_code(_forward(ctx, ctx.ops))
@@ -112,6 +115,10 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
     copies: dict[Temp, Temp] = {}  # temp -> the const or temp it currently equals
     copied_to: dict[Temp, set[Temp]] = {}  # value -> the temps copies maps to it
     shl_of: dict[Temp, tuple[Temp, int]] = {}  # t -> (x, k) while t == x << k holds
+    # (ext op, x) -> the local holding that extension of x, while both hold: RV64's W
+    # shifts each zero-extend their input (srlw: ext32u; shr), and SHA-256 shifts one
+    # register three times; the second and third reuse the first extension.
+    ext_of: dict[tuple[str, Temp], Temp] = {}
     # Globals written since the last barrier: global -> its defining op, and the ops
     # that read that value so far.
     open_defs: dict[Temp, Op] = {}
@@ -134,6 +141,9 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
             shl_of.pop(t, None)
             for k in [k for k, v in shl_of.items() if v[0] is t]:
                 del shl_of[k]
+        if ext_of:
+            for k in [k for k, v in ext_of.items() if v is t or k[1] is t]:
+                del ext_of[k]
 
     for op in ops:
         name = op.name
@@ -147,6 +157,7 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
                 copies.clear()
                 copied_to.clear()
                 shl_of.clear()
+                ext_of.clear()
             if open_defs:
                 open_defs.clear()  # every other op without operands is a barrier
                 readers_of.clear()
@@ -195,8 +206,11 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
             if fold is not None:
                 op = Op("mov", outs, [const(fold(ins[0].value))])
                 name = "mov"
+        elif n_in == 1 and name in _EXTS and (name, ins[0]) in ext_of:
+            op = Op("mov", outs, [ext_of[(name, ins[0])]])
+            name = "mov"
         for d in outs:
-            if d in copies or d in copied_to or shl_of:
+            if d in copies or d in copied_to or shl_of or ext_of:
                 kill(d)
         ins = op.ins
         if name == "mov":
@@ -214,11 +228,16 @@ def _forward(ctx: TCGContext, ops: list[Op]) -> list[Op]:
         elif name == "shl":
             if ins[1].kind is CONST and outs[0] is not ins[0]:
                 shl_of[outs[0]] = (ins[0], ins[1].value)
+        elif name in _EXTS:
+            if outs[0].kind is LOCAL and outs[0] is not ins[0] and ins[0].kind is not CONST:
+                ext_of[(name, ins[0])] = outs[0]
         elif name == "call" and op.aux[0].state:
             # The helper may rewrite any global: forget what we knew about globals.
             for k in [k for k, v in copies.items()
                       if k.kind is GLOBAL or v.kind is GLOBAL]:
                 copied_to[copies.pop(k)].discard(k)
+            for k in [k for k in ext_of if k[1].kind is GLOBAL]:
+                del ext_of[k]
         append(op)
         # Localization of overwritten globals, on the op as it comes out.
         if name in _BARRIERS:

@@ -184,6 +184,15 @@ def ext32s_bounded(e: Expr) -> Expr | None:
         return None
     if lo >= -_S32 and hi < _S32:
         return Expr(e.text, False, e.reads, signed=True, small=True)
+    if e.mixed:  # (bit-mixed sums fill the range: no one-digit test first)
+        if lo >= -_S32:
+            text = f"({W} if ({W} := {e.text}) < {_S32:#x} else {W} - {_R32:#x})"
+        elif hi < _S32:
+            text = f"({W} if ({W} := {e.text}) >= -{_S32:#x} else {W} + {_R32:#x})"
+        else:
+            text = (f"({W} if -{_S32:#x} <= ({W} := {e.text}) < {_S32:#x} else "
+                    f"{W} - {_R32:#x} if {W} > 0 else {W} + {_R32:#x})")
+        return Expr(text, False, e.reads, signed=True, small=True)
     # (Each test is one-digit first: see SMALL.)
     if lo >= -_S32:
         text = f"({W} if ({W} := {e.text}) <= {SMALL:#x} or {W} < {_S32:#x} else {W} - {_R32:#x})"
