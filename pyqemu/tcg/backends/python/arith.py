@@ -72,6 +72,8 @@ class Arithmetic:
         cb = op.ins[1].value if op.ins[1].kind == Kind.CONST else None
         if n in ("add", "sub"):
             return any(ins)
+        if n == "and" and cb is not None and cb <= 0x3FFFFFFF:
+            return False  # (a field extracted from a mixed value is a small index)
         if n in ("and", "andc", "or", "xor"):
             return cb is None or ins[0]
         if n in ("shl", "shr", "sar"):

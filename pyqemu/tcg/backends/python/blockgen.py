@@ -117,6 +117,11 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             op.name == "call" and op.aux[0].state for op in ops)
         if self.can_hoist:
             self.invariant = self.loaded - {g.index for g in self.written}
+        # Registers no iteration writes (a write on the way out of the loop, after its
+        # last back-edge, is allowed: an expression that reads one after such a write
+        # is not hoisted, see written_so_far).
+        self.expr_invariant: set[int] = (
+            self.loaded - set(self.loop_written) if self.can_hoist else set())
         self._init_access()
 
     # ------------------------------------------------------------------ analysis
@@ -467,10 +472,11 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
                 e = self.binop(op)
             else:
                 e = self.unop(op)
-            if self.invariant and n in _HOISTABLE and e.reads and not e.is_load and \
+            if self.expr_invariant and n in _HOISTABLE and e.reads and not e.is_load and \
                     not self.load_in_op and "[" not in e.text and \
                     op.outs[0] not in self.based_addresses and all(
-                    t.kind == Kind.GLOBAL and t.index in self.invariant for t in e.reads):
+                    t.kind == Kind.GLOBAL and t.index in self.expr_invariant and
+                    t.index not in self.written_so_far for t in e.reads):
                 e = self.hoist(e)
             self.define(op.outs[0], e)
             if id(op) in self.induction_ops:
