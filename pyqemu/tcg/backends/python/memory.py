@@ -175,6 +175,14 @@ class GuestAccess:
         """The base made before the loop for register index and size."""
         key = (index, size)
         var = self.hoisted_bases.get(key)
+        link = self.info.region
+        if var is None and link is not None and link.region_bases is not None and \
+                index not in link.written:
+            # No member of the region writes the register: its base is the region's.
+            low = self.invariant_base_min[key]
+            var = self.hoisted_bases[key] = f"rb{index}_{size}_{low if low >= 0 else f'm{-low}'}"
+            name = next(g.name for g in self.globals if g.index == index)
+            link.region_bases.setdefault(var, self._base_check(var, name, size, low))
         if var is None:
             self.n_loop_bases += 1
             var = self.hoisted_bases[key] = f"k{self.n_loop_bases}"

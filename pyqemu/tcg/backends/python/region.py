@@ -75,6 +75,11 @@ class RegionLink:
     # Members this member's indirect jump was seen to reach (returns to a call site
     # in the region): the jump goes round the dispatcher to them.
     indirect: list[int] | None = None
+    # Base indexes (memory.py) of registers no member writes, shared by the members:
+    # variable -> the line computing it, once on entry to the region rather than at
+    # each entry to a member (a recursion's global pointer). None: the members make
+    # their own (a helper that takes the state could change any register).
+    region_bases: dict[str, str] | None = None
 
 
 class RegionMember(PythonCodegen):
@@ -232,6 +237,9 @@ def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: 
               if g.index in floats]
     entry_signed = [n[0] for n in needs] if needs is not None else None
     entry_floats = [n[1] for n in needs] if needs is not None else None
+    region_bases: dict[str, str] | None = None if any(
+        op.name == "call" and op.aux[0].state for m in members for op in m[0]) else {}
+    bases_at = len(lines)
     lines += ["    s = 0", "    try:", "        while True:"]
     pcs = [entry] * len(lines)
     fo: list = [()] * len(lines)
@@ -241,7 +249,7 @@ def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: 
     for i, (ops, pc, n_slots) in enumerate(members):
         link = RegionLink(i, states, base, globals_, written, entry_signed,
                           entry_floats=entry_floats,
-                          indirect=(indirect or {}).get(pc))
+                          indirect=(indirect or {}).get(pc), region_bases=region_bases)
         base += n_slots
         info = BlockInfo(pc, n_slots, True, False, False, float_views=float_views,
                          region=link)
@@ -259,6 +267,11 @@ def _generate_region(members: list[tuple[list[Op], int, int]], low: int, hmask: 
         lines += ["                " + line for line in gen.source.split("\n")]
         pcs += gen.line_pc
         fo += gen.line_fo
+    if region_bases:
+        head = ["    " + line for line in region_bases.values()]
+        lines[bases_at:bases_at] = head
+        pcs[bases_at:bases_at] = [entry] * len(head)
+        fo[bases_at:bases_at] = [()] * len(head)
     tail = ["    except BaseException as e:",
             "        FAULT(q, e, locals(), WB, LINE_PC, LINE_FO)",
             "        raise"]
