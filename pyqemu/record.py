@@ -9,8 +9,6 @@ lists its fields in ``_fields`` and writes its own ``__init__``.
 
 from __future__ import annotations
 
-import copy
-
 
 class Record:
     __slots__ = ()
@@ -30,9 +28,24 @@ class Record:
 
     def replace(self, **changes):
         """A copy with some fields changed (dataclasses.replace)."""
-        new = copy.copy(self)
+        new = self._copy()
         for name, value in changes.items():
             if name not in self._fields:
                 raise TypeError(f"{type(self).__name__} has no field {name}")
             setattr(new, name, value)
+        return new
+
+    def _copy(self):
+        """A shallow copy, as copy.copy makes one of a plain class (its instance dict
+        and slots), without importing copy: the memory map's first mprotect at start-up
+        would pay a millisecond for it and weakref."""
+        cls = type(self)
+        new = cls.__new__(cls)
+        state = getattr(self, "__dict__", None)
+        if state is not None:
+            new.__dict__.update(state)
+        for klass in cls.__mro__:
+            for name in getattr(klass, "__slots__", ()):
+                if name != "__dict__" and hasattr(self, name):
+                    setattr(new, name, getattr(self, name))
         return new
