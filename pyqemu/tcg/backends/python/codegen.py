@@ -46,6 +46,11 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
   one-digit ints is specialized. A loop's invariant input to a 32-bit computation is
   narrowed once before the loop (arith.narrow), which makes such sums bounded. The
   temporary these expressions need is the walrus name ``_w``.
+* Compares test one-digit bounds first (forms.SMALL, |v| < 2**30): CPython 3.11
+  specializes only those, so the sign extension of an addw is "within +-SMALL" and
+  then the mask only when that fails. Values that bit mixing made (xor, or, large
+  shifts and products: forms.Expr.mixed, as hashing code computes) fill their range
+  and go to the mask at once.
 * D-extension arithmetic is inline on host floats (fpinline.py), with guest FP values
   held as floats between operations. In user mode bits and floats convert through
   the hart's pair of views of one 8-byte buffer (cpu_state.CONV), a store and a load.
