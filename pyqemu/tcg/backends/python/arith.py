@@ -40,11 +40,7 @@ class Arithmetic:
         by its low 32 bits sign-extended, computed once before the loop: when the
         result's uses read only its low 32 bits (an addw's add), any congruent input
         will do, and a small one makes the sum bounded (ext32s_bounded)."""
-        t = op.ins[i]
-        # Unchanged since the loop's top: no iteration writes it before its last
-        # back-edge, and this pass has not written it before this point.
-        if e.small or t.kind != Kind.GLOBAL or t.index not in self.loaded or \
-                t.index in self.loop_written or t.index in self.written_so_far:
+        if e.small or not self.invariant_here(op.ins[i]):
             return e
         d = op.outs[0]
         if d.kind != Kind.LOCAL or self.demand.get(d, MASK) >> 32:
@@ -68,7 +64,7 @@ class Arithmetic:
         values, large shifts and products; sums and small scalings keep their inputs'
         kind (an index times 8 is still an index)."""
         n = op.name
-        ins = [self.mixed_temps.__contains__(t) for t in op.ins]
+        ins = [t in self.mixed_temps for t in op.ins]
         cb = op.ins[1].value if op.ins[1].kind == Kind.CONST else None
         if n in ("add", "sub"):
             return any(ins)

@@ -118,8 +118,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         if self.can_hoist:
             self.invariant = self.loaded - {g.index for g in self.written}
         # Registers no iteration writes (a write on the way out of the loop, after its
-        # last back-edge, is allowed: an expression that reads one after such a write
-        # is not hoisted, see written_so_far).
+        # last back-edge, is allowed: see invariant_here).
         self.expr_invariant: set[int] = (
             self.loaded - set(self.loop_written) if self.can_hoist else set())
         self._init_access()
@@ -233,6 +232,14 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         if name is None:
             name = self.hoisted[e.text] = f"lv{len(self.hoisted) + 1}"  # (v1.. are softmmu's)
         return Expr(name, e.exact, frozenset(), bits=e.bits, signed=e.signed, small=e.small)
+
+    def invariant_here(self, t: Temp) -> bool:
+        """Whether t is a register whose value here is the one it had at the loop's
+        top, the same in every iteration: no iteration writes it before its last
+        back-edge, and this pass has not written it before this point. An expression
+        of such registers may be computed once before the loop (hoist)."""
+        return t.kind == Kind.GLOBAL and t.index in self.expr_invariant and \
+            t.index not in self.written_so_far
 
     def low_demand(self, t: Temp) -> bool:
         """Whether every use of local t reads only its low 32 bits (demand.py)."""
@@ -474,9 +481,8 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
                 e = self.unop(op)
             if self.expr_invariant and n in _HOISTABLE and e.reads and not e.is_load and \
                     not self.load_in_op and "[" not in e.text and \
-                    op.outs[0] not in self.based_addresses and all(
-                    t.kind == Kind.GLOBAL and t.index in self.expr_invariant and
-                    t.index not in self.written_so_far for t in e.reads):
+                    op.outs[0] not in self.based_addresses and \
+                    all(self.invariant_here(t) for t in e.reads):
                 e = self.hoist(e)
             self.define(op.outs[0], e)
             if id(op) in self.induction_ops:

@@ -184,25 +184,22 @@ def ext32s_bounded(e: Expr) -> Expr | None:
         return None
     if lo >= -_S32 and hi < _S32:
         return Expr(e.text, False, e.reads, signed=True, small=True)
-    if e.mixed:  # (bit-mixed sums fill the range: no one-digit test first)
-        if lo >= -_S32:
-            text = f"({W} if ({W} := {e.text}) < {_S32:#x} else {W} - {_R32:#x})"
-        elif hi < _S32:
-            text = f"({W} if ({W} := {e.text}) >= -{_S32:#x} else {W} + {_R32:#x})"
-        else:
-            text = (f"({W} if -{_S32:#x} <= ({W} := {e.text}) < {_S32:#x} else "
-                    f"{W} - {_R32:#x} if {W} > 0 else {W} + {_R32:#x})")
-        return Expr(text, False, e.reads, signed=True, small=True)
-    # (Each test is one-digit first: see SMALL.)
+    # The exact test, first reading the value as "{v}", and its correction; values
+    # that are not bit-mixed try the one-digit test first (see SMALL).
     if lo >= -_S32:
-        text = f"({W} if ({W} := {e.text}) <= {SMALL:#x} or {W} < {_S32:#x} else {W} - {_R32:#x})"
+        exact, fix = f"{{v}} < {_S32:#x}", f"{W} - {_R32:#x}"
+        quick = f"{{v}} <= {SMALL:#x}"
     elif hi < _S32:
-        text = (f"({W} if ({W} := {e.text}) >= -{SMALL:#x} or {W} >= -{_S32:#x} else "
-                f"{W} + {_R32:#x})")
+        exact, fix = f"{{v}} >= -{_S32:#x}", f"{W} + {_R32:#x}"
+        quick = f"{{v}} >= -{SMALL:#x}"
     else:
-        text = (f"({W} if ({W} := {e.text}) <= {SMALL:#x} and {W} >= -{SMALL:#x} "
-                f"or -{_S32:#x} <= {W} < {_S32:#x} else "
-                f"{W} - {_R32:#x} if {W} > 0 else {W} + {_R32:#x})")
+        exact = f"-{_S32:#x} <= {{v}} < {_S32:#x}"
+        fix = f"{W} - {_R32:#x} if {W} > 0 else {W} + {_R32:#x}"
+        quick = f"{{v}} <= {SMALL:#x} and {W} >= -{SMALL:#x}"
+    first = f"({W} := {e.text})"
+    test = exact.format(v=first) if e.mixed else \
+        f"{quick.format(v=first)} or {exact.format(v=W)}"
+    text = f"({W} if {test} else {fix})"
     return Expr(text, False, e.reads, signed=True, small=True)
 
 

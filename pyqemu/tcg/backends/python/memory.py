@@ -425,9 +425,7 @@ class GuestAccess:
     def _invariant_value(self, t: Temp, val: str, slow: str) -> tuple[str, str]:
         """A loop's store of a register it never writes: the stored value (a byte's
         "x & 0xff", a canonical form) is computed once before the loop."""
-        if not self.can_hoist or t.kind != Kind.GLOBAL or t.index not in self.loaded or \
-                t.index in self.loop_written or t.index in self.written_so_far or \
-                _NAME.match(val):
+        if not self.invariant_here(t) or _NAME.match(val):
             return val, slow
         name = self.hoist(Expr(val, True)).text
         return name, name if slow == val else slow
