@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 
@@ -242,9 +241,6 @@ def main(argv: list[str] | None = None) -> None:
     process.run_thread = engine.run
     if hasattr(engine, "thread_started"):
         process.on_thread_start = engine.thread_started
-    # Ctrl-C kills the emulator as it kills qemu, unless the guest installs a handler.
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
     threading.stack_size(64 << 20)
     sys.setrecursionlimit(10000)
     if o.gdb:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pyqemu.linux_user import signals as sg
 from pyqemu.linux_user.elf_loader import LoadedProgram, load_program
 from pyqemu.linux_user.guest_memory import GuestFault, GuestMemory
+from pyqemu.linux_user.host_dispositions import CATCH, DEFAULT, IGNORE, HostDispositions
 from pyqemu.linux_user.mmap import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
@@ -79,7 +80,7 @@ class Process:
         self.sigactions = [SigAction() for _ in range(sg.NSIG + 1)]
         self.shared_pending: list[SigInfo] = []
         self.host_signals: deque[int] = deque()
-        self.deferred_host: set[int] = set()
+        self.host_dispositions: HostDispositions | None = None
         self.reaped: deque[tuple[int, int]] = deque(maxlen=16)  # (pid, status) from guest waits
         self.sig_lock = threading.RLock()
         self.threads: dict[int, ThreadState] = {}
@@ -104,7 +105,7 @@ class Process:
         cpu.pc = prog.entry
         cpu.set_x(2, sp)
         p.register_thread(cpu, os.getpid())
-        p._host_signal_defaults()
+        p._take_host_signals()
         return p, cpu
 
     def register_thread(self, cpu: RiscvCPU, tid: int, mask: int = 0) -> ThreadState:
@@ -125,8 +126,6 @@ class Process:
         q = cpu.q
         nr = q[17]
         args = (q[10], q[11], q[12], q[13], q[14], q[15])
-        if self.deferred_host:
-            self.sync_host_handlers()
         handler = SYSCALLS.get(nr)
         tracer = None
         if self.strace:
@@ -304,7 +303,10 @@ class Process:
         if gdb is not None:
             gdb.on_killed(signo)  # gdb hears "terminated with signal" first
         try:
-            signal.signal(signo, signal.SIG_DFL)
+            if self.host_dispositions is not None and signo in self.host_dispositions:
+                self.host_dispositions.set(signo, DEFAULT)  # from any thread
+            else:
+                signal.signal(signo, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signo})
         except (ValueError, OSError):
             pass
@@ -312,45 +314,39 @@ class Process:
         os._exit(128 + signo)
 
     # --- host signal plumbing -----------------------------------------------------------
-    def _host_signal_defaults(self) -> None:
-        """Undo Python's own dispositions so the guest starts with the kernel's defaults."""
-        for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
-            try:
-                signal.signal(s, signal.SIG_DFL)
-            except (ValueError, OSError):
-                pass
+    def _take_host_signals(self) -> None:
+        """Own the host's asynchronous signals: each starts at its default action (as
+        a freshly exec'd program has them), except those the emulator's parent left
+        ignored, which the guest inherits as SIG_IGN, as it would across execve.
+
+        Python ignores SIGPIPE and SIGXFSZ itself; those are not the parent's choice.
+        """
+        managed = [s for s in range(1, 32) if s not in sg.SYNC_SIGNALS
+                   and s not in (sg.SIGKILL, sg.SIGSTOP)]
+        if threading.current_thread() is not self.main_thread:
+            return  # (a unit test building a process off the main thread)
+        self.host_dispositions = HostDispositions(managed, self._on_host_signal)
+        own = (signal.SIGPIPE, signal.SIGXFSZ)
+        for signo in self.host_dispositions.inherited_ignored - set(own):
+            self.sigactions[signo] = SigAction(sg.SIG_IGN)
+            self.host_dispositions.set(signo, IGNORE)
 
     def _on_host_signal(self, signum: int, frame: object) -> None:
         # Runs in the main thread between bytecodes: only queue. A blocking host call
-        # the signal interrupted returns EINTR by itself (siginterrupt), see eintr().
+        # the signal interrupted returns EINTR by itself (no SA_RESTART), see eintr().
         self.host_signals.append(signum)
         self.exit_request[0] = 1
 
     def update_host_handler(self, signo: int) -> None:
-        """Mirror the guest's disposition on the host for asynchronously delivered signals."""
-        if signo in sg.SYNC_SIGNALS or signo in (sg.SIGKILL, sg.SIGSTOP) or signo > 31:
+        """Mirror the guest's disposition on the host for asynchronously delivered
+        signals; takes effect before this returns, whichever thread calls it."""
+        hd = self.host_dispositions
+        if hd is None or signo in sg.SYNC_SIGNALS or signo in (sg.SIGKILL, sg.SIGSTOP) \
+                or signo > 31:
             return
-        if threading.current_thread() is not self.main_thread:
-            # signal.signal works only in the main thread: it applies this on its next
-            # system call or futex wait slice (sync_host_handlers).
-            self.deferred_host.add(signo)
-            return
-        act = self.sigactions[signo]
-        try:
-            if act.handler == sg.SIG_DFL:
-                signal.signal(signo, signal.SIG_DFL)
-            elif act.handler == sg.SIG_IGN:
-                signal.signal(signo, signal.SIG_IGN)
-            else:
-                signal.signal(signo, self._on_host_signal)
-                signal.siginterrupt(signo, True)
-        except (ValueError, OSError):
-            pass
-
-    def sync_host_handlers(self) -> None:
-        """Apply dispositions other threads changed (call from the main thread)."""
-        while self.deferred_host and threading.current_thread() is self.main_thread:
-            self.update_host_handler(self.deferred_host.pop())
+        handler = self.sigactions[signo].handler
+        hd.set(signo, DEFAULT if handler == sg.SIG_DFL else
+               IGNORE if handler == sg.SIG_IGN else CATCH)
 
     # --- threads ------------------------------------------------------------------------
     def start_thread(self, parent: RiscvCPU, child: RiscvCPU, parent_tid_addr: int,

@@ -282,8 +282,6 @@ def sys_futex(p, cpu, uaddr, op, val, utime, uaddr2, val3):
     ts = p.thread_of(cpu)
 
     def interrupted() -> bool:
-        if p.deferred_host:
-            p.sync_host_handlers()
         if p.host_signals:
             return True
         with p.sig_lock:

@@ -138,3 +138,52 @@ def test_host_signal_reaches_guest_handler() -> None:
     assert p.exit_request[0] == 1
     p.deliver_signals(cpu)
     assert cpu.pc == HANDLER
+
+
+INHERIT = r"""
+#include <signal.h>
+#include <stdio.h>
+int main(void) {
+    int sigs[] = {SIGHUP, SIGINT, SIGUSR1, SIGTERM, SIGPIPE};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        sigaction(sigs[i], 0, &old);
+        printf("%d:%s\n", sigs[i], old.sa_handler == SIG_IGN ? "ignored" : "default");
+    }
+    return 0;
+}
+"""
+
+
+def test_ignored_signals_are_inherited_like_qemu() -> None:
+    """`nohup`-style: a signal the emulator's parent ignores starts ignored in the guest
+    (execve keeps SIG_IGN); the others start at their default, whatever Python set."""
+    import subprocess
+    import sys
+
+    from .guest_build import build
+    exe = build(INHERIT)
+
+    def ignore_hup_and_usr1() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+    runs = [subprocess.run(cmd, capture_output=True, preexec_fn=ignore_hup_and_usr1,
+                           timeout=120, check=True).stdout
+            for cmd in (["qemu-riscv64", exe], [sys.executable, "-m", "pyqemu.cli.riscv64_user", exe])]
+    assert runs[0] == b"1:ignored\n2:default\n10:ignored\n15:default\n13:default\n"
+    assert runs[1] == runs[0]
+
+
+def test_a_thread_switches_the_host_disposition_at_once() -> None:
+    """Not only the main thread: the host catches the signal as soon as the call returns."""
+    import threading
+
+    p, cpu = new_process()
+    buf = scratch(p, cpu)
+    p.mem.write(buf, struct.pack("<QQQ", HANDLER, sg.SA_SIGINFO, 0))
+    worker = threading.Thread(target=sc, args=(p, cpu, "rt_sigaction", sg.SIGUSR2, buf, 0, 8))
+    worker.start()
+    worker.join()
+    os.kill(os.getpid(), signal.SIGUSR2)  # with the default action this would kill pytest
+    assert p.host_signals and p.host_signals[-1] == signal.SIGUSR2
