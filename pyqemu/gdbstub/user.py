@@ -375,15 +375,15 @@ class UserDebugger(PointTable):
                 return ev
         self._set_mode(False)
         engine = self.engine
-        X, H = engine.exit_request, self.halt
+        X, H = engine.exit_request.builtins, self.halt
         tbc = engine.tbc
 
         def body() -> StopEvent | None:
             fn = tbc.lookup_q(q)
             while True:
-                while not (X[0] or H[0]):
+                while not (X["XR"] or H[0]):
                     fn = fn(q)
-                X[0] = 0
+                X["XR"] = False
                 if not hasattr(fn, "guest_pc"):
                     fn = fn(q)  # the rest of the instruction that exited to the loop
                 q[cs.PC] = fn.guest_pc

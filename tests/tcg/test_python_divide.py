@@ -15,6 +15,7 @@ from pystate import state_words
 
 from pyqemu.target.riscv import helpers
 from pyqemu.tcg.backends.python import codegen
+from pyqemu.tcg.backends.python.runtime import ExitRequest
 from pyqemu.tcg.ir import Kind, TCGContext, Temp
 
 M64 = (1 << 64) - 1
@@ -44,7 +45,7 @@ def _block(name: str, fa: str, fb: str):
     gen, hs = codegen.generate(ctx.ops, codegen.BlockInfo(0x1000, 0, False), 0x10000,
                                (1 << 38) - 1)
     assert "H_" not in gen.source, gen.source  # inline, no helper call
-    ns = {"EXIT": ["exit"], "J": [], "X": [0], "LINE_PC": gen.line_pc,
+    ns = {"EXIT": ["exit"], "J": [], "__builtins__": ExitRequest().builtins, "LINE_PC": gen.line_pc,
           "LINE_FO": gen.line_fo, "WB": gen.writeback, "FAULT": codegen.fault,
           **codegen.RUNTIME, **hs}
     exec(compile(gen.source, "<test>", "exec"), ns)

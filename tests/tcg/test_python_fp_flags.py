@@ -13,6 +13,7 @@ from pystate import state_words
 
 from pyqemu.target.riscv.fpu_double import fadd_d
 from pyqemu.tcg.backends.python import codegen
+from pyqemu.tcg.backends.python.runtime import ExitRequest
 from pyqemu.tcg.ir import Cond, Helper, Kind, TCGContext, Temp
 
 FFLAGS, FRM = 65, 66
@@ -58,7 +59,7 @@ def test_flags_and_rounding_mode_written_between_two_operations(between: str):
     q = state_words([0] * 80)
     a, b = 1.0, 3 * 2.0 ** -54  # inexact: RNE rounds up, RTZ down
     q[1], q[2], q[FFLAGS] = _bits(a), _bits(b), NX
-    ns = {"EXIT": ["exit"], "J": [], "X": [0], "LINE_PC": gen.line_pc,
+    ns = {"EXIT": ["exit"], "J": [], "__builtins__": ExitRequest().builtins, "LINE_PC": gen.line_pc,
           "LINE_FO": gen.line_fo, "WB": gen.writeback, "FAULT": codegen.fault,
           **codegen.RUNTIME, **helpers}
     exec(compile(gen.source, "<test>", "exec"), ns)

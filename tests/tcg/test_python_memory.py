@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pystate import state_words
 
 from pyqemu.tcg.backends.python import codegen
+from pyqemu.tcg.backends.python.runtime import ExitRequest
 from pyqemu.tcg.ir import MASK64, Cond, Helper, Kind, MemOp, TCGContext, Temp
 
 LOW = 0x10000  # guest address of host offset 0 (the test memory's start)
@@ -132,7 +133,7 @@ def run(ops, regs, mem: bytearray, info=None):
             raise IndexError("past the end")
         m8[h:h + size] = value.to_bytes(size, "little")
 
-    ns = {"EXIT": [lambda q: "exit"], "J": [lambda q: "j0", lambda q: "j1"], "X": [0],
+    ns = {"EXIT": [lambda q: "exit"], "J": [lambda q: "j0", lambda q: "j1"], "__builtins__": ExitRequest().builtins,
           "LINE_PC": gen.line_pc, "LINE_FO": gen.line_fo, "WB": gen.writeback,
           "FAULT": codegen.fault, "ld_slow": ld_slow, "st_slow": st_slow, **helpers}
     for bits in (8, 16, 32, 64):

@@ -21,6 +21,7 @@ from pystate import state_words
 
 from pyqemu.tcg.backends.python import codegen
 from pyqemu.tcg.backends.python.interp import make_interpreter
+from pyqemu.tcg.backends.python.runtime import ExitRequest
 from pyqemu.tcg.ir import Cond, Kind, TCGContext, Temp
 from pyqemu.tcg.optimize import optimize
 
@@ -109,7 +110,7 @@ def _ns() -> dict:
 def compiled(ops: list, q, exit_request: int) -> tuple[object, str]:
     gen, helpers = codegen.generate(ops, codegen.BlockInfo(PC, 2, True), 0x10000,
                                     (1 << 38) - 1)
-    ns = {**_ns(), "J": ["again", "out"], "X": [exit_request], "LINE_PC": gen.line_pc,
+    ns = {**_ns(), "J": ["again", "out"], "__builtins__": ExitRequest(exit_request).builtins, "LINE_PC": gen.line_pc,
           "LINE_FO": gen.line_fo, "WB": gen.writeback, "FAULT": codegen.fault,
           **codegen.RUNTIME, **helpers}
     exec(compile(gen.source, "<test>", "exec"), ns)

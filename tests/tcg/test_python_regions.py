@@ -18,6 +18,7 @@ from pystate import state_words
 
 from pyqemu.accel.tcg.tb_cache import HOT_AFTER, TBCache
 from pyqemu.tcg.backends.python import codegen
+from pyqemu.tcg.backends.python.runtime import ExitRequest
 from pyqemu.tcg.ir import Cond, Helper, Kind, MemOp, TCGContext, Temp
 
 LOW = 0x10000
@@ -65,7 +66,7 @@ def _machine(stop_after: int = 0):
     for i in range(MEM_WORDS):
         words[i] = i * i
     m8 = memoryview(mem)
-    x = [0]
+    x = ExitRequest()
     ticks = [0]
 
     def tick():
@@ -81,7 +82,7 @@ def _machine(stop_after: int = 0):
     def st_slow(h, size, value):
         m8[h:h + size] = value.to_bytes(size, "little")
 
-    ns = {"EXIT": ["exit0"], "X": x, "ld_slow": ld_slow, "st_slow": st_slow,
+    ns = {"EXIT": ["exit0"], "__builtins__": x.builtins, "ld_slow": ld_slow, "st_slow": st_slow,
           "rotl": None, "rotr": None, "ctz": None, "bswap64": None}
     for bits in (8, 16, 32, 64):
         ns[f"m{bits}"] = m8.cast("BHIQ"[(bits // 8).bit_length() - 1])

@@ -19,6 +19,7 @@ from ...linux_user.guest_memory import HMASK, LOW, GuestFault, GuestMemory
 from ...target.riscv import cpu_state as cs
 from ...target.riscv.helpers import IllegalInstruction
 from ...target.riscv.translate import RiscvTranslator
+from ...tcg.backends.python.runtime import ExitRequest
 from ...tcg.ir import ExitReason
 from .bitops import _bswap64, _ctz, _rotl, _rotr  # noqa: F401 (the runtime names them)
 from .tb_cache import GuestFetchFault, TBCache
@@ -48,7 +49,10 @@ class UserEngine:
                  tb_cache: str | None = None) -> None:
         self.mem = mem
         self.os = os_hooks  # .syscall(cpu), .deliver_signals(cpu), .guest_fault(cpu, sig, code, addr)
-        self.exit_request = exit_request
+        # The process's exit request becomes the one generated code tests (XR).
+        self.exit_request = ExitRequest(exit_request[0])
+        if hasattr(os_hooks, "exit_request"):
+            os_hooks.exit_request = self.exit_request
         self.log = log
         self.cpus: dict[int, object] = {}
         self.debug = None  # pyqemu.gdbstub.user.UserDebugger while gdb may be attached
@@ -81,7 +85,8 @@ class UserEngine:
             "m8": mem.m8, "m16": mem.m16, "m32": mem.m32, "m64": mem.m64,
             "s8": mem.s8, "s16": mem.s16, "s32": mem.s32, "s64": mem.s64,
             "d64": mem.m8.cast("d"),  # FP loads/stores of host floats (fpinline)
-            "ld_slow": ld_slow, "st_slow": st_slow, "X": exit_request, "EXIT": exits,
+            "ld_slow": ld_slow, "st_slow": st_slow, "EXIT": exits,
+            "__builtins__": self.exit_request.builtins,
             "rotl": _rotl, "rotr": _rotr, "ctz": _ctz, "bswap64": _bswap64,
             "LOG_EXEC": self._log_exec,
         }
@@ -179,16 +184,16 @@ class UserEngine:
         """The loop without a debugger."""
         q = cpu.q
         self.cpus[id(q)] = cpu
-        X = self.exit_request
+        X = self.exit_request.builtins
         tbc = self.tbc
         os_ = self.os
         fn = tbc.lookup_q(q)
         try:
             while True:
                 try:
-                    while not X[0]:
+                    while not X["XR"]:
                         fn = fn(q)
-                    X[0] = 0
+                    X["XR"] = False
                     if not hasattr(fn, "guest_pc"):
                         # An exit to the loop (a syscall...) is the rest of the instruction
                         # that returned it: finish it before taking the signal.

@@ -55,9 +55,14 @@ class HartRunner:
         for fn in exits:
             if fn is not None:
                 fn.__func__.is_exit = True
+        # The hart's exit request becomes the one generated code tests (XR).
+        from ...tcg.backends.python.runtime import ExitRequest
+
+        hart.exit_request = ExitRequest(hart.exit_request[0])
         runtime = dict(self.smmu.views)
         runtime.update({
-            "LD": self.smmu.load, "ST": self.smmu.store, "X": hart.exit_request,
+            "LD": self.smmu.load, "ST": self.smmu.store,
+            "__builtins__": hart.exit_request.builtins,
             "EXIT": exits, "rotl": _rotl, "rotr": _rotr, "ctz": _ctz, "bswap64": _bswap64,
             "LOG_EXEC": lambda pc, q: None,
         })
@@ -173,12 +178,12 @@ class HartRunner:
     def step(self) -> None:
         """Run this hart until its exit request is raised."""
         q = self.q
-        X = self.hart.exit_request
+        X = self.hart.exit_request.builtins
         if not sx.begin_step(self):
             return
         try:
             fn = self.tbc.lookup(q[cs.PC])
-            while not X[0]:
+            while not X["XR"]:
                 fn = fn(q)
             if getattr(fn, "is_exit", False):
                 fn = fn(q)  # finish the instruction that exited to the loop

@@ -360,7 +360,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
                 if want == "U":
                     self.forms.pop(g)
             # The peeled iteration goes on into the loop (codegen.peeled_loop).
-            self.emit("if not X[0]: " + ("continue" if self.peel_to is None else "break"))
+            self.emit("if not XR: " + ("continue" if self.peel_to is None else "break"))
         self.gen_exit(f"J[{idx + self.slot_base}]")
 
     def pc_local(self) -> str | None:

@@ -121,7 +121,7 @@ class RegionMember(PythonCodegen):
                     self.forms.pop(g)
             # Inside its own loop a member leaves that loop first.
             go = "break" if self.self_loop else "continue"
-            self.emit(f"if not X[0]: s = {state}; {go}")
+            self.emit(f"if not XR: s = {state}; {go}")
         super().gen_goto(op)
 
     def gen_lookup(self) -> None:
@@ -142,7 +142,7 @@ class RegionMember(PythonCodegen):
             go = "break" if self.self_loop else "continue"
             for t in targets:
                 state = link.states[t]
-                self.emit(f"if {pc} == {t:#x} and not X[0]:")
+                self.emit(f"if {pc} == {t:#x} and not XR:")
                 for g in self.globals:
                     if link.entry_signed is not None and g.index in link.entry_signed[state]:
                         self.emit(f"    {g.name} = {s_of_u(g.name)}")

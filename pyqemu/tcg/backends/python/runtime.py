@@ -16,6 +16,33 @@ RUNTIME = fpinline.RUNTIME  # names generated code may use besides the runtime's
 _MASK64 = (1 << 64) - 1
 
 
+class ExitRequest:
+    """A hart's exit request as Python-backend code tests it, on every loop back-edge
+    and every jump inside a region.
+
+    Generated code reads it as ``XR``, a name of the builtins dict its namespace gets
+    (``builtins``, one per hart or user process): CPython 3.11 looks a builtin up
+    with a cached index, so ``if not XR`` costs about 80 host instructions where
+    ``if not X[0]`` cost 140. The value is held only there, so one store sets it.
+    Writers keep the interface every engine's exit_request has: ``r[0] = 1``; hot
+    readers (the CPU loops) read ``builtins["XR"]`` themselves.
+    """
+
+    __slots__ = ("builtins",)
+
+    def __init__(self, value: int = 0) -> None:
+        import builtins
+
+        self.builtins = dict(vars(builtins))
+        self.builtins["XR"] = value != 0
+
+    def __getitem__(self, i: int) -> bool:
+        return self.builtins["XR"]
+
+    def __setitem__(self, i: int, value: int) -> None:
+        self.builtins["XR"] = value != 0
+
+
 def fault(q, e: BaseException, loc: dict, writeback: tuple, line_pc: list,
           line_fo: list | None = None) -> None:
     """A guest fault inside a block: write back the registers the block has written
