@@ -108,6 +108,10 @@ class Arithmetic:
         if n == "andc" and cb is not None:
             n, cb = "and", ~cb & MASK
             b = Expr(_c(cb), True)
+        if n in ("and", "or", "xor") and (a.zrep or b.zrep):
+            z = self._zbitwise(n, a, b, cb)
+            if z is not None:
+                return z
         if n == "and":
             if cb is not None:
                 # x & c is in [0, c] whatever x's form. A mask of high ones (an
@@ -170,6 +174,25 @@ class Arithmetic:
             return Expr(f"(({sform(a)} * {canon(b)}) >> 64)", False, reads, signed=True)
         raise NotImplementedError(n)
 
+    @staticmethod
+    def _zbitwise(n: str, a: Expr, b: Expr, cb: int | None) -> Expr | None:
+        """and/or/xor with a Z operand (zform.py): on the low 32 bits, as a Z value
+        when both are Z values (or a 32-bit constant), an and of any value with a Z
+        value is one too; None: the op takes the L path (its uses read low bits only)."""
+        reads = a.reads | b.reads
+        sym = {"and": "&", "or": "|", "xor": "^"}[n]
+        if cb is not None:
+            if not a.zrep:
+                return None
+            if n == "and" and cb < 1 << 31:
+                # Bits the sign extension does not reach: the exact value.
+                return Expr(f"{p(a)} & {b.text}", True, reads, small=True,
+                            bits=cb.bit_length())
+            return Expr(f"{p(a)} {sym} {cb & 0xFFFFFFFF:#x}", False, reads, zrep=True)
+        if (a.zrep and b.zrep) or n == "and":
+            return Expr(f"{p(a)} {sym} {p(b)}", False, reads, zrep=True)
+        return None
+
     def unop(self, op: Op) -> Expr:
         e = self._unop(op)
         e.mixed = op.name == "bswap64" or (op.name not in ("clz", "ctz", "ctpop") and
@@ -186,6 +209,8 @@ class Arithmetic:
         if n == "neg":
             return Expr(f"-{p(a)}", False, r)
         if n == "not":
+            if a.zrep:
+                return Expr(f"{p(a)} ^ 0xffffffff", False, r, zrep=True)
             if a.signed:
                 return Expr(f"~{p(a)}", False, r, signed=True, small=a.small)
             return Expr(f"~{p(a)}", False, r)
@@ -193,6 +218,10 @@ class Arithmetic:
             d = op.outs[0]
             if d.kind == Kind.LOCAL and not self.demand.get(d, MASK) >> _EXTS[n]:
                 return a  # no use reads the bits the extension would set (demand.py)
+            if n == "ext32s" and d.kind == Kind.GLOBAL and d.index in self.zregs:
+                return a  # a Z register holds the low 32 bits (assign masks them)
+            if n == "ext32u" and a.zrep:
+                return Expr(p(a), True, r, bits=32)
         if n in ("ext8u", "ext16u", "ext32u"):
             bits = {"ext8u": 8, "ext16u": 16, "ext32u": 32}[n]
             if a.exact and (a.bits <= bits or (bits == 32 and a.small)):

@@ -26,6 +26,7 @@ from .forms import (
     _form_of,
     _meet,
     canon,
+    p,
     sform,
     u_of_form,
 )
@@ -69,6 +70,15 @@ _HOISTABLE = {"and", "or", "xor", "add", "sub", "not", "neg", "ext8s", "ext16s",
 _ATOM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _w_test(name: str, form: str) -> str | None:
+    """A test that a U or S register holds a W value (a 32-bit value sign-extended)."""
+    if form in _IS_U:
+        return f"({name} < 0x80000000 or {name} >= 0xffffffff80000000)"
+    if form in _IS_S:
+        return f"-0x80000000 <= {name} < 0x80000000"
+    return None
+
+
 class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
     """Generates the source for one block. ``mem`` names: m8 m16 m32 m64 s8 s16 s32."""
 
@@ -77,8 +87,11 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
     def __init__(self, ops: list[Op], info: BlockInfo, low: int, hmask: int,
                  entry_forms: dict[Temp, str] | None = None,
                  entry_floats: frozenset[int] = frozenset(),
-                 peel_to: dict[Temp, str] | None = None) -> None:
+                 peel_to: dict[Temp, str] | None = None,
+                 zregs: frozenset[int] = frozenset()) -> None:
         self.ops = ops
+        # Registers this loop holds in form Z (zform.py; their entry form is "Z").
+        self.zregs = zregs
         self.info = info
         self.low = low
         self.hmask = hmask
@@ -99,14 +112,16 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         self.forms: dict[Temp, str] = dict(self.entry_forms)  # named temps not in U form
         self.form_stack: list[dict[Temp, str]] = []  # forms where each open "if" began
         self.mixed_temps: set[Temp] = set()  # temps holding bit-mixed values (Expr.mixed)
+        self.temp_bits: dict[Temp, int] = {}  # locals known to hold U values of fewer bits
         self.reachable = True  # whether the current point can fall through to the next
         self.helpers: dict[str, object] = {}
         self.n_hosts = 0
+        self.op_index = 0
         self.load_in_op = False  # the current op's expression inlines a pending load
         self._count_uses()
         self._collect_globals()
         self._init_floats(info.float_views and not info.softmmu, entry_floats)
-        self.demand = local_demands(ops)
+        self.demand = local_demands(ops, zregs)
         # Loop-invariant values: in a self-loop without helpers that change the state,
         # an expression of registers the block never writes is computed once, before
         # the loop (a shift amount's "& 63", a constant address...).
@@ -161,6 +176,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         backedges = [i for i, op in enumerate(self.ops)
                      if op.name == "goto_tb" and op.aux[1] == self.info.pc]
         self.self_loop = self.info.self_loop and bool(backedges)
+        self.loop_end = backedges[-1] if self.self_loop else -1  # (op index)
         # In a loop, what an earlier iteration may have written: the globals written
         # before the last back-edge (code only runs forward within an iteration).
         self.loop_written: dict[int, Temp] = {}
@@ -198,13 +214,29 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             return e
         f = self.forms.get(t)
         if f is None:
-            return Expr(t.name, True, frozenset([t]), mixed=t in self.mixed_temps)
+            return Expr(t.name, True, frozenset([t]), mixed=t in self.mixed_temps,
+                        bits=self.temp_bits.get(t, 64))
+        if f == "Z":
+            if self.op_index > self.loop_end:
+                # On the way out of the loop the register is used as it is (zform.py).
+                return Expr(f"(({t.name} ^ 0x80000000) - 0x80000000)", False,
+                            frozenset([t]), signed=True, small=True)
+            return Expr(t.name, False, frozenset([t]), zrep=True, rng=(0, 0xFFFFFFFF),
+                        mixed=t in self.mixed_temps)
         return Expr(t.name, f in _IS_U, frozenset([t]), signed=f in _IS_S, small=f in _SMALL,
                     mixed=t in self.mixed_temps)
 
     def assign(self, d: Temp, e: Expr) -> None:
         """Emit d = e, keeping e's form when it is U or S (an L value is canonicalized:
         named values stay bounded, so loops do not grow Python integers)."""
+        if self.z_write(d):
+            # A Z register: the low 32 bits of the W value e stands for (zform.py).
+            text = e.text if e.zrep or (e.exact and e.bits <= 31) else \
+                f"{p(e)} & 0xffffffff"
+            if text != d.name:
+                self.emit(f"{d.name} = {text}")
+            self.forms[d] = "Z"
+            return
         if e.exact or e.signed:
             if e.text != d.name:  # (an extension that changed nothing: no "x = x")
                 self.emit(f"{d.name} = {e.text}")
@@ -224,6 +256,11 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             self.forms.pop(d, None)
         else:
             self.forms[d] = f
+        # A local's U value of fewer bits (ext32u of a Z value, shifted) stays known so.
+        if d.kind == Kind.LOCAL and e.exact and e.bits < 64:
+            self.temp_bits[d] = e.bits
+        else:
+            self.temp_bits.pop(d, None)
 
     def hoist(self, e: Expr) -> Expr:
         if _ATOM_NAME.match(e.text):
@@ -242,8 +279,17 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             t.index not in self.written_so_far
 
     def low_demand(self, t: Temp) -> bool:
-        """Whether every use of local t reads only its low 32 bits (demand.py)."""
+        """Whether every use of local t reads only its low 32 bits (demand.py), or t is
+        a register held in form Z here."""
+        if t.kind == Kind.GLOBAL:
+            return self.z_write(t)
         return t.kind == Kind.LOCAL and not self.demand.get(t, MASK) >> 32
+
+    def z_write(self, t: Temp) -> bool:
+        """Whether a write of t here makes a Z value (zform.py): t is a register this
+        loop holds in form Z and the write is inside the loop, not on the way out."""
+        return t.kind == Kind.GLOBAL and t.index in self.zregs and \
+            self.op_index < self.loop_end
 
     def flush_reading(self, t: Temp) -> None:
         """Materialize pending expressions that read t before t is overwritten."""
@@ -344,24 +390,54 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
             # Each iteration starts with the registers in their entry forms.
             self.backedge_forms = (dict(self.forms) if self.backedge_forms is None
                                    else _meet(self.backedge_forms, self.forms))
-            top = self.entry_forms if self.peel_to is None else self.peel_to
-            for g in self.globals:
-                f, want = self.forms.get(g, "U"), top.get(g, "U")
-                if want in _SMALL and f not in _SMALL:
-                    self.bad_backedge = True  # (only a later pass's forms can differ)
-                if want in _IS_U and f not in _IS_U:
-                    self.emit(f"{g.name} = {u_of_form(g.name, f)}")
-                elif want in ("S", "Ss") and f not in _IS_S:
-                    e = Expr(g.name, f in _IS_U, signed=False)
-                    self.emit(f"{g.name} = {sform(e)}")
+            if self.peel_to is None:
+                self.enter_top(self.entry_forms, "continue")
+            else:
+                # The peeled iteration goes on into the loop proper (codegen.peeled_loop).
+                # Registers it holds in form Z (zform.py) that are not known to be W
+                # values here are tested; while one is not, the peeled iteration is
+                # what the loop runs.
+                zcheck = [_w_test(g.name, self.forms.get(g, "U")) for g in self.globals
+                          if self.peel_to.get(g) == "Z" and
+                          self.forms.get(g, "U") not in ("Z", "Ss", "Us")]
+                if None in zcheck:
+                    self.bad_backedge = True
+                elif zcheck:
+                    outside = dict(self.forms)
+                    self.emit(f"if {' and '.join(zcheck)}:")
+                    self.indent += 1
+                    self.enter_top(self.peel_to, "break")
+                    self.gen_exit(f"J[{idx + self.slot_base}]")
+                    self.indent -= 1
+                    self.forms = outside
+                    self.reachable = True
+                    self.enter_top(self.entry_forms, "continue")
                 else:
-                    continue
-                self.forms[g] = want
-                if want == "U":
-                    self.forms.pop(g)
-            # The peeled iteration goes on into the loop (codegen.peeled_loop).
-            self.emit("if not XR: " + ("continue" if self.peel_to is None else "break"))
+                    self.enter_top(self.peel_to, "break")
         self.gen_exit(f"J[{idx + self.slot_base}]")
+
+    def enter_top(self, top: dict[Temp, str], go: str) -> None:
+        """At a back-edge: the registers into the forms the top of the loop assumes,
+        then ``go`` (continue, or break into the loop proper) unless an exit request
+        is pending."""
+        for g in self.globals:
+            f, want = self.forms.get(g, "U"), top.get(g, "U")
+            if want in _SMALL and f not in _SMALL:
+                self.bad_backedge = True  # (only a later pass's forms can differ)
+            if want == "Z" and f != "Z":
+                if f != "Us":  # (a small unsigned value is its own low 32 bits)
+                    self.emit(f"{g.name} = {g.name} & 0xffffffff")
+            elif want in _IS_U and f not in _IS_U:
+                self.emit(f"{g.name} = {u_of_form(g.name, f)}")
+            elif want in ("S", "Ss") and f not in _IS_S:
+                e = Expr(g.name, f in _IS_U, signed=False)
+                self.emit(f"{g.name} = {sform(e)}")
+            else:
+                continue
+            self.forms[g] = want
+            if want == "U":
+                self.forms.pop(g)
+        self.emit(f"if not XR: {go}")
 
     def pc_local(self) -> str | None:
         """The local holding the pc written back at this exit, when it is canonical."""
@@ -429,6 +505,10 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
                     # met with those at the body's end when that falls through.
                     skipped = self.form_stack.pop()
                     self.forms = _meet(skipped, self.forms) if self.reachable else skipped
+                    self.temp_bits.clear()  # (not known on both paths)
+                    if any(self.forms.get(g) != "Z" for g in self.globals
+                           if g.index in self.zregs):
+                        self.bad_backedge = True  # (a join lost form Z: not used)
                     self.reachable = True
                 continue
             if n == "brcond":

@@ -9,7 +9,8 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
 * ``goto_tb n`` returns ``J[n]``: the block's jump slot n, holding the successor's
   function once chained, or a stub that looks the successor up, patches the slot and
   runs it. A direct exit back to the block's own start becomes a ``while`` loop, so a
-  hot loop runs without calls (it checks the exit request once per iteration).
+  hot loop runs without calls (it tests the exit request, the builtin XR of its
+  namespace (runtime.ExitRequest), once per iteration).
 * Single-use locals are inlined as sub-expressions; arithmetic is modulo 2**64 and
   masking is deferred to where a canonical value is needed.
 * Value forms: a value is held either unsigned ("U", in [0, 2**64)), signed ("S", in
@@ -29,6 +30,12 @@ loop that runs guest code is only ``while not exit_request[0]: fn = fn(q)``.
   small (W results) but the state buffer cannot promise it, the first iteration is
   generated separately and the loop proper starts with them known small
   (peeled_loop): a W loop's sign extensions of its own results then cost nothing.
+* Form Z (zform.py): in the loop proper of a peeled loop, registers holding W values
+  that every use reads only in their low 32 bits (SHA-256's words) are held
+  zero-extended, in [0, 2**32): a W result costs one mask, srliw one shift, and
+  and/or/xor of such values need no mask and never see a negative int. Exits convert
+  them (forms.u_of_z), and so does the fault handler (line_fo entries
+  ``(index, name, 32)``).
 * Indirect jumps (returns) look the target up in the block cache's dictionary FNS
   inline; only a miss calls LOOKUP. M-extension division is inline (intdiv.py).
 * Demanded bits (demand.py): an extension whose result's uses read only bits it does
@@ -73,6 +80,7 @@ from . import fpinline
 from .blockgen import BlockInfo, Generated, PythonCodegen
 from .forms import _SIGNED, _SMALL, _meet
 from .runtime import PC_INDEX, RUNTIME, fault  # noqa: F401 (re-exported)
+from .zform import z_registers
 
 
 def generate(ops: list[Op], info: BlockInfo, low: int, hmask: int,
@@ -122,7 +130,7 @@ def _bound(gen: Generated, cls: type[PythonCodegen]) -> Generated:
 
 # Forms a loop iteration may start with (an L value at the top could grow without
 # bound over the iterations).
-_TOP_FORMS = {"U", "Us", "S", "Ss"}
+_TOP_FORMS = {"U", "Us", "S", "Ss", "Z"}
 
 
 def _top_forms(forms: dict[Temp, str], floats: frozenset[int]) -> dict[Temp, str]:
@@ -133,13 +141,15 @@ def _top_forms(forms: dict[Temp, str], floats: frozenset[int]) -> dict[Temp, str
 def _gains(top: dict[Temp, str], entry: dict[Temp, str]) -> bool:
     """Whether the loop proper would start with some register known small that the
     first iteration does not know small."""
-    return any(f in _SMALL and entry.get(g) not in _SMALL for g, f in top.items())
+    return any((f in _SMALL or f == "Z") and entry.get(g) not in _SMALL
+               for g, f in top.items())
 
 
 def _cheaper(loop: list[str], plain: list[str]) -> bool:
     """Whether the loop proper has fewer masks than the plain loop: knowing a register
     small saves nothing unless some extension or conversion of it goes away (or
-    becomes a compare: forms.ext32s_bounded)."""
+    becomes a compare: forms.ext32s_bounded). (A loop with Z registers is cheaper by
+    construction: each of their W results costs one mask instead of a wrap.)"""
     return _masks(loop) < _masks(plain)
 
 
@@ -162,11 +172,20 @@ def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
     if cg.backedge_forms is None:
         return None
     top = _top_forms(cg.backedge_forms, floats)
+    zregs: frozenset[int] = frozenset()
+    if cg.can_hoist:
+        # Registers the loop may hold zero-extended (zform.py): W values whose uses
+        # read their low 32 bits.
+        zregs = z_registers(ops, {g.index for g in cg.globals if g.index in cg.loop_written},
+                            cg.loop_end)
+        for g in cg.globals:
+            if g.index in zregs:
+                top[g] = "Z"
     if not _gains(top, entry):
         return None  # (the forms only weaken from here: no pass can find a gain)
     main = None
     for _ in range(4):
-        main = PythonCodegen(ops, info, low, hmask, top, floats)
+        main = PythonCodegen(ops, info, low, hmask, top, floats, zregs=zregs)
         main_body = main.emit_body()
         met = _top_forms(_meet(top, main.backedge_forms or {}), floats)
         if met == top:
@@ -174,7 +193,7 @@ def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
         top = met
     else:
         return None
-    if not _gains(top, entry) or not _cheaper(main_body[0], cg.lines):
+    if not _gains(top, entry) or not (zregs or _cheaper(main_body[0], cg.lines)):
         return None
     peel = PythonCodegen(ops, info, low, hmask, entry, floats, peel_to=top)
     gen = peel._assemble(*peel.emit_body())
@@ -192,6 +211,10 @@ def peeled_loop(cg: PythonCodegen, entry: dict[Temp, str],
     new = ["        " + line for line in head] + ["    " + line for line in body]
     new_pcs = [pc] * len(head) + body_pcs
     new_fo = [in_floats] * len(head) + main.line_fo[len(main.line_fo) - len(body_pcs):]
+    if zregs:
+        # A fault in the loop proper publishes its Z registers sign-extended.
+        zs = tuple((g.index, g.name, 32) for g in main.globals if g.index in zregs)
+        new_fo = [fo + zs for fo in new_fo]
     source = "\n".join(lines[:cut] + new + lines[cut:]) + "\n"
     line_pc = gen.line_pc[:cut] + new_pcs + gen.line_pc[cut:]
     line_fo = gen.line_fo[:cut] + new_fo + gen.line_fo[cut:]

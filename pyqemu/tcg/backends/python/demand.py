@@ -27,7 +27,7 @@ def _low(k: int) -> int:
     return (1 << k) - 1
 
 
-def _input_demand(op: Op, d: int, i: int) -> int:
+def input_demand(op: Op, d: int, i: int) -> int:
     """Bits of input i that bits d of op's result depend on."""
     n = op.name
     if n in _ARITH:
@@ -60,15 +60,32 @@ def _input_demand(op: Op, d: int, i: int) -> int:
     return FULL
 
 
-def local_demands(ops: list[Op]) -> dict[Temp, int]:
-    """Demanded bits of every local temp that some op reads (absent: never read)."""
+LOW32 = (1 << 32) - 1
+
+
+def local_demands(ops: list[Op], low_globals: frozenset[int] = frozenset()
+                  ) -> dict[Temp, int]:
+    """Demanded bits of every local temp that some op reads (absent: never read).
+    Registers in low_globals are demanded in their low 32 bits only (zform.py)."""
     dem: dict[Temp, int] = {}
     for op in reversed(ops):
         if not op.ins:
             continue
-        out = op.outs[0] if len(op.outs) == 1 else None
-        d = dem.get(out, 0) if out is not None and out.kind == Kind.LOCAL else FULL
+        d = output_demand(op, dem, low_globals)
         for i, t in enumerate(op.ins):
             if t.kind == Kind.LOCAL:
-                dem[t] = dem.get(t, 0) | _input_demand(op, d, i)
+                dem[t] = dem.get(t, 0) | input_demand(op, d, i)
     return dem
+
+
+def output_demand(op: Op, dem: dict[Temp, int], low_globals: frozenset[int]) -> int:
+    """Demanded bits of op's result: its local's demand so far, a Z register's low 32
+    bits, all bits of any other register (and of ops without one result)."""
+    out = op.outs[0] if len(op.outs) == 1 else None
+    if out is None:
+        return FULL
+    if out.kind == Kind.LOCAL:
+        return dem.get(out, 0)
+    if out.kind == Kind.GLOBAL and out.index in low_globals:
+        return LOW32
+    return FULL

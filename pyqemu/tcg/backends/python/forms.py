@@ -42,6 +42,9 @@ class Expr:
     # code does: its 32- and 64-bit values fill their range, so a canonicalization
     # masks at once instead of first trying the small-int compare (see SMALL).
     mixed: bool = False
+    # Form Z (zform.py): the text's value lies in [0, 2**32) and is the low 32 bits of
+    # a W value (a 32-bit result sign-extended), which is what the value stands for.
+    zrep: bool = False
 
     @property
     def form(self) -> str:
@@ -119,7 +122,14 @@ def u_of_form(name: str, form: str) -> str:
         return name
     if form in _IS_S:
         return u_of_s(name)
+    if form == "Z":
+        return u_of_z(name)
     return f"{name} & {M}"
+
+
+def u_of_z(name: str) -> str:
+    """A named Z value (zform.py) in U form: its low 32 bits sign-extended."""
+    return f"({name} if {name} < 0x80000000 else {name} + 0xffffffff00000000)"
 
 
 def canon(e: Expr) -> str:
@@ -268,6 +278,8 @@ def _store_value(v: Expr, size: int) -> tuple[str, str, bool]:
     a small one (a W result, a signed word load) into the signed 32-bit view."""
     if size == 4 and v.small:
         return p(v), f"{p(v)} & 0xffffffff", True
+    if size == 4 and v.zrep:
+        return p(v), p(v), False  # (a Z value is the word itself)
     if size < 8:
         val = f"{p(v)} & {(1 << (size * 8)) - 1:#x}"
         return val, val, False

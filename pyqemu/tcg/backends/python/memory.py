@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...ir import Kind, Op, Temp
+from ...ir import Kind, MemOp, Op, Temp
 from . import fpinline
 from .forms import _NAME, SB, Expr, _load_form, _store_value, canon, p, plus_const
 
@@ -123,6 +123,12 @@ def plan_bases(ops: list[Op]) -> tuple[dict[int, tuple[int, int]], dict[int, Bas
                     addr_of[d] = (reg, off, (version.get(reg.index, 0), epoch),
                                   len(open_labels))
     return plan, groups
+
+
+def _as_z(e: Expr) -> Expr:
+    """An unsigned 32-bit load as the Z value of the word a lw loads (zform.py)."""
+    e.exact, e.zrep = False, True
+    return e
 
 
 class GuestAccess:
@@ -339,6 +345,9 @@ class GuestAccess:
         mo = op.aux[0]
         d = op.outs[0]
         size = mo.size
+        zload = size == 4 and mo.signed and self.z_write(d)
+        if zload:
+            mo = MemOp(4, False)  # lw into a Z register: its low 32 bits (zform.py)
         fp = id(op) in self.float_loads and self.float_views
         grouped = self.base_index(op)
         if grouped is not None:
@@ -351,7 +360,7 @@ class GuestAccess:
             e = Expr(f"({view}[{idx}] if {var} is not None else "
                      f"ld_slow({slow_h}, {size}, {int(mo.signed)}))",
                      reads=frozenset([reg]), **_load_form(mo))
-            return self.define(d, e)
+            return self.define(d, _as_z(e) if zload else e)
         if fp:
             return self.gen_ld_float(op, self.host_addr(op.ins[0]))
         ae = self.operand(op.ins[0])
@@ -365,7 +374,7 @@ class GuestAccess:
             e = Expr(f"({view}[{index}] if {hv} >= 0{align} else "
                      f"ld_slow({hv} & {self.hmask:#x}, {size}, {int(mo.signed)}))",
                      reads=frozenset(), **form)
-            return self.define(d, e)
+            return self.define(d, _as_z(e) if zload else e)
         h = self._masked(ae)
         if size == 1:
             e = Expr(f"{view}[{h}]", reads=frozenset(), **form)
@@ -376,7 +385,7 @@ class GuestAccess:
             self.emit(f"{hv} = {h}")
             e = Expr(f"({view}[{hv} >> {sh}] if not {hv} & {size - 1} else ld_slow({hv}, {size}, {int(mo.signed)}))",
                      reads=frozenset(), **form)
-        self.define(d, e)
+        self.define(d, _as_z(e) if zload else e)
 
     def gen_st(self, op: Op) -> None:
         if self.info.softmmu:

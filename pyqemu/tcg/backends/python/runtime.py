@@ -55,6 +55,10 @@ def fault(q, e: BaseException, loc: dict, writeback: tuple, line_pc: list,
         v = loc.get(name)
         if v is not None:
             q[idx] = v & _MASK64
-    for idx, name in (line_fo[line] if line_fo else ()):
-        q[idx] = fpinline.bits_of_float(loc[name])
+    for item in (line_fo[line] if line_fo else ()):
+        if len(item) == 3:  # (index, name, 32): a register held in form Z (zform.py)
+            v = loc[item[1]] & 0xFFFFFFFF
+            q[item[0]] = (v if v < 0x80000000 else v + 0xFFFFFFFF00000000)
+        else:
+            q[item[0]] = fpinline.bits_of_float(loc[item[1]])
     q[PC_INDEX] = pc
