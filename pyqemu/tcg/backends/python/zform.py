@@ -21,9 +21,10 @@ Only the loop proper of a peeled loop uses the form (codegen.peeled_loop): its
 iterations start with the registers as the previous iteration's writes left them, W
 values all. The peeled first iteration converts them at its back-edge; a register it
 has not written (SHA-256 rotates its eight variables through registers) is tested to
-be a W value there, and if one is not, the block leaves instead of entering the loop
-proper, which only costs speed. After the last back-edge (the way out of the loop)
-reads take the register's value sign-extended and writes are ordinary ones.
+be a W value there; while one is not, the peeled iteration's generic code is what
+the loop runs, which only costs speed. After the last back-edge (the way out of the
+loop) reads take the register's value sign-extended and writes are ordinary ones; a
+join there that meets such a write with a Z value makes the loop go without form Z.
 """
 
 from __future__ import annotations
