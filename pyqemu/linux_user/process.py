@@ -341,9 +341,8 @@ class Process:
         """Mirror the guest's disposition on the host for asynchronously delivered
         signals; takes effect before this returns, whichever thread calls it."""
         hd = self.host_dispositions
-        if hd is None or signo in sg.SYNC_SIGNALS or signo in (sg.SIGKILL, sg.SIGSTOP) \
-                or signo > 31:
-            return
+        if hd is None or signo not in hd:
+            return  # (synchronous, SIGKILL/SIGSTOP, real-time: not managed)
         handler = self.sigactions[signo].handler
         hd.set(signo, DEFAULT if handler == sg.SIG_DFL else
                IGNORE if handler == sg.SIG_IGN else CATCH)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import struct
+import subprocess
+import sys
+import threading
 
 import pytest
 
 from pyqemu.linux_user import signals as sg
 
+from .guest_build import build
 from .sysutil import new_process, sc, scratch
 
 HANDLER = 0x123450
@@ -158,10 +162,6 @@ int main(void) {
 def test_ignored_signals_are_inherited_like_qemu() -> None:
     """`nohup`-style: a signal the emulator's parent ignores starts ignored in the guest
     (execve keeps SIG_IGN); the others start at their default, whatever Python set."""
-    import subprocess
-    import sys
-
-    from .guest_build import build
     exe = build(INHERIT)
 
     def ignore_hup_and_usr1() -> None:
@@ -177,8 +177,6 @@ def test_ignored_signals_are_inherited_like_qemu() -> None:
 
 def test_a_thread_switches_the_host_disposition_at_once() -> None:
     """Not only the main thread: the host catches the signal as soon as the call returns."""
-    import threading
-
     p, cpu = new_process()
     buf = scratch(p, cpu)
     p.mem.write(buf, struct.pack("<QQQ", HANDLER, sg.SA_SIGINFO, 0))

@@ -176,9 +176,11 @@ class Arithmetic:
 
     @staticmethod
     def _zbitwise(n: str, a: Expr, b: Expr, cb: int | None) -> Expr | None:
-        """and/or/xor with a Z operand (zform.py): on the low 32 bits, as a Z value
-        when both are Z values (or a 32-bit constant), an and of any value with a Z
-        value is one too; None: the op takes the L path (its uses read low bits only)."""
+        """and/or/xor with a Z operand (zform.py), computed on the Z values: the
+        result is a Z value when the other operand is a Z value or a constant (taken
+        on its low 32 bits), and for an and with any value (whose low bits it keeps);
+        an and with a constant below 2**31 is the exact value. None: the op takes
+        the L path (its uses read only low bits)."""
         reads = a.reads | b.reads
         sym = {"and": "&", "or": "|", "xor": "^"}[n]
         if cb is not None:

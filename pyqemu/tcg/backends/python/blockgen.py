@@ -27,6 +27,7 @@ from .forms import (
     _meet,
     canon,
     p,
+    s_of_z,
     sform,
     u_of_form,
 )
@@ -219,8 +220,7 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         if f == "Z":
             if self.op_index > self.loop_end:
                 # On the way out of the loop the register is used as it is (zform.py).
-                return Expr(f"(({t.name} ^ 0x80000000) - 0x80000000)", False,
-                            frozenset([t]), signed=True, small=True)
+                return Expr(s_of_z(t.name), False, frozenset([t]), signed=True, small=True)
             return Expr(t.name, False, frozenset([t]), zrep=True, rng=(0, 0xFFFFFFFF),
                         mixed=t in self.mixed_temps)
         return Expr(t.name, f in _IS_U, frozenset([t]), signed=f in _IS_S, small=f in _SMALL,

@@ -132,6 +132,11 @@ def u_of_z(name: str) -> str:
     return f"({name} if {name} < 0x80000000 else {name} + 0xffffffff00000000)"
 
 
+def s_of_z(name: str) -> str:
+    """A named Z value in S form (small)."""
+    return f"(({name} ^ 0x80000000) - 0x80000000)"
+
+
 def canon(e: Expr) -> str:
     """The value in U form. A U value plus a small constant leaves [0, 2**64) on one
     side only: a compare and a rarely taken correction cost CPython less than a
