@@ -71,9 +71,19 @@ def cache_dir() -> str:
     return current
 
 
+_RESOLVED: dict[str, object] = {}
+
+
 def resolve_helper(name: str):
     """The Helper a kept block calls by name (user mode's helpers are module-level
     singletons; FP helpers are named after fpu's functions)."""
+    h = _RESOLVED.get(name)
+    if h is None:
+        h = _RESOLVED[name] = _find_helper(name)
+    return h
+
+
+def _find_helper(name: str):
     from ...target.riscv import helpers, trans_rvf
 
     for h in (helpers.CSR_ACCESS, helpers.ORC_B, trans_rvf.CHECK_FRM, *helpers.DIV.values()):
