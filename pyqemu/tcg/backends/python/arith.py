@@ -102,6 +102,10 @@ class Arithmetic:
             if ra is not None and rb is not None:
                 e.rng = ((ra[0] + rb[0], ra[1] + rb[1]) if n == "add"
                          else (ra[0] - rb[1], ra[1] - rb[0]))
+                if 0 <= e.rng[0] and e.rng[1] <= MASK:
+                    # It cannot leave [0, 2**64): the sum as written is the U value.
+                    e.exact, e.bits = True, e.rng[1].bit_length()
+                    e.small = e.rng[1] < 1 << 31
             return e
         if n == "mul":
             return Expr(f"{p(a)} * {p(b)}", False, reads)

@@ -165,7 +165,7 @@ def bounds(e: Expr, value: int | None = None) -> tuple[int, int] | None:
     if e.rng is not None:
         return e.rng
     if e.small:
-        return (-(1 << 31), (1 << 31) - 1)
+        return (0 if e.exact else -(1 << 31), (1 << 31) - 1)
     if e.exact and e.bits < 63:
         return (0, (1 << e.bits) - 1)
     return None
