@@ -14,6 +14,7 @@ from .forms import (
     _UNSIGNED,
     MASK,
     SB,
+    SMALL,
     Expr,
     _c,
     _signed_const,
@@ -46,6 +47,25 @@ class Arithmetic:
         if d.kind != Kind.LOCAL or self.demand.get(d, MASK) >> 32:
             return e
         return self.hoist(Expr(_SEXT32.format(p(e)), False, e.reads, signed=True, small=True))
+
+    def guarded_sum(self, op: Op, a: Expr, b: Expr, rng: tuple[int, int] | None
+                    ) -> Expr | None:
+        """A loop's sum of a register it never writes and a bounded non-negative value
+        (an array's base plus a scaled index): the register is tested once, before
+        the loop, to lie in [0, SMALL] (forms.SMALL: every address of pyqemu's
+        user-mode layout does), and while it does the sum as written is the U value,
+        without the wrap test a sum of an unbounded value needs. rng: the bounds of
+        the operand that is not such a register. None: not this case."""
+        if rng is None or rng[0] < 0 or rng[1] >= 1 << 62:
+            return None
+        for t, e in zip(op.ins, (a, b), strict=True):
+            if not self.invariant_here(t) or e.text != t.name or not (e.exact or e.signed):
+                continue
+            test = f"{t.name} <= {SMALL:#x}" if e.exact else f"0 <= {t.name} <= {SMALL:#x}"
+            guard = self.hoist(Expr(test, True, frozenset([t]), bits=1)).text
+            s = Expr(f"{p(a)} + {p(b)}", False, a.reads | b.reads)
+            return Expr(f"({s.text} if {guard} else {canon(s)})", True, s.reads)
+        return None
 
     def binop(self, op: Op) -> Expr:
         e = self._binop(op)
@@ -106,6 +126,8 @@ class Arithmetic:
                     # It cannot leave [0, 2**64): the sum as written is the U value.
                     e.exact, e.bits = True, e.rng[1].bit_length()
                     e.small = e.rng[1] < 1 << 31
+            elif n == "add" and cb is None and self.can_hoist:
+                return self.guarded_sum(op, a, b, rb if ra is None else ra) or e
             return e
         if n == "mul":
             return Expr(f"{p(a)} * {p(b)}", False, reads)
