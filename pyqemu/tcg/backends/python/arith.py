@@ -127,7 +127,16 @@ class Arithmetic:
                     e.exact, e.bits = True, e.rng[1].bit_length()
                     e.small = e.rng[1] < 1 << 31
             elif n == "add" and cb is None and self.can_hoist:
-                return self.guarded_sum(op, a, b, rb if ra is None else ra) or e
+                g = self.guarded_sum(op, a, b, rb if ra is None else ra)
+                if g is not None:
+                    return g
+            if e.rng is None and not e.uoff:
+                # Unbounded U operands still bound the sum: canon then needs one compare.
+                ra = ra or ((0, MASK) if a.exact else None)
+                rb = rb or ((0, MASK) if b.exact else None)
+                if ra is not None and rb is not None:
+                    e.rng = ((ra[0] + rb[0], ra[1] + rb[1]) if n == "add"
+                             else (ra[0] - rb[1], ra[1] - rb[0]))
             return e
         if n == "mul":
             return Expr(f"{p(a)} * {p(b)}", False, reads)

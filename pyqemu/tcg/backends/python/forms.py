@@ -151,6 +151,16 @@ def canon(e: Expr) -> str:
         if e.mixed:
             return f"({W} if ({W} := {e.text}) <= {M} else {W} - {WRAP:#x})"
         return f"({W} if ({W} := {e.text}) <= {SMALL:#x} or {W} <= {M} else {W} - {WRAP:#x})"
+    if e.rng is not None and -WRAP < e.rng[0] and e.rng[1] < 2 * WRAP:
+        # Within one wrap of [0, 2**64) on one side (a sum or difference of U values):
+        # one compare, as for a constant offset.
+        if e.rng[0] >= 0:
+            if e.mixed:
+                return f"({W} if ({W} := {e.text}) <= {M} else {W} - {WRAP:#x})"
+            return (f"({W} if ({W} := {e.text}) <= {SMALL:#x} or {W} <= {M} "
+                    f"else {W} - {WRAP:#x})")
+        if e.rng[1] <= MASK:
+            return u_of_s(e.text)
     if e.mixed:
         return f"({p(e)} & {M})"
     return f"({W} if ({W} := {e.text}) <= {SMALL:#x} and {W} >= 0 else {W} & {M})"
