@@ -27,6 +27,7 @@ from .forms import (
     plus_const,
     sform,
 )
+from .ivbound import entry_test
 
 # Ops whose low 32 result bits depend only on the low 32 bits of their inputs.
 _NARROWABLE = {"add", "sub", "mul", "and", "or", "xor"}
@@ -47,6 +48,21 @@ class Arithmetic:
         if d.kind != Kind.LOCAL or self.demand.get(d, MASK) >> 32:
             return e
         return self.hoist(Expr(_SEXT32.format(p(e)), False, e.reads, signed=True, small=True))
+
+    def counted_step(self, op: Op, a: Expr, e: Expr) -> Expr | None:
+        """The step of a counted loop's induction register (ivbound.py): the sum as
+        written while the entry test, made once before the loop, holds."""
+        found = self.iv_steps.get(id(op))
+        if found is None:
+            return None
+        r, x, c, cond = found
+        if r.index in self.zregs or any(self.entry_forms.get(t, "U") not in ("U", "Us")
+                                        for t in (r, x) if t.kind == Kind.GLOBAL):
+            return None
+        xt = _c(x.value) if x.kind == Kind.CONST else x.name
+        test = Expr(entry_test(r.name, xt, c, cond), True, frozenset(), bits=1)
+        guard = self.hoist(test).text
+        return Expr(f"({e.text} if {guard} else {canon(e)})", True, reads=e.reads)
 
     def guarded_sum(self, op: Op, a: Expr, b: Expr, rng: tuple[int, int] | None
                     ) -> Expr | None:
@@ -116,6 +132,9 @@ class Arithmetic:
                 cs = cs - (1 << 64) if cs >= SB else cs
                 if a.exact and 0 < abs(cs) < 1 << 31:
                     e.uoff = cs
+                    step = self.counted_step(op, a, e)
+                    if step is not None:
+                        return step
             else:
                 e = Expr(f"{p(a)} {'+' if n == 'add' else '-'} {p(b)}", False, reads)
             ra, rb = bounds(a), bounds(b, cb)

@@ -32,6 +32,7 @@ from .forms import (
     u_of_form,
 )
 from .fpinline import FloatShadows
+from .ivbound import bounded_steps
 from .memory import GuestAccess
 from .runtime import PC_INDEX
 
@@ -137,6 +138,9 @@ class PythonCodegen(Arithmetic, FloatShadows, GuestAccess):
         # last back-edge, is allowed: see invariant_here).
         self.expr_invariant: set[int] = (
             self.loaded - set(self.loop_written) if self.can_hoist else set())
+        # Steps of counted loops' induction registers that cannot wrap (ivbound.py).
+        self.iv_steps = (bounded_steps(ops, info.pc, self.expr_invariant)
+                         if self.can_hoist else {})
         self._init_access()
 
     # ------------------------------------------------------------------ analysis

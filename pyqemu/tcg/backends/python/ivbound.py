@@ -1,0 +1,105 @@
+"""Counted loops: induction registers whose steps cannot wrap around 2**64.
+
+A register a loop steps by a constant (``add R, R, c``) is kept in [0, 2**64) with a
+compare per step, as any sum of an unbounded value (forms.canon). When the loop goes
+round only while the register has not reached an invariant limit X - every back-edge
+lies inside the body of a test of R against X made after the step - and R starts on
+the right side of X, no step can wrap: the loop leaves before R would pass X.
+
+* ``R != X`` with a step c > 0: R < X at each back-edge (the test saw R != X and R
+  only ever moves towards X by exact steps), so R + c <= X. Entry test: R < X and
+  (X - R) % c == 0. A step c < 0 mirrors it (R > X, R - |c| >= X >= 0).
+* ``R < X`` unsigned with c > 0: R < X at each back-edge, so R + c < X + c. Entry test:
+  R and X at most forms.SMALL (then R + c < 2**31 throughout).
+
+The entry test is computed once before the loop (a region's member computes it at
+each entry, as its other loop invariants); while it fails the step is wrapped as
+before. What is found here is only a fact about values: the block generator (arith's
+add) emits the step as ``R + c if <test> else <wrapped>``.
+"""
+
+from __future__ import annotations
+
+from ...ir import Cond, Kind, Op, Temp
+
+_MAX_STEP = 1 << 20
+
+
+def bounded_steps(ops: list[Op], pc: int, invariant: set[int]
+                  ) -> dict[int, tuple[Temp, Temp, int, Cond]]:
+    """id(step op) -> (R, X, c, cond) for the steps of a self-loop at pc that cannot
+    wrap while the entry test holds; invariant: the registers no iteration writes."""
+    backedges = [i for i, op in enumerate(ops) if op.name == "goto_tb" and op.aux[1] == pc]
+    if not backedges:
+        return {}
+    loop_end = backedges[-1]
+    writes: dict[int, list[int]] = {}  # register -> op indexes writing it
+    for i, op in enumerate(ops[:loop_end]):
+        if op.name == "call" and op.aux[0].state:
+            return {}  # (a helper that takes the state may write any register)
+        for t in op.outs:
+            if t.kind == Kind.GLOBAL:
+                writes.setdefault(t.index, []).append(i)
+    steps: dict[int, tuple[int, Temp, int]] = {}  # register -> (op index, R, c)
+    for index, at in writes.items():
+        op = ops[at[0]]
+        if len(at) != 1 or op.name != "add" or op.ins[0] != op.outs[0] or \
+                op.ins[1].kind != Kind.CONST:
+            continue
+        c = op.ins[1].value
+        c = c - (1 << 64) if c >= 1 << 63 else c
+        if c and abs(c) < _MAX_STEP:
+            steps[index] = (at[0], op.outs[0], c)
+    if not steps:
+        return {}
+    # The tests enclosing each back-edge: (op index of the brcond, the brcond).
+    enclosing: list[list[tuple[int, Op]]] = []
+    open_ifs: list[tuple[int, Op]] = []
+    for i, op in enumerate(ops[:loop_end + 1]):
+        if op.name == "brcond":
+            open_ifs.append((i, op))
+        elif op.name == "set_label":
+            while open_ifs and open_ifs[-1][1].aux[1].id == op.aux[0].id:
+                open_ifs.pop()
+        elif op.name == "goto_tb" and op.aux[1] == pc:
+            enclosing.append(list(open_ifs))
+    found: dict[int, tuple[Temp, Temp, int, Cond]] = {}
+    for at, r, c in steps.values():
+        limit = None
+        for tests in enclosing:
+            lim = _limit(tests, at, r, c, invariant)
+            if lim is None or (limit is not None and lim != limit):
+                limit = None
+                break
+            limit = lim
+        if limit is not None:
+            found[id(ops[at])] = (r, limit[0], c, limit[1])
+    return found
+
+
+def _limit(tests: list[tuple[int, Op]], at: int, r: Temp, c: int, invariant: set[int]
+           ) -> tuple[Temp, Cond] | None:
+    """The limit (X, cond) of a test among tests, made after the step at op index at,
+    whose body (where the back-edge lies) runs only while R has not reached X."""
+    for i, op in tests:
+        if i < at:
+            continue
+        cond, a, b = op.aux[0], op.ins[0], op.ins[1]
+        if cond == Cond.EQ and r in (a, b):
+            x = b if a == r else a
+        elif cond == Cond.GEU and a == r and c > 0:
+            x = b
+        else:
+            continue
+        if x.kind == Kind.CONST or (x.kind == Kind.GLOBAL and x.index in invariant):
+            return x, cond
+    return None
+
+
+def entry_test(r: str, x: str, c: int, cond: Cond) -> str:
+    """The test, made before the loop, under which the step of r cannot wrap."""
+    if cond == Cond.GEU:
+        return f"{r} <= 0x3fffffff and {x} <= 0x3fffffff"
+    if c > 0:
+        return f"{r} < {x} and not ({x} - {r}) % {c}"
+    return f"{r} > {x} and not ({r} - {x}) % {-c}"
