@@ -26,15 +26,23 @@ MASK64 = (1 << 64) - 1
 MAX_ITERATIONS = 60
 
 
-def build(c: int, cond: Cond, limit_const: int | None = None) -> list:
-    """r0 += c; r1 += r0; loop while not cond(r0, limit) (limit: r2, or a constant)."""
-    g = {i: Temp(Kind.GLOBAL, i, f"r{i}") for i in range(3)}
+def build(c: int, cond: Cond, limit_const: int | None = None, d: int = 0) -> list:
+    """r0 += c; r1 += r0; r3 += d when d (when r1 is odd if d is odd); loop while not
+    cond(r0, limit) (limit: r2, or a constant)."""
+    g = {i: Temp(Kind.GLOBAL, i, f"r{i}") for i in range(4)}
     g[PC_INDEX] = Temp(Kind.GLOBAL, PC_INDEX, "pc")
     ctx = TCGContext(g)
     ctx.emit("insn_start", [], [], PC, 4)
     ctx.op2("add", g[0], ctx.const(c & MASK64), g[0])
     ctx.emit("insn_start", [], [], PC + 4, 4)
     ctx.op2("add", g[1], g[0], g[1])
+    if d:
+        skip = ctx.new_label()
+        if d % 2:  # (a step not made in every iteration)
+            ctx.emit("brcond", [], [ctx.op2("and", g[1], ctx.const(1)), ctx.const(0)],
+                     Cond.EQ, skip)
+        ctx.op2("add", g[3], ctx.const(d & MASK64), g[3])
+        ctx.emit("set_label", [], [], skip)
     ctx.emit("insn_start", [], [], PC + 8, 4)
     done = ctx.new_label()
     limit = g[2] if limit_const is None else ctx.const(limit_const)
@@ -78,15 +86,17 @@ def interpreted(ops: list, q) -> int:
     return 0  # (runs on: not a case the compiled loop can be compared on)
 
 
-def _check(c: int, cond: Cond, r0: int, r1: int, r2: int) -> None:
-    ops = build(c, cond)
-    q_ref, q = state_words([r0, r1, r2] + [0] * 80), state_words([r0, r1, r2] + [0] * 80)
+def _check(c: int, cond: Cond, r0: int, r1: int, r2: int, d: int = 0, r3: int = 0) -> None:
+    ops = build(c, cond, d=d)
+    regs = [r0, r1, r2, r3] + [0] * 80
+    q_ref, q = state_words(regs), state_words(regs)
     if not interpreted(ops, q_ref):
         return
     out, src = compiled(ops, q)
     assert "if lv" in src, src  # (the step is the guarded one)
+    assert src.count("if lv") == (2 if d and cond == Cond.EQ else 1), src
     assert out == "out", src
-    assert list(q[:3]) == list(q_ref[:3]), src
+    assert list(q[:4]) == list(q_ref[:4]), src
 
 
 step = st.sampled_from([1, 2, 4, 8, 56, 1000, -1, -4, -8])
@@ -103,6 +113,19 @@ value = st.one_of(st.integers(0, MASK64), st.integers(0, 1000),
 def test_step_until_equal_matches_interpreter(c, r0, r1, k):
     """A limit a whole number of steps away (possibly across 2**64 or 0)."""
     _check(c, Cond.EQ, r0, r1, (r0 + k * c) & MASK64)
+
+
+@example(2, 4, 10, 8, MASK64 - 15)      # the other register reaches 2**64 - 1 exactly
+@example(2, 4, 10, 8, MASK64 - 14)      # ... and passes it: its test fails
+@example(2, 4, 10, -8, 40)              # steps down to 0 exactly
+@example(1, 0, 30, -3, 40)              # steps down (every other iteration) past 0
+@settings(max_examples=300, deadline=None)
+@given(step, value, st.integers(1, MAX_ITERATIONS), st.sampled_from([1, 3, 8, -1, -8, -5]),
+       value)
+def test_register_stepped_beside_a_count_matches_interpreter(c, r0, k, d, r3):
+    """Another register stepped in a loop counted by r0 (it may wrap only when the
+    entry test says it may)."""
+    _check(c, Cond.EQ, r0, 0, (r0 + k * c) & MASK64, d, r3)
 
 
 @example(2, MASK64 - 1, 0, 10)          # wraps to small values below the limit

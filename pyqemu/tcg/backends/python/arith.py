@@ -56,8 +56,9 @@ class Arithmetic:
         if found is None:
             return None
         r, x, c, cond = found
+        regs = (r, x, getattr(cond, "counter", r))
         if r.index in self.zregs or any(self.entry_forms.get(t, "U") not in ("U", "Us")
-                                        for t in (r, x) if t.kind == Kind.GLOBAL):
+                                        for t in regs if t.kind == Kind.GLOBAL):
             return None
         xt = _c(x.value) if x.kind == Kind.CONST else x.name
         test = Expr(entry_test(r.name, xt, c, cond), True, frozenset(), bits=1)

@@ -11,6 +11,10 @@ the right side of X, no step can wrap: the loop leaves before R would pass X.
   (X - R) % c == 0. A step c < 0 mirrors it (R > X, R - |c| >= X >= 0).
 * ``R < X`` unsigned with c > 0: R < X at each back-edge, so R + c < X + c. Entry test:
   R and X at most forms.SMALL (then R + c < 2**31 throughout).
+* When such an R with an equality limit steps in every iteration, the loop runs at
+  most T = (X - R) / c iterations, so any other register S it steps by d (once per
+  iteration at most: a pointer walking an array beside the count) stays between S
+  and S + T * d. Entry test: R's, and S + T * d within [0, 2**64).
 
 The entry test is computed once before the loop (a region's member computes it at
 each entry, as its other loop invariants); while it fails the step is wrapped as
@@ -26,9 +30,10 @@ _MAX_STEP = 1 << 20
 
 
 def bounded_steps(ops: list[Op], pc: int, invariant: set[int]
-                  ) -> dict[int, tuple[Temp, Temp, int, Cond]]:
+                  ) -> dict[int, tuple[Temp, Temp, int, Cond | Counted]]:
     """id(step op) -> (R, X, c, cond) for the steps of a self-loop at pc that cannot
-    wrap while the entry test holds; invariant: the registers no iteration writes."""
+    wrap while the entry test holds (cond: the limit's test, or Counted for a register
+    stepped beside a count); invariant: the registers no iteration writes."""
     backedges = [i for i, op in enumerate(ops) if op.name == "goto_tb" and op.aux[1] == pc]
     if not backedges:
         return {}
@@ -55,7 +60,10 @@ def bounded_steps(ops: list[Op], pc: int, invariant: set[int]
     # The tests enclosing each back-edge: (op index of the brcond, the brcond).
     enclosing: list[list[tuple[int, Op]]] = []
     open_ifs: list[tuple[int, Op]] = []
+    unconditional: set[int] = set()  # op indexes outside every "if"
     for i, op in enumerate(ops[:loop_end + 1]):
+        if not open_ifs:
+            unconditional.add(i)
         if op.name == "brcond":
             open_ifs.append((i, op))
         elif op.name == "set_label":
@@ -63,7 +71,7 @@ def bounded_steps(ops: list[Op], pc: int, invariant: set[int]
                 open_ifs.pop()
         elif op.name == "goto_tb" and op.aux[1] == pc:
             enclosing.append(list(open_ifs))
-    found: dict[int, tuple[Temp, Temp, int, Cond]] = {}
+    found: dict[int, tuple[Temp, Temp, int, Cond | Counted]] = {}
     for at, r, c in steps.values():
         limit = None
         for tests in enclosing:
@@ -74,7 +82,29 @@ def bounded_steps(ops: list[Op], pc: int, invariant: set[int]
             limit = lim
         if limit is not None:
             found[id(ops[at])] = (r, limit[0], c, limit[1])
+    # A counted loop whose count register steps in every iteration and stops at equality
+    # runs (X - R) / c iterations: the other registers it steps (at most once each per
+    # iteration) end within that many steps of where they start.
+    counters = [(at, f) for at, f in ((at, found.get(id(ops[at]))) for at, _, _ in
+                                      steps.values()) if f is not None and
+                f[3] == Cond.EQ and at in unconditional]
+    if counters:
+        at, (r, x, c, _) = counters[0]
+        for s_at, s, d in steps.values():
+            if id(ops[s_at]) not in found:
+                found[id(ops[s_at])] = (s, x, d, Counted(r, c))
     return found
+
+
+class Counted:
+    """The condition of a register stepped in a counted loop (bounded_steps): the
+    loop's count register and its step."""
+
+    __slots__ = ("counter", "step")
+
+    def __init__(self, counter: Temp, step: int) -> None:
+        self.counter = counter
+        self.step = step
 
 
 def _limit(tests: list[tuple[int, Op]], at: int, r: Temp, c: int, invariant: set[int]
@@ -96,8 +126,18 @@ def _limit(tests: list[tuple[int, Op]], at: int, r: Temp, c: int, invariant: set
     return None
 
 
-def entry_test(r: str, x: str, c: int, cond: Cond) -> str:
+def entry_test(r: str, x: str, c: int, cond: Cond | Counted) -> str:
     """The test, made before the loop, under which the step of r cannot wrap."""
+    if isinstance(cond, Counted):
+        # The count register's own test, and r's value after every iteration's step.
+        n, k = cond.counter.name, cond.step
+        trips = f"{entry_test(n, x, k, Cond.EQ)} and "
+        if k > 0:
+            end = f"{r} + ({x} - {n}) // {k} * {c}"
+        else:
+            end = f"{r} + ({n} - {x}) // {-k} * {c}"
+        bound = f"{end} <= 0xffffffffffffffff" if c > 0 else f"{end} >= 0"
+        return trips + bound
     if cond == Cond.GEU:
         return f"{r} <= 0x3fffffff and {x} <= 0x3fffffff"
     if c > 0:
