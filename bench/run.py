@@ -18,7 +18,9 @@ one's blocks). Translation cost comes from the cold run.
                         [--backend native|python]
 
 The default size is medium for the native backend and small for the Python backend, as
-the suite's README suggests.
+the suite's README suggests. Each time is the least of --repeat runs (3 by default):
+these machines' speed swings by a third within minutes, and the least of a few runs is
+the figure that least depends on what else the machine was doing.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def main() -> None:
     ap.add_argument("--size", choices=list(SIZES), default=None,
                     help="default: small for the Python backend, medium for native code")
     ap.add_argument("--only", default="")
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backend", choices=["native", "python"], default=None,
                     help="the TCG backend (default: pyqemu's own choice)")
     a = ap.parse_args()
