@@ -152,3 +152,42 @@ def test_a_constant_limit_counts():
     assert interpreted(ops, q_ref) == 0 or True  # (97 iterations: past the cap)
     out, src = compiled(ops, q)
     assert out == "out" and q[0] == 100 and q[1] == sum(range(4, 101)), src
+
+
+def build_indexed(base_first: bool, mask: int) -> list:
+    """r1 = r2 + ((r0 & mask) << 3) (or the sum the other way round), r3 += r1;
+    r0 += 1 until r0 == r4: an array's base (r2, never written) plus a bounded index."""
+    g = {i: Temp(Kind.GLOBAL, i, f"r{i}") for i in range(5)}
+    g[PC_INDEX] = Temp(Kind.GLOBAL, PC_INDEX, "pc")
+    ctx = TCGContext(g)
+    ctx.emit("insn_start", [], [], PC, 4)
+    idx = ctx.op2("shl", ctx.op2("and", g[0], ctx.const(mask)), ctx.const(3))
+    ctx.op2("add", *((g[2], idx) if base_first else (idx, g[2])), g[1])
+    ctx.emit("insn_start", [], [], PC + 4, 4)
+    ctx.op2("add", g[3], g[1], g[3])
+    ctx.op2("add", g[0], ctx.const(1), g[0])
+    done = ctx.new_label()
+    ctx.emit("brcond", [], [g[0], g[4]], Cond.EQ, done)
+    ctx.emit("goto_tb", [], [], 0, PC)
+    ctx.emit("set_label", [], [], done)
+    ctx.emit("goto_tb", [], [], 1, PC + 8)
+    optimize(ctx)
+    return ctx.ops
+
+
+@example(True, 0xFF, 0, MASK64 - 8, 0, 5)       # the base near 2**64: the sum wraps
+@example(False, 0xFF, 250, 0x3FFFFFFF, 0, 10)   # the base at SMALL
+@example(True, (1 << 62) - 1, 5, 0x10000, MASK64, 3)  # an index too wide for the test
+@settings(max_examples=200, deadline=None)
+@given(st.booleans(), st.sampled_from([0xFF, 0xFFFF, (1 << 62) - 1]), value, value, value,
+       st.integers(1, MAX_ITERATIONS))
+def test_base_plus_index_matches_interpreter(base_first, mask, r0, r2, r3, k):
+    """A sum of a register the loop keeps and a bounded index is written as it is only
+    while the register passed its test before the loop."""
+    ops = build_indexed(base_first, mask)
+    regs = [r0, 0, r2, r3, (r0 + k) & MASK64] + [0] * 80
+    q_ref, q = state_words(regs), state_words(regs)
+    assert interpreted(ops, q_ref)
+    out, src = compiled(ops, q)
+    assert out == "out", src
+    assert list(q[:5]) == list(q_ref[:5]), src

@@ -65,24 +65,23 @@ class Arithmetic:
         guard = self.hoist(test).text
         return Expr(f"({e.text} if {guard} else {canon(e)})", True, reads=e.reads)
 
-    def guarded_sum(self, op: Op, a: Expr, b: Expr, rng: tuple[int, int] | None
+    def guarded_sum(self, op: Op, a: Expr, b: Expr, i: int, rng: tuple[int, int]
                     ) -> Expr | None:
-        """A loop's sum of a register it never writes and a bounded non-negative value
-        (an array's base plus a scaled index): the register is tested once, before
-        the loop, to lie in [0, SMALL] (forms.SMALL: every address of pyqemu's
-        user-mode layout does), and while it does the sum as written is the U value,
-        without the wrap test a sum of an unbounded value needs. rng: the bounds of
-        the operand that is not such a register. None: not this case."""
-        if rng is None or rng[0] < 0 or rng[1] >= 1 << 62:
+        """A loop's sum of a register it never writes (input i) and a bounded
+        non-negative value (the other input, bounds rng: an array's base plus a scaled
+        index): the register is tested once, before the loop, to lie in [0, SMALL]
+        (forms.SMALL: every address of pyqemu's user-mode layout does), and while it
+        does the sum as written is the U value, without the wrap test a sum of an
+        unbounded value needs. None: not this case."""
+        t, e = op.ins[i], (a, b)[i]
+        if rng[0] < 0 or rng[1] >= 1 << 62 or not self.invariant_here(t) or \
+                e.text != t.name or not (e.exact or e.signed):
             return None
-        for t, e in zip(op.ins, (a, b), strict=True):
-            if not self.invariant_here(t) or e.text != t.name or not (e.exact or e.signed):
-                continue
-            test = f"{t.name} <= {SMALL:#x}" if e.exact else f"0 <= {t.name} <= {SMALL:#x}"
-            guard = self.hoist(Expr(test, True, frozenset([t]), bits=1)).text
-            s = Expr(f"{p(a)} + {p(b)}", False, a.reads | b.reads)
-            return Expr(f"({s.text} if {guard} else {canon(s)})", True, s.reads)
-        return None
+        test = f"{t.name} <= {SMALL:#x}" if e.exact else f"0 <= {t.name} <= {SMALL:#x}"
+        guard = self.hoist(Expr(test, True, frozenset([t]), bits=1)).text
+        s = Expr(f"{p(a)} + {p(b)}", False, a.reads | b.reads,
+                 rng=(rng[0], rng[1] + MASK) if e.exact else None)
+        return Expr(f"({s.text} if {guard} else {canon(s)})", True, s.reads)
 
     def binop(self, op: Op) -> Expr:
         e = self._binop(op)
@@ -146,8 +145,9 @@ class Arithmetic:
                     # It cannot leave [0, 2**64): the sum as written is the U value.
                     e.exact, e.bits = True, e.rng[1].bit_length()
                     e.small = e.rng[1] < 1 << 31
-            elif n == "add" and cb is None and self.can_hoist:
-                g = self.guarded_sum(op, a, b, rb if ra is None else ra)
+            elif n == "add" and cb is None and self.can_hoist and (ra or rb):
+                # (One operand bounded: the other may be a register the loop keeps.)
+                g = self.guarded_sum(op, a, b, 0 if ra is None else 1, ra or rb)
                 if g is not None:
                     return g
             if e.rng is None and not e.uoff:
