@@ -25,8 +25,8 @@ tb_persist.PersistentSet), read the first time a block of that file is looked up
 and written atomically at exit (exit, exit_group, execve) when enough was added.
 A file starts with a CRC-32 of its payload: a damaged one is ignored (a changed code
 object could crash the interpreter instead of raising; the file is the user's own, so
-damage, not forgery, is what the check is for, and CRC-32 costs a quarter of BLAKE2). Disable with
-``-accel tcg,tb-cache=off`` or ``PYQEMU_TB_CACHE=off``.
+damage, not forgery, is what the check is for, and CRC-32 costs a quarter of BLAKE2).
+Disable with ``-accel tcg,tb-cache=off`` or ``PYQEMU_TB_CACHE=off``.
 """
 
 from __future__ import annotations

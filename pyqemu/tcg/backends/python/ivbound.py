@@ -85,11 +85,10 @@ def bounded_steps(ops: list[Op], pc: int, invariant: set[int]
     # A counted loop whose count register steps in every iteration and stops at equality
     # runs (X - R) / c iterations: the other registers it steps (at most once each per
     # iteration) end within that many steps of where they start.
-    counters = [(at, f) for at, f in ((at, found.get(id(ops[at]))) for at, _, _ in
-                                      steps.values()) if f is not None and
-                f[3] == Cond.EQ and at in unconditional]
+    counters = [f for at, _, _ in steps.values() if at in unconditional and
+                (f := found.get(id(ops[at]))) is not None and f[3] == Cond.EQ]
     if counters:
-        at, (r, x, c, _) = counters[0]
+        r, x, c, _ = counters[0]
         for s_at, s, d in steps.values():
             if id(ops[s_at]) not in found:
                 found[id(ops[s_at])] = (s, x, d, Counted(r, c))
