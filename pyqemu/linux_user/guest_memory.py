@@ -11,9 +11,23 @@ Generated code folds ``- LOW`` into the displacement: a load of ``imm(rs1)`` is
 ``h = (rs1 + (imm - LOW)) & HMASK`` and then ``m64[h >> 3]`` when ``h`` is aligned.
 
 Host pages stay readable and writable whatever the guest asked for: the guest's
-protections are kept in the VMA table (linux_user/mmap.py) and enforced where it is
-cheap (instruction fetch; syscalls that touch guest buffers). Python code must never
-touch a host PROT_NONE page: that would be a host segfault.
+protections are kept in the VMA table (linux_user/mmap.py) and mirrored, one byte per
+page, in the page permission table below, which native code tests before every access.
+Instruction fetch and syscalls that touch guest buffers check the VMA table. (The
+Python backend does not test the permission table: unmapped pages read as zero there.)
+Python code must never touch a host PROT_NONE page: that would be a host segfault.
+
+The permission table: for each page of the region (host offset >> 12), PERM_READ and
+PERM_WRITE bits; zero, what an untouched page of the table holds, is no access (as
+for the offsets past the region's end, the addresses below LOW). It comes in two
+halves in one mapping:
+
+* ``EXACT`` (at PERM_PAGES): what the guest may do with the page itself;
+* at 0, what an access that starts in the page may do without looking further: the
+  page's bits and its successor's, ANDed. An access of up to 8 bytes may run into the
+  next page, so one test of this half clears any access. When it fails, the exact half
+  says whether the page itself refuses, or whether the access really crosses into the
+  next page (its offset in the page is above 4096 - size).
 """
 
 from __future__ import annotations
@@ -27,11 +41,23 @@ SPAN_BITS = 38  # guest addresses below 2**38, the Sv39 user half
 SPAN = 1 << SPAN_BITS
 HMASK = SPAN - 1
 REGION_SIZE = SPAN - LOW
-# Bytes mapped past the region's end, never guest-visible: native code checks only that
-# an access starts inside the region, so an access of up to 8 bytes that starts in its
-# last bytes must still land in host memory that is mapped.
+# Bytes mapped past the region's end, never guest-visible (the permission table refuses
+# accesses that would reach them; the page keeps a stray host access harmless).
 GUARD = 4096
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
+
+PAGE_BITS = 12
+PERM_PAGES = SPAN >> PAGE_BITS  # one entry per page of host offsets [0, SPAN)
+PERM_READ, PERM_WRITE = 1, 2
+EXACT = PERM_PAGES  # offset of the exact half in the table
+
+
+def perm_bits(prot: int) -> int:
+    """Table bits for a guest protection (PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4). As
+    under qemu-riscv64, write-only and execute-only pages can be read."""
+    if prot & 2:
+        return PERM_READ | PERM_WRITE
+    return PERM_READ if prot & 5 else 0
 
 
 class GuestFault(Exception):
@@ -63,6 +89,39 @@ class GuestMemory:
         self.s32 = mv.cast("i")
         self.s64 = mv.cast("q")
         self.host_base = ctypes.addressof(ctypes.c_char.from_buffer(self.mm))
+        # The page permission table (see the module's docstring): 128 MiB of address
+        # space, of which only the pages describing mapped guest memory are touched.
+        self.perm = mmap.mmap(-1, 2 * PERM_PAGES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                              | _MAP_NORESERVE)
+        self.perm_base = ctypes.addressof(ctypes.c_char.from_buffer(self.perm))
+
+    def set_prot(self, g: int, end: int, prot: int) -> None:
+        """Record the guest protection of the pages of [g, end) (page-aligned, inside
+        the space) in the permission table."""
+        if end <= g:
+            return
+        first = ((g - LOW) & HMASK) >> PAGE_BITS
+        n = (end - g) >> PAGE_BITS
+        b = perm_bits(prot)
+        perm = self.perm
+        perm[EXACT + first:EXACT + first + n] = bytes([b]) * n
+        # The quick half: inside the range, a page and its successor have the same bits;
+        # the last page's entry depends on the page after the range, and the entry of
+        # the page before the range on the range's first page.
+        perm[first:first + n - 1] = bytes([b]) * (n - 1)
+        after = first + n
+        perm[first + n - 1] = b & perm[EXACT + after] if after < PERM_PAGES else 0
+        if first > 0:
+            perm[first - 1] = perm[EXACT + first - 1] & b
+
+    def may(self, g: int, n: int, bit: int) -> bool:
+        """May the guest access [g, g+n) (n <= 8) so (PERM_READ or PERM_WRITE)?"""
+        h = (g - LOW) & HMASK
+        page = h >> PAGE_BITS
+        if not self.perm[EXACT + page] & bit:
+            return False
+        last = ((h + n - 1) & HMASK) >> PAGE_BITS
+        return last == page or bool(self.perm[EXACT + last] & bit)
 
     # --- checked byte access for syscalls and loaders -------------------------------
     def _range(self, g: int, n: int) -> int:

@@ -1,8 +1,10 @@
 """The guest's virtual memory areas and the mmap family of system calls.
 
 Host pages of the guest region are always readable and writable (guest_memory.py), so a
-guest mapping is only a record here: a VMA says what the guest may do with a range and
-where its contents came from (for /proc/self/maps and for MAP_SHARED write-back).
+guest mapping is a record here: a VMA says what the guest may do with a range and
+where its contents came from (for /proc/self/maps and for MAP_SHARED write-back). The
+table's two primitives, _cut and _insert, copy each change of protection into the
+guest memory's page permission table, which native code tests at every access.
 Semantics follow mmap(2), munmap(2), mprotect(2), mremap(2), brk(2) and madvise(2):
 all lengths are rounded to pages, MAP_FIXED replaces whatever was there, a new
 anonymous page reads as zero.
@@ -181,12 +183,15 @@ class MemoryMap:
         keep.sort(key=lambda v: v.start)
         self.vmas = keep
         self._reindex()
+        if removed:
+            self.mem.set_prot(start, end, 0)
         return removed
 
     def _insert(self, vma: Vma) -> None:
         i = bisect.bisect_left(self._starts, vma.start)
         self.vmas.insert(i, vma)
         self._starts.insert(i, vma.start)
+        self.mem.set_prot(vma.start, vma.end, vma.prot)
         self._merge_around(i)
 
     def _merge_around(self, i: int) -> None:

@@ -279,6 +279,8 @@ class Process:
         """A synchronous trap at cpu.pc: run the guest handler now or die like the kernel."""
         ts = self.thread_of(cpu)
         act = self.sigactions[signo]
+        if signo == signal.SIGSEGV and code == sg.SEGV_MAPERR and self.mm.find(addr):
+            code = sg.SEGV_ACCERR  # mapped, but not for this kind of access
         if ts.mask & sg.bit(signo) or act.handler in (sg.SIG_DFL, sg.SIG_IGN):
             if self.strace:
                 from pyqemu.linux_user.strace import trace_signal

@@ -6,8 +6,10 @@ import errno
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pyqemu.linux_user.guest_memory import SPAN, GuestMemory
+from pyqemu.linux_user.guest_memory import EXACT, PERM_READ, PERM_WRITE, SPAN, GuestMemory
 from pyqemu.linux_user.mmap import (
     COMPACT_TOP,
     MAP_ANONYMOUS,
@@ -200,3 +202,51 @@ def test_lookups_stay_consistent_while_another_thread_splits_vmas(mm) -> None:
         t.join()
         sys.setswitchinterval(old)
     assert not bad, f"{len(bad)} inconsistent lookups, e.g. {bad[0]}"
+
+
+# --- the page permission table (what native code tests at every access) ---------------
+_WINDOW = 16  # pages, from a fixed base
+
+
+def _expected_may(mm: MemoryMap, g: int, n: int, write: bool) -> bool:
+    """From the VMA table alone: every byte of [g, g+n) in a mapping that allows the
+    access (write-only and exec-only pages can be read, as under qemu-riscv64)."""
+    for b in (g, g + n - 1):
+        v = mm.find(b)
+        if v is None or not (v.prot & PROT_WRITE if write else v.prot & 7):
+            return False
+    return True
+
+
+@given(steps=st.lists(st.tuples(st.sampled_from(["mmap", "mprotect", "munmap"]),
+                                st.integers(0, _WINDOW - 1), st.integers(1, 4),
+                                st.sampled_from([0, PROT_READ, RW, PROT_WRITE, PROT_EXEC,
+                                                 PROT_READ | PROT_EXEC])),
+                      max_size=12),
+       probes=st.lists(st.tuples(st.integers(0, _WINDOW * 4096 - 1),
+                                 st.sampled_from([1, 2, 4, 8]), st.booleans()), max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_permission_table_follows_the_vma_table(steps, probes) -> None:
+    mm = MemoryMap(GuestMemory())
+    base = 0x200000
+    for kind, page, n, prot in steps:
+        start, end = base + page * 4096, base + min(page + n, _WINDOW) * 4096
+        try:
+            if kind == "mmap":
+                mm.mmap(start, end - start, prot, ANON | MAP_FIXED)
+            elif kind == "mprotect":
+                mm.mprotect(start, end - start, prot)
+            else:
+                mm.munmap(start, end - start)
+        except OSError:
+            pass
+    mem = mm.mem
+    for off, size, write in probes + [(p * 4096 - 4, 8, w) for p in range(1, _WINDOW)
+                                      for w in (False, True)]:
+        g = base + off
+        bit = PERM_WRITE if write else PERM_READ
+        assert mem.may(g, size, bit) == _expected_may(mm, g, size, write), (hex(g), size, write)
+    # The quick half: a page's entry is its bits ANDed with its successor's.
+    first = (base - 0x10000) >> 12
+    for p in range(first - 1, first + _WINDOW + 1):
+        assert mem.perm[p] == mem.perm[EXACT + p] & mem.perm[EXACT + p + 1]

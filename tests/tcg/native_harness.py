@@ -8,7 +8,9 @@ as in user mode. Helpers are real ctypes callbacks.
 from __future__ import annotations
 
 import ctypes
+import mmap
 
+from pyqemu.linux_user.guest_memory import EXACT, PERM_PAGES, PERM_READ, PERM_WRITE
 from pyqemu.tcg.backends.x86_64 import codebuf as CB
 from pyqemu.tcg.backends.x86_64 import codegen, regs
 from pyqemu.tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
@@ -31,8 +33,16 @@ class NativeRunner:
         self.q = memoryview(self.state).cast("B").cast("Q")
         self.states = {ctypes.addressof(self.state): self.q}
         self.helpers = HelperTable(ENV, self.states.__getitem__)
+        # The page permission table (linux_user/guest_memory.py): the memory's pages
+        # readable and writable, nothing else; an access running past the end faults.
+        self.perm = mmap.mmap(-1, 2 * PERM_PAGES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                              | getattr(mmap, "MAP_NORESERVE", 0x4000))
+        pages = (mem_size + 4095) // 4096
+        rw = PERM_READ | PERM_WRITE
+        self.perm[EXACT:EXACT + pages] = bytes([rw]) * pages
+        self.perm[0:pages - 1] = bytes([rw]) * (pages - 1)
         self.consts = (ctypes.c_uint64 * 3)(ctypes.addressof(self.mem), (1 << 38) - 1,
-                                           mem_size - 1)
+                                           ctypes.addressof(ctypes.c_char.from_buffer(self.perm)))
 
     def compile(self, ops: list[Op], pc: int = 0x1000) -> tuple[int, codegen.NativeBlock]:
         self.cb.reset(self.code_start)

@@ -138,8 +138,11 @@ def test_helper_exception_leaves_through_the_raised_exit():
     assert isinstance(r.helpers.pending.pop(env), ValueError)
 
 
-@pytest.mark.parametrize("addr", [0, MEM_BASE - 1, MEM_BASE + 64, MASK64, 1 << 40])
+@pytest.mark.parametrize("addr", [0, MEM_BASE - 1, MEM_BASE + 4096, MEM_BASE + 4089, MASK64,
+                                  1 << 40])
 def test_access_outside_guest_memory_takes_the_fault_exit(addr):
+    """The harness maps one page (native_harness.py): an access that starts past it, or
+    that starts in its last bytes and runs past it, leaves through the fault exit."""
     ctx, g = _ctx()
     ctx.emit("insn_start", [], [], 0x3000, 4)
     t = ctx.new_temp()
@@ -149,6 +152,22 @@ def test_access_outside_guest_memory_takes_the_fault_exit(addr):
     r = _runner()
     got, code = r.run(ctx.ops, [addr, 5], bytearray(64))
     assert code & 0xFF == R.EXIT_FAULT and got[1] == 5 and r.q[64] == 0x3000
+
+
+def test_access_in_the_last_bytes_of_a_page_runs():
+    """The quick half of the permission table refuses the page's accesses (its successor
+    refuses them); the exact half lets through those that do not cross."""
+    ctx, g = _ctx()
+    ctx.emit("insn_start", [], [], 0x3000, 4)
+    t = ctx.new_temp()
+    ctx.emit("ld", [t], [g[0]], MemOp(8))
+    ctx.mov(g[1], t)
+    ctx.emit("st", [], [g[2], g[0]], MemOp(8))
+    ctx.emit("exit_tb", [], [], ExitReason.LOOKUP)
+    r = _runner()
+    got, code = r.run(ctx.ops, [MEM_BASE + 4088, 5, 0x1122334455667788], bytearray(64))
+    assert code & 0xFF == R.EXIT_TB and got[1] == 0
+    assert bytes(r.mem)[4088:4096] == (0x1122334455667788).to_bytes(8, "little")
 
 
 def test_direct_exits_name_their_slot():

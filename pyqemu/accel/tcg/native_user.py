@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ...linux_user.guest_memory import HMASK, LOW, REGION_SIZE, GuestFault, GuestMemory
+from ...linux_user.guest_memory import HMASK, LOW, GuestFault, GuestMemory
 from ...target.riscv import cpu_state as cs
 from ...target.riscv import interp_x86_64 as interp
 from ...target.riscv.helpers import IllegalInstruction
@@ -87,7 +87,7 @@ class NativeUserEngine:
         self.stats_path = os.environ.get("PYQEMU_STATS")
         self.states: dict[int, object] = {}  # env address -> q
         self.helpers = HelperTable(ENV, self.states.__getitem__)
-        self.consts = (ctypes.c_uint64 * 3)(mem.host_base, HMASK, REGION_SIZE - 1)
+        self.consts = (ctypes.c_uint64 * 3)(mem.host_base, HMASK, mem.perm_base)
         self.exec_lock = threading.Lock()
         self.owner: int | None = None
         self.waiters = 0

@@ -139,6 +139,9 @@ class BlockCodegen:
         # (exit kind, guest pc) -> rel32 fixups (their end offsets) of jumps to that exit
         self.pc_exits: dict[tuple[int, int], list[int]] = {}
         self.slow_paths: list[tuple] = []  # softmmu: out-of-line TLB-miss paths
+        # user mode: (end of the jz, size, write, pc) of accesses the permission table's
+        # quick half did not clear (usermem.py)
+        self.perm_misses: list[tuple] = []
         self.out = NativeBlock(b"")
         self._analyse()
 
@@ -691,6 +694,7 @@ class BlockCodegen:
                 h(self, op, i)
         if self.reachable:
             raise RuntimeError("native codegen: block falls off its end")
+        usermem.emit_perm_misses(self)
         self._emit_pc_exits(EXIT_FAULT)
         softmmu.emit_slow_paths(self)
         self._emit_pc_exits(EXIT_RAISED)

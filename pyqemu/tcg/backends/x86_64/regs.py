@@ -4,7 +4,7 @@ Pinned for the whole of generated code (loaded by the prologue):
   rbp  the CPU state buffer (guest globals at 8 * word index)
   r15  guest_base: host address of guest-space offset 0
   r14  the guest-space offset mask (user mode: guest address - LOW, modulo the span)
-  r13  the last valid offset: an access starting above it faults
+  r13  user mode: the page permission table (linux_user/guest_memory.py, usermem.py)
 Scratch inside one IR op (never hold a value between ops): rax, rcx (shift counts),
 rdx (mulh, constants).
 Allocatable for temporaries and cached globals: rbx, r12 (callee-saved: survive helper

@@ -3,7 +3,8 @@
 ``enter(env, host_code, consts)`` is a C function at the start of the code buffer:
 
     push rbp, rbx, r12, r13, r14, r15; sub rsp, FRAME
-    rbp = env; r15 = consts[0] (guest_base); r14 = consts[1] (mask); r13 = consts[2] (limit)
+    rbp = env; r15 = consts[0] (guest_base); r14 = consts[1] (mask); r13 = consts[2]
+    (user mode: the page permission table)
     jmp host_code
   epilogue:
     add rsp, FRAME; pop ...; ret           (rax = (tb_id << 8) | exit kind)

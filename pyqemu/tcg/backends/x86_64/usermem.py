@@ -1,36 +1,75 @@
 """User-mode loads and stores in native code (register roles in regs.py).
 
 The host address of a guest address is guest_base + ((addr - LOW) & mask): r15 holds
-guest_base, r14 the mask, r13 the last valid offset. An offset above it leaves the
-block through the instruction's fault exit, which stores its pc. The check and the
-access are a few fixed instructions; their bytes are assembled once per register and
-size.
+guest_base, r14 the mask, r13 the page permission table (linux_user/guest_memory.py).
+Before the access, one byte of the table's quick half says whether an access that
+starts in the page may read (or write) without looking further:
+
+    lea rax, [base + disp - LOW]; and rax, r14      the offset
+    mov rcx, rax; shr rcx, 12                         its page
+    test byte [r13 + rcx], PERM_READ|PERM_WRITE       the quick half
+    jz miss
+    mov reg, [r15 + rax]                              the access
+  back:
+
+The miss path, out of line, asks the exact half: the access faults if its page refuses
+it, or if it crosses into the next page (which then does); otherwise it goes back and
+the access runs. A fault leaves the block through the instruction's fault exit, which
+stores its pc. Offsets past the region's end (addresses below LOW) have no access, so
+the one test also bounds the offset. The fixed parts are assembled once.
 """
 
 from __future__ import annotations
 
+import struct
+
+from ....linux_user.guest_memory import EXACT, PAGE_BITS, PERM_READ, PERM_WRITE
 from ...ir import CONST, GLOBAL, Op
 from . import asm as A
 from .asm import R13, R14, R15, RAX, RCX, Mem
 from .regs import EXIT_FAULT
 
 MASK = (1 << 64) - 1
+PAGE = 1 << PAGE_BITS
 
 
-def _check_bytes() -> bytes:
+def _check_bytes(bit: int) -> bytes:
     a = A.Assembler()
     a.alu_rr(A.AND, RAX, R14)
-    a.alu_rr(A.CMP, RAX, R13)
+    a.mov_rr(RCX, RAX)
+    a.shift_ri(A.SHR, RCX, PAGE_BITS)
+    a.test_mi8(Mem(R13, 0, RCX, 1), bit)
+    a.buf += b"\x0F\x84\0\0\0\0"  # jz miss (rel32 patched by emit_perm_misses)
     return bytes(a.buf)
 
 
-_CHECK = _check_bytes()  # and rax, r14; cmp rax, r13
+# and rax, r14; mov rcx, rax; shr rcx, 12; test byte [r13 + rcx], bit; jz miss
+_CHECK = {False: _check_bytes(PERM_READ), True: _check_bytes(PERM_WRITE)}
+
+
+def _miss_bytes(bit: int, size: int) -> tuple[bytes, int, int]:
+    """The miss path's body: (bytes, offset of the end of the jz to the fault exit,
+    offset of the end of the ja to it); a jmp back follows."""
+    a = A.Assembler()
+    a.test_mi8(Mem(R13, EXACT, RCX, 1), bit)
+    a.buf += b"\x0F\x84\0\0\0\0"  # jz fault: the page itself refuses
+    jz_end = len(a.buf)
+    a.mov_rr32(RCX, RAX)
+    a.alu_ri(A.AND, RCX, PAGE - 1)
+    a.alu_ri(A.CMP, RCX, PAGE - size)
+    a.buf += b"\x0F\x87\0\0\0\0"  # ja fault: the access runs into the next page
+    return bytes(a.buf), jz_end, len(a.buf)
+
+
+_MISSES = {(write, size): _miss_bytes(PERM_WRITE if write else PERM_READ, size)
+           for write in (False, True) for size in (1, 2, 4, 8)}
 _LOADS: dict[tuple[int, int, bool], bytes] = {}  # load r, [r15 + rax]
 _STORES: dict[tuple[int, int], bytes] = {}  # store [r15 + rax], r
 
 
-def _host_offset(cg, addr, busy: set[int], i: int) -> None:
-    """rax = guest-space offset of addr; leave through the fault exit if outside."""
+def _host_offset(cg, addr, busy: set[int], i: int, size: int, write: bool) -> None:
+    """rax = guest-space offset of addr, checked against the permission table (the miss
+    path leaves through the fault exit)."""
     a = cg.a
     folded = cg.fold.get(addr)
     if folded is not None:
@@ -41,13 +80,29 @@ def _host_offset(cg, addr, busy: set[int], i: int) -> None:
         a.mov_ri(RAX, (base.value + disp) & MASK)
     else:
         a.lea64(RAX, cg.in_reg(base, busy, i), disp)
-    a.buf += _CHECK
-    cg._jcc_pc_exit(A.CC_A, EXIT_FAULT)
+    buf = a.buf
+    buf += _CHECK[write]
+    cg.perm_misses.append((len(buf), size, write, cg.cur_pc))
+
+
+def emit_perm_misses(cg) -> None:
+    """The miss paths of the block's accesses (before the fault exits they jump to)."""
+    a = cg.a
+    buf = a.buf
+    pack_into = struct.pack_into
+    for back, size, write, pc in cg.perm_misses:
+        pack_into("<i", buf, back - 4, len(buf) - back)
+        body, jz_end, ja_end = _MISSES[(write, size)]
+        at = len(buf)
+        buf += body
+        cg.pc_exits.setdefault((EXIT_FAULT, pc), []).extend((at + jz_end, at + ja_end))
+        buf += b"\xE9"
+        buf += struct.pack("<i", back - (len(buf) + 4))
 
 
 def gen_ld(cg, op: Op, i: int) -> None:
     mo = op.aux[0]
-    _host_offset(cg, op.ins[0], cg.busy_of(op), i)
+    _host_offset(cg, op.ins[0], cg.busy_of(op), i, mo.size, False)
     cg.release_dead(op, i)
     d = op.outs[0]
     r = cg.dest(d, set(), i) if d in cg.last_use or d.kind is GLOBAL else RAX
@@ -70,7 +125,7 @@ def gen_st(cg, op: Op, i: int) -> None:
     else:
         rv = cg.in_reg(val, busy, i)
         busy.add(rv)
-    _host_offset(cg, addr, busy, i)
+    _host_offset(cg, addr, busy, i, mo.size, True)
     if rv is None:
         cg.a.mov_ri(RCX, val.value)
         rv = RCX
