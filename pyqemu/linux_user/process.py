@@ -53,6 +53,15 @@ class ThreadExit(Exception):
     """Raised out of syscall() when the calling guest thread ends (exit, not exit_group)."""
 
 
+# Signals the emulator raises for the guest's own writes (_write_signal), which the host
+# ignores.
+SYNTHESIZED = frozenset({signal.SIGPIPE, signal.SIGXFSZ})
+_WRITES = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2", "splice", "tee",
+                     "sendfile", "copy_file_range", "vmsplice"})
+_SEND_FLAGS = {"sendto": 3, "sendmsg": 2, "sendmmsg": 3}  # the flags argument
+_MSG_NOSIGNAL = 0x4000
+
+
 class Process:
     """One emulated Linux process (thread group)."""
 
@@ -81,6 +90,10 @@ class Process:
         self.shared_pending: list[SigInfo] = []
         self.host_signals: deque[int] = deque()
         self.host_dispositions: HostDispositions | None = None
+        # The default-ignored signals some guest thread blocks (update_host_handler).
+        self.blocked_ignored = 0
+        # signalfd4 descriptors: (st_dev, st_ino) of the guest's socket -> SignalFd
+        self.signalfds: dict = {}
         self.reaped: deque[tuple[int, int]] = deque(maxlen=16)  # (pid, status) from guest waits
         self.sig_lock = threading.RLock()
         self.threads: dict[int, ThreadState] = {}
@@ -112,6 +125,7 @@ class Process:
         ts = ThreadState(tid=tid, cpu=cpu, mask=mask)
         with self.sig_lock:
             self.threads[id(cpu)] = ts
+        self.masks_changed()
         return ts
 
     def thread_of(self, cpu: RiscvCPU) -> ThreadState:
@@ -153,6 +167,8 @@ class Process:
                 name = SYSCALL_NAMES.get(nr, str(nr))
                 sys.stderr.write(f"pyqemu-riscv64: internal error in {name}: {e!r}\n")
                 ret = -errno.ENOSYS
+        if ret is not None and (ret == -errno.EPIPE or ret == -errno.EFBIG):
+            self._write_signal(cpu, nr, args, ret)
         if tracer is not None:
             tracer.leave(self, nr, args, ret)
         if ret is not None:
@@ -182,8 +198,14 @@ class Process:
         """Make a signal pending for one thread (tgkill) or for the process (kill)."""
         with self.sig_lock:
             act = self.sigactions[info.signo]
-            if act.handler == sg.SIG_IGN or (act.handler == sg.SIG_DFL and
-                                             sg.default_action(info.signo) == "ignore"):
+            # A signal that would be ignored is discarded, unless it is blocked: it stays
+            # pending then, for sigwait or signalfd, or for a handler installed before
+            # it is unblocked (Linux's sig_ignored()).
+            blocked = ts.mask if ts is not None else self.blocked_ignored
+            if act.handler == sg.SIG_DFL and sg.default_action(info.signo) == "ignore" \
+                    and not blocked & sg.bit(info.signo):
+                return
+            if act.handler == sg.SIG_IGN:
                 return
             target = ts.pending if ts is not None else self.shared_pending
             # Standard signals do not queue: one pending instance is enough.
@@ -191,6 +213,20 @@ class Process:
                 return
             target.append(info)
         self._update_exit_request()
+
+    def _write_signal(self, cpu: RiscvCPU, nr: int, args: tuple[int, ...], ret: int) -> None:
+        """A write to a pipe or socket with no reader (EPIPE) raises SIGPIPE, and one
+        past RLIMIT_FSIZE (EFBIG) SIGXFSZ, at the calling thread, as the kernel does;
+        send calls with MSG_NOSIGNAL do not."""
+        name = SYSCALL_NAMES.get(nr, "")
+        flags_arg = _SEND_FLAGS.get(name)
+        if name not in _WRITES and flags_arg is None:
+            return
+        if flags_arg is not None and args[flags_arg] & _MSG_NOSIGNAL:
+            return
+        signo = sg.SIGPIPE if ret == -errno.EPIPE else signal.SIGXFSZ
+        self.queue_signal(SigInfo(signo, code=sg.SI_USER, pid=os.getpid(), uid=os.getuid()),
+                          self.thread_of(cpu))
 
     def _deliverable(self, ts: ThreadState) -> bool:
         mask = ts.mask
@@ -201,6 +237,9 @@ class Process:
         with self.sig_lock:
             want = bool(self.host_signals) or any(self._deliverable(t) for t in self.threads.values())
         self.exit_request[0] = 1 if want else 0
+        if self.signalfds:
+            from pyqemu.linux_user.syscalls_signalfd import update_readiness
+            update_readiness(self)
 
     def _drain_host_signals(self) -> None:
         while self.host_signals:
@@ -246,6 +285,7 @@ class Process:
             self._handle(cpu, ts, info)
         if ts.saved_mask is not None:
             ts.mask, ts.saved_mask = ts.saved_mask, None
+            self.masks_changed()
         self._update_exit_request()
 
     def _handle(self, cpu: RiscvCPU, ts: ThreadState, info: SigInfo) -> None:
@@ -271,6 +311,7 @@ class Process:
             self.die(sg.SIGSEGV)  # no room for the frame: force_sigsegv
         ts.mask = old_mask | act.mask | (0 if act.flags & sg.SA_NODEFER else sg.bit(info.signo))
         ts.mask &= ~sg.UNBLOCKABLE
+        self.masks_changed()
         if act.flags & sg.SA_RESETHAND:
             self.sigactions[info.signo] = SigAction()
             self.update_host_handler(info.signo)
@@ -317,9 +358,10 @@ class Process:
 
     # --- host signal plumbing -----------------------------------------------------------
     def _take_host_signals(self) -> None:
-        """Own the host's asynchronous signals: each starts at its default action (as
-        a freshly exec'd program has them), except those the emulator's parent left
-        ignored, which the guest inherits as SIG_IGN, as it would across execve.
+        """Own the host's asynchronous signals: for the guest, each starts at its
+        default action (as a freshly exec'd program has them), except those the
+        emulator's parent left ignored, which the guest inherits as SIG_IGN, as it
+        would across execve; the host's dispositions follow (update_host_handler).
 
         Python ignores SIGPIPE and SIGXFSZ itself; those are not the parent's choice.
         """
@@ -331,7 +373,8 @@ class Process:
         own = (signal.SIGPIPE, signal.SIGXFSZ)
         for signo in self.host_dispositions.inherited_ignored - set(own):
             self.sigactions[signo] = SigAction(sg.SIG_IGN)
-            self.host_dispositions.set(signo, IGNORE)
+        for signo in managed:
+            self.update_host_handler(signo)
 
     def _on_host_signal(self, signum: int, frame: object) -> None:
         # Runs in the main thread between bytecodes: only queue. A blocking host call
@@ -340,14 +383,46 @@ class Process:
         self.exit_request[0] = 1
 
     def update_host_handler(self, signo: int) -> None:
-        """Mirror the guest's disposition on the host for asynchronously delivered
-        signals; takes effect before this returns, whichever thread calls it."""
+        """Set the host's disposition of an asynchronously delivered signal from the
+        guest's; takes effect before this returns, whichever thread calls it.
+
+        The host catches every signal the guest handles or leaves at a default action
+        that does something (terminate, stop): the guest may block it, and then it must
+        stay pending (for sigwait, sigpending, signalfd) instead of killing or stopping
+        the emulator; the default action runs when the guest takes it. A signal whose
+        default is to be ignored is ignored by the host too (no EINTR for it), unless a
+        guest thread blocks it; one the guest ignores is ignored. SIGPIPE and SIGXFSZ
+        stay ignored: they are the result of the calling thread's own write, and the
+        emulator makes them for it (SYNTHESIZED), so that the guest gets them before
+        it runs on, as from the kernel, and not when the host's delivery comes round.
+        (Python ignores both for its own writes.)"""
         hd = self.host_dispositions
         if hd is None or signo not in hd:
             return  # (synchronous, SIGKILL/SIGSTOP, real-time: not managed)
         handler = self.sigactions[signo].handler
-        hd.set(signo, DEFAULT if handler == sg.SIG_DFL else
-               IGNORE if handler == sg.SIG_IGN else CATCH)
+        if handler == sg.SIG_IGN or signo in SYNTHESIZED:
+            disposition = IGNORE
+        elif handler != sg.SIG_DFL or sg.default_action(signo) != "ignore" \
+                or self.blocked_ignored & sg.bit(signo):
+            disposition = CATCH
+        else:
+            disposition = DEFAULT
+        hd.set(signo, disposition)
+
+    def masks_changed(self) -> None:
+        """A thread's signal mask changed: the host catches a default-ignored signal
+        while some guest thread blocks it (update_host_handler)."""
+        blocked = 0
+        with self.sig_lock:
+            for t in self.threads.values():
+                blocked |= t.mask
+        blocked &= sg.IGNORED_BY_DEFAULT
+        changed = blocked ^ self.blocked_ignored
+        if changed:
+            self.blocked_ignored = blocked
+            for signo in range(1, 32):
+                if changed & sg.bit(signo):
+                    self.update_host_handler(signo)
 
     # --- threads ------------------------------------------------------------------------
     def start_thread(self, parent: RiscvCPU, child: RiscvCPU, parent_tid_addr: int,
@@ -405,6 +480,7 @@ class Process:
                 pass
         with self.sig_lock:
             self.threads.pop(id(cpu), None)
+        self.masks_changed()
 
 
 # The handlers register themselves in SYSCALLS on import (they import this module).

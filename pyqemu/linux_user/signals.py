@@ -49,6 +49,7 @@ UCONTEXT_SIZE = 960
 FRAME_SIZE = SIGINFO_SIZE + UCONTEXT_SIZE
 
 _DEFAULT_IGNORE = frozenset({SIGCHLD, SIGCONT, SIGURG, SIGWINCH})
+IGNORED_BY_DEFAULT = sum(1 << (s - 1) for s in _DEFAULT_IGNORE)  # as a signal set
 _DEFAULT_STOP = frozenset({SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU})
 # Faults raised by an instruction: a blocked or ignored one still kills (force_sig_fault).
 SYNC_SIGNALS = frozenset({SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP})

@@ -7,5 +7,6 @@ from pyqemu.linux_user import (  # noqa: F401
     syscalls_net,
     syscalls_process,
     syscalls_signal,
+    syscalls_signalfd,
     syscalls_time,
 )

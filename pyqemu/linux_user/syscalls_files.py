@@ -46,6 +46,11 @@ def eintr(p, fn, *args, restartable: bool = True) -> int:
 
 @syscall("read")
 def sys_read(p, cpu, fd, buf, count, *_):
+    if p.signalfds:
+        from pyqemu.linux_user.syscalls_signalfd import signalfd_read
+        r = signalfd_read(p, cpu, s32(fd), buf, count)
+        if r is not None:
+            return r
     return eintr(p, call, "read", s32(fd), ptr(p.mem, buf, count) if count else 0, count)
 
 

@@ -9,6 +9,7 @@ which is what qemu-riscv64 does without binfmt_misc.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -264,9 +265,13 @@ def sys_execve(p, cpu, path, argv, envp, *_):
 # --- wait ----------------------------------------------------------------------------------
 @syscall("wait4")
 def sys_wait4(p, cpu, pid, status, options, rusage, *_):
-    r = eintr(p, call, "wait4", s32(pid), optr(p.mem, status, 4), s32(options), optr(p.mem, rusage, 144))
-    if r > 0 and status:
-        p.reaped.append((r, p.mem.read_u32(status)))
+    # The status goes to our own word when the guest passes NULL: a SIGCHLD still
+    # pending for that child describes it from p.reaped (Process._child_info).
+    own = ctypes.c_uint32()
+    where = optr(p.mem, status, 4) if status else ctypes.addressof(own)
+    r = eintr(p, call, "wait4", s32(pid), where, s32(options), optr(p.mem, rusage, 144))
+    if r > 0:
+        p.reaped.append((r, p.mem.read_u32(status) if status else own.value))
     return r
 
 

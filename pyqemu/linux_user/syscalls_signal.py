@@ -70,6 +70,7 @@ def sys_rt_sigprocmask(p, cpu, how, nset, oset, sigsetsize, *_):
         else:
             return -errno.EINVAL
         ts.mask &= ~sg.UNBLOCKABLE
+        p.masks_changed()
     if oset:
         p.mem.write_u64(oset, old)
     p._update_exit_request()
@@ -80,6 +81,7 @@ def sys_rt_sigprocmask(p, cpu, how, nset, oset, sigsetsize, *_):
 def sys_rt_sigreturn(p, cpu, *_):
     ts = p.thread_of(cpu)
     ts.mask = sg.restore_frame(p.mem, cpu, ts)
+    p.masks_changed()
     p._update_exit_request()
     return None  # a0 was restored with everything else
 
@@ -127,6 +129,7 @@ def sys_rt_sigsuspend(p, cpu, mask, sigsetsize, *_):
     new = p.mem.read_u64(mask) & ~sg.UNBLOCKABLE
     ts.saved_mask = ts.mask
     ts.mask = new
+    p.masks_changed()
     _wait_for_signal(p, ts)
     # deliver_signals() builds the frame with saved_mask as the mask to restore.
     return -errno.EINTR
@@ -155,14 +158,17 @@ def sys_rt_sigtimedwait(p, cpu, set_, info, timeout, sigsetsize, *_):
     while True:
         p._drain_host_signals()
         with p.sig_lock:
-            for lst in (ts.pending, p.shared_pending):
-                for k, i in enumerate(lst):
-                    if want & sg.bit(i.signo):
-                        del lst[k]
-                        if info:
-                            p.mem.write(info, i.pack())
-                        p._update_exit_request()
-                        return i.signo
+            # The lowest-numbered signal first, the thread's own before the process's,
+            # as the kernel dequeues them.
+            found = [(i.signo, n, k) for n, lst in enumerate((ts.pending, p.shared_pending))
+                     for k, i in enumerate(lst) if want & sg.bit(i.signo)]
+            if found:
+                _, n, k = min(found)
+                i = (ts.pending, p.shared_pending)[n].pop(k)
+                if info:
+                    p.mem.write(info, i.pack())
+                p._update_exit_request()
+                return i.signo
             if p._deliverable(ts):
                 return -errno.EINTR
         if deadline is not None and time.monotonic() >= deadline:
