@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyqemu.linux_user.guest_memory import EXACT, PERM_READ, PERM_WRITE, SPAN, GuestMemory
+from pyqemu.linux_user.guest_memory import PERM_READ, PERM_WRITE, SPAN, GuestMemory
 from pyqemu.linux_user.mmap import (
     COMPACT_TOP,
     MAP_ANONYMOUS,
@@ -246,7 +246,3 @@ def test_permission_table_follows_the_vma_table(steps, probes) -> None:
         g = base + off
         bit = PERM_WRITE if write else PERM_READ
         assert mem.may(g, size, bit) == _expected_may(mm, g, size, write), (hex(g), size, write)
-    # The quick half: a page's entry is its bits ANDed with its successor's.
-    first = (base - 0x10000) >> 12
-    for p in range(first - 1, first + _WINDOW + 1):
-        assert mem.perm[p] == mem.perm[EXACT + p] & mem.perm[EXACT + p + 1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 
-from pyqemu.linux_user.guest_memory import EXACT, PERM_PAGES, PERM_READ, PERM_WRITE
+from pyqemu.linux_user.guest_memory import PERM_PAGES, PERM_READ, PERM_WRITE
 from pyqemu.tcg.backends.x86_64 import codebuf as CB
 from pyqemu.tcg.backends.x86_64 import codegen, regs
 from pyqemu.tcg.backends.x86_64.runtime import EntryFn, HelperTable, emit_prologue
@@ -35,12 +35,10 @@ class NativeRunner:
         self.helpers = HelperTable(ENV, self.states.__getitem__)
         # The page permission table (linux_user/guest_memory.py): the memory's pages
         # readable and writable, nothing else; an access running past the end faults.
-        self.perm = mmap.mmap(-1, 2 * PERM_PAGES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-                              | getattr(mmap, "MAP_NORESERVE", 0x4000))
+        self.perm = mmap.mmap(-1, PERM_PAGES + 4096, flags=mmap.MAP_PRIVATE
+                              | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000))
         pages = (mem_size + 4095) // 4096
-        rw = PERM_READ | PERM_WRITE
-        self.perm[EXACT:EXACT + pages] = bytes([rw]) * pages
-        self.perm[0:pages - 1] = bytes([rw]) * (pages - 1)
+        self.perm[0:pages] = bytes([PERM_READ | PERM_WRITE]) * pages
         self.consts = (ctypes.c_uint64 * 3)(ctypes.addressof(self.mem), (1 << 38) - 1,
                                            ctypes.addressof(ctypes.c_char.from_buffer(self.perm)))
 

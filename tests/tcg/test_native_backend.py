@@ -155,8 +155,8 @@ def test_access_outside_guest_memory_takes_the_fault_exit(addr):
 
 
 def test_access_in_the_last_bytes_of_a_page_runs():
-    """The quick half of the permission table refuses the page's accesses (its successor
-    refuses them); the exact half lets through those that do not cross."""
+    """An aligned access in a page's last bytes runs (its successor, which refuses it,
+    is not looked at)."""
     ctx, g = _ctx()
     ctx.emit("insn_start", [], [], 0x3000, 4)
     t = ctx.new_temp()

@@ -8,7 +8,7 @@ import os
 import struct
 from collections.abc import Callable
 
-from ....linux_user.guest_memory import EXACT, PAGE_BITS, PERM_READ, PERM_WRITE
+from ....linux_user.guest_memory import PAGE_BITS, PERM_READ, PERM_WRITE
 from ....tcg.backends.x86_64 import asm as A
 from ....tcg.backends.x86_64 import codebuf as CB
 from ....tcg.backends.x86_64.asm import (
@@ -216,24 +216,26 @@ class Core:
         whose block takes the slow path with a precise trap."""
         a = self.a
         if self.sys is None:
-            # The page permission table (tcg/backends/x86_64/usermem.py), the miss path
-            # inline: the quick half, then the exact half and whether the access
-            # crosses into the next page.
+            # The page permission table, as translated code tests it (usermem.py):
+            # the page, then for a misaligned access the page it may run into.
             bit = PERM_WRITE if write else PERM_READ
             a.lea(RAX, Mem(RSI, -self.low, RDX if indexed else None, 1))
             a.alu_rr(A.AND, RAX, R14)
             a.mov_rr(RCX, RAX)
             a.shift_ri(A.SHR, RCX, PAGE_BITS)
             a.test_mi8(Mem(R13, 0, RCX, 1), bit)
-            ok = a.label()
-            a.jcc(A.CC_NE, ok)
-            a.test_mi8(Mem(R13, EXACT, RCX, 1), bit)
             a.jcc(A.CC_E, self.fault)
-            a.mov_rr32(RCX, RAX)
-            a.alu_ri(A.AND, RCX, (1 << PAGE_BITS) - 1)
-            a.alu_ri(A.CMP, RCX, (1 << PAGE_BITS) - size)
-            a.jcc(A.CC_A, self.fault)
-            a.bind(ok)
+            if size > 1:
+                ok = a.label()
+                a.mov_rr32(RCX, RAX)
+                a.alu_ri(A.AND, RCX, (1 << PAGE_BITS) - 1)
+                a.alu_ri(A.CMP, RCX, (1 << PAGE_BITS) - size)
+                a.jcc(A.CC_BE, ok)
+                a.mov_rr(RCX, RAX)
+                a.shift_ri(A.SHR, RCX, PAGE_BITS)
+                a.test_mi8(Mem(R13, 1, RCX, 1), bit)
+                a.jcc(A.CC_E, self.fault)
+                a.bind(ok)
             return Mem(R15, 0, RAX, 1)
         sy = self.sys
         if indexed:

@@ -139,8 +139,8 @@ class BlockCodegen:
         # (exit kind, guest pc) -> rel32 fixups (their end offsets) of jumps to that exit
         self.pc_exits: dict[tuple[int, int], list[int]] = {}
         self.slow_paths: list[tuple] = []  # softmmu: out-of-line TLB-miss paths
-        # user mode: (end of the jz, size, write, pc) of accesses the permission table's
-        # quick half did not clear (usermem.py)
+        # user mode: (ends of the jumps to the miss path, where it goes back to, size,
+        # write, pc) of each access's permission check (usermem.py)
         self.perm_misses: list[tuple] = []
         self.out = NativeBlock(b"")
         self._analyse()

@@ -2,28 +2,30 @@
 
 The host address of a guest address is guest_base + ((addr - LOW) & mask): r15 holds
 guest_base, r14 the mask, r13 the page permission table (linux_user/guest_memory.py).
-Before the access, one byte of the table's quick half says whether an access that
-starts in the page may read (or write) without looking further:
+Before the access, the byte of its page says whether the guest may read (or write)
+there; an access that is not aligned to its size may run into the next page:
 
     lea rax, [base + disp - LOW]; and rax, r14      the offset
     mov rcx, rax; shr rcx, 12                         its page
-    test byte [r13 + rcx], PERM_READ|PERM_WRITE       the quick half
+    test byte [r13 + rcx], PERM_READ|PERM_WRITE       may the guest?
     jz miss
+    test al, size - 1                                 (size > 1) aligned?
+    jnz miss
     mov reg, [r15 + rax]                              the access
   back:
 
-The miss path, out of line, asks the exact half: the access faults if its page refuses
-it, or if it crosses into the next page (which then does); otherwise it goes back and
-the access runs. A fault leaves the block through the instruction's fault exit, which
-stores its pc. Offsets past the region's end (addresses below LOW) have no access, so
-the one test also bounds the offset. The fixed parts are assembled once.
+The miss path, out of line, faults if the page refuses the access; else it goes back
+when the access does not cross into the next page, or when that page allows it too.
+A fault leaves the block through the instruction's fault exit, which stores its pc.
+Offsets past the region's end (addresses below LOW) have no access, so the page test
+also bounds the offset. The fixed parts are assembled once.
 """
 
 from __future__ import annotations
 
 import struct
 
-from ....linux_user.guest_memory import EXACT, PAGE_BITS, PERM_READ, PERM_WRITE
+from ....linux_user.guest_memory import PAGE_BITS, PERM_READ, PERM_WRITE
 from ...ir import CONST, GLOBAL, Op
 from . import asm as A
 from .asm import R13, R14, R15, RAX, RCX, Mem
@@ -31,34 +33,49 @@ from .regs import EXIT_FAULT
 
 MASK = (1 << 64) - 1
 PAGE = 1 << PAGE_BITS
+_JZ, _JNZ, _JBE = b"\x0F\x84", b"\x0F\x85", b"\x0F\x86"
 
 
-def _check_bytes(bit: int) -> bytes:
+def _check_bytes(bit: int, size: int) -> tuple[bytes, tuple[int, ...]]:
+    """The check: (bytes, the ends of its jumps to the miss path, rel32s to patch)."""
     a = A.Assembler()
     a.alu_rr(A.AND, RAX, R14)
     a.mov_rr(RCX, RAX)
     a.shift_ri(A.SHR, RCX, PAGE_BITS)
     a.test_mi8(Mem(R13, 0, RCX, 1), bit)
-    a.buf += b"\x0F\x84\0\0\0\0"  # jz miss (rel32 patched by emit_perm_misses)
-    return bytes(a.buf)
+    a.buf += _JZ + bytes(4)
+    ends = [len(a.buf)]
+    if size > 1:
+        a.buf += bytes((0xA8, size - 1))  # test al, size - 1
+        a.buf += _JNZ + bytes(4)
+        ends.append(len(a.buf))
+    return bytes(a.buf), tuple(ends)
 
 
-# and rax, r14; mov rcx, rax; shr rcx, 12; test byte [r13 + rcx], bit; jz miss
-_CHECK = {False: _check_bytes(PERM_READ), True: _check_bytes(PERM_WRITE)}
+_CHECKS = {(write, size): _check_bytes(PERM_WRITE if write else PERM_READ, size)
+           for write in (False, True) for size in (1, 2, 4, 8)}
 
 
-def _miss_bytes(bit: int, size: int) -> tuple[bytes, int, int]:
-    """The miss path's body: (bytes, offset of the end of the jz to the fault exit,
-    offset of the end of the ja to it); a jmp back follows."""
+def _miss_bytes(bit: int, size: int) -> tuple[bytes, tuple[int, ...], tuple[int, ...]]:
+    """The miss path: (bytes, the ends of its jumps to the fault exit, the ends of its
+    jumps back); rel32s to patch."""
     a = A.Assembler()
-    a.test_mi8(Mem(R13, EXACT, RCX, 1), bit)
-    a.buf += b"\x0F\x84\0\0\0\0"  # jz fault: the page itself refuses
-    jz_end = len(a.buf)
+    a.test_mi8(Mem(R13, 0, RCX, 1), bit)
+    a.buf += _JZ + bytes(4)  # the page refuses the access
+    faults = [len(a.buf)]
     a.mov_rr32(RCX, RAX)
     a.alu_ri(A.AND, RCX, PAGE - 1)
     a.alu_ri(A.CMP, RCX, PAGE - size)
-    a.buf += b"\x0F\x87\0\0\0\0"  # ja fault: the access runs into the next page
-    return bytes(a.buf), jz_end, len(a.buf)
+    a.buf += _JBE + bytes(4)  # it does not cross into the next page
+    backs = [len(a.buf)]
+    a.mov_rr(RCX, RAX)
+    a.shift_ri(A.SHR, RCX, PAGE_BITS)
+    a.test_mi8(Mem(R13, 1, RCX, 1), bit)
+    a.buf += _JZ + bytes(4)  # the next page refuses it
+    faults.append(len(a.buf))
+    a.buf += b"\xE9" + bytes(4)
+    backs.append(len(a.buf))
+    return bytes(a.buf), tuple(faults), tuple(backs)
 
 
 _MISSES = {(write, size): _miss_bytes(PERM_WRITE if write else PERM_READ, size)
@@ -81,23 +98,25 @@ def _host_offset(cg, addr, busy: set[int], i: int, size: int, write: bool) -> No
     else:
         a.lea64(RAX, cg.in_reg(base, busy, i), disp)
     buf = a.buf
-    buf += _CHECK[write]
-    cg.perm_misses.append((len(buf), size, write, cg.cur_pc))
+    code, ends = _CHECKS[(write, size)]
+    at = len(buf)
+    buf += code
+    cg.perm_misses.append((tuple(at + e for e in ends), len(buf), size, write, cg.cur_pc))
 
 
 def emit_perm_misses(cg) -> None:
     """The miss paths of the block's accesses (before the fault exits they jump to)."""
-    a = cg.a
-    buf = a.buf
+    buf = cg.a.buf
     pack_into = struct.pack_into
-    for back, size, write, pc in cg.perm_misses:
-        pack_into("<i", buf, back - 4, len(buf) - back)
-        body, jz_end, ja_end = _MISSES[(write, size)]
+    for jumps, back, size, write, pc in cg.perm_misses:
         at = len(buf)
+        for e in jumps:
+            pack_into("<i", buf, e - 4, at - e)
+        body, faults, backs = _MISSES[(write, size)]
         buf += body
-        cg.pc_exits.setdefault((EXIT_FAULT, pc), []).extend((at + jz_end, at + ja_end))
-        buf += b"\xE9"
-        buf += struct.pack("<i", back - (len(buf) + 4))
+        for e in backs:
+            pack_into("<i", buf, at + e - 4, back - (at + e))
+        cg.pc_exits.setdefault((EXIT_FAULT, pc), []).extend(at + e for e in faults)
 
 
 def gen_ld(cg, op: Op, i: int) -> None:
