@@ -6,15 +6,15 @@ other end stays with pyqemu, which keeps one byte in the pair while a signal tha
 descriptor's mask selects is pending: poll, select and epoll on the guest's end see
 what they would see on Linux. read() takes the pending signals and writes one struct
 signalfd_siginfo (128 bytes) for each; it never reads the socket. A descriptor is
-known by its socket's inode, so dup()s of it, and a child's copy after fork, work too;
-it is forgotten when its last guest descriptor is closed (pyqemu's end hangs up).
+known by its socket's inode, so dup()s of it, and a child's copy after fork, work too.
+pyqemu keeps both ends for the life of the process (the inode cannot come back with
+another socket while it does): a pair of descriptors per signalfd ever made.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import select
 import socket
 import struct
 import time
@@ -27,11 +27,13 @@ SIGINFO_RECORD = 128  # sizeof(struct signalfd_siginfo)
 
 
 class SignalFd:
-    """One signalfd: its signal mask and pyqemu's end of the socket pair."""
+    """One signalfd: its signal mask, pyqemu's end of the socket pair (which writes the
+    byte) and a duplicate of the guest's end (which takes it back)."""
 
-    def __init__(self, mask: int, ours: socket.socket) -> None:
+    def __init__(self, mask: int, ours: socket.socket, theirs: socket.socket) -> None:
         self.mask = mask
         self.ours = ours
+        self.theirs = theirs
         self.ready = False  # whether the byte is in the pair
 
 
@@ -55,21 +57,7 @@ def _find(p, fd: int) -> SignalFd | None:
         st = os.fstat(fd)
     except OSError:
         return None
-    _forget_closed(p)
     return p.signalfds.get((st.st_dev, st.st_ino))
-
-
-def _forget_closed(p) -> None:
-    """Drop the signalfds whose every guest descriptor is closed (pyqemu's end hangs up):
-    their inode numbers may come back with other sockets."""
-    gone = []
-    for key, sfd in p.signalfds.items():
-        poller = select.poll()
-        poller.register(sfd.ours, select.POLLHUP)
-        if poller.poll(0):
-            gone.append(key)
-    for key in gone:
-        p.signalfds.pop(key).ours.close()
 
 
 def update_readiness(p) -> None:
@@ -92,7 +80,7 @@ def update_readiness(p) -> None:
             if want:
                 sfd.ours.send(b"s", socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
             else:
-                sfd.ours.recv(16, socket.MSG_DONTWAIT)  # (the guest's end holds the byte)
+                sfd.theirs.recv(16, socket.MSG_DONTWAIT)
         except OSError:
             pass
         sfd.ready = want
@@ -112,11 +100,11 @@ def sys_signalfd4(p, cpu, fd, mask_addr, sizemask, flags, *_):
         update_readiness(p)
         return fd
     theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    guest = theirs.detach()
+    guest = os.dup(theirs.fileno())
     os.set_inheritable(guest, not flags & SFD_CLOEXEC)
     os.set_blocking(guest, not flags & SFD_NONBLOCK)
     st = os.fstat(guest)
-    p.signalfds[(st.st_dev, st.st_ino)] = SignalFd(mask, ours)
+    p.signalfds[(st.st_dev, st.st_ino)] = SignalFd(mask, ours, theirs)
     update_readiness(p)
     return guest
 

@@ -71,6 +71,7 @@ int main(void) {
     ssize_t n = read(fd, fi, sizeof fi);
     for (ssize_t i = 0; i < n / (ssize_t)sizeof fi[0]; i++)
         printf("signalfd read: %s\n", strsignal(fi[i].ssi_signo));
+    printf("signalfd poll after the read: %d\n", poll(&pf, 1, 0));
     int fl = signalfd(-1, &s, SFD_NONBLOCK);
     n = read(fl, fi, sizeof fi);
     printf("signalfd empty read: %zd %s\n", n, errno == EAGAIN ? "EAGAIN" : strerror(errno));
