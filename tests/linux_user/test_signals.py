@@ -185,3 +185,38 @@ def test_a_thread_switches_the_host_disposition_at_once() -> None:
     worker.join()
     os.kill(os.getpid(), signal.SIGUSR2)  # with the default action this would kill pytest
     assert p.host_signals and p.host_signals[-1] == signal.SIGUSR2
+
+
+READ_STDIN = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    char b[16];
+    ssize_t n = read(0, b, sizeof b);
+    printf("read %zd\n", n);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "python"])
+def test_ctrl_c_ends_a_guest_waiting_in_read(backend: str) -> None:
+    """SIGINT at the default action while the guest waits in read(): the host catches
+    it (so that a guest that blocks it would keep it pending), the read is interrupted
+    and the default action ends the process by SIGINT, as under qemu-riscv64. The
+    signal must reach the thread in the system call, not a helper thread."""
+    import time
+
+    exe = build(READ_STDIN)
+    r, w = os.pipe()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "pyqemu.cli.riscv64_user", "-accel",
+                                 f"tcg,backend={backend}", exe], stdin=r,
+                                stdout=subprocess.PIPE)
+        time.sleep(3)  # start-up, then the read
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert proc.returncode == -signal.SIGINT and out == b""

@@ -126,6 +126,10 @@ class NativeUserEngine:
         signal.set_wakeup_fd(w, warn_on_full_buffer=False)
 
         def watch() -> None:
+            # Not a thread for the kernel to deliver signals to: a signal it took would
+            # not interrupt the guest's blocking system call in the main thread (a
+            # read() at Ctrl-C would go on waiting).
+            signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
             while True:
                 try:
                     if not os.read(r, 64):
