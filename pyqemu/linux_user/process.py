@@ -224,7 +224,7 @@ class Process:
             return
         if flags_arg is not None and args[flags_arg] & _MSG_NOSIGNAL:
             return
-        signo = sg.SIGPIPE if ret == -errno.EPIPE else signal.SIGXFSZ
+        signo = signal.SIGPIPE if ret == -errno.EPIPE else signal.SIGXFSZ
         self.queue_signal(SigInfo(signo, code=sg.SI_USER, pid=os.getpid(), uid=os.getuid()),
                           self.thread_of(cpu))
 
@@ -370,8 +370,7 @@ class Process:
         if threading.current_thread() is not self.main_thread:
             return  # (a unit test building a process off the main thread)
         self.host_dispositions = HostDispositions(managed, self._on_host_signal)
-        own = (signal.SIGPIPE, signal.SIGXFSZ)
-        for signo in self.host_dispositions.inherited_ignored - set(own):
+        for signo in self.host_dispositions.inherited_ignored - SYNTHESIZED:
             self.sigactions[signo] = SigAction(sg.SIG_IGN)
         for signo in managed:
             self.update_host_handler(signo)
